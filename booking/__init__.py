@@ -1,0 +1,112 @@
+"""The platform core: app factory, configuration, database, accounts and teams, the booking flow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_wtf import CSRFProtect
+from sqlalchemy import text
+
+from booking.app import PlatformFlask
+from booking.config import DEV_SECRET_KEY, Config, config_for_environment
+from booking.db import db, install_sqlite_transactions, sqlite_engine_options
+from booking.ratelimit import limiter
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+
+class InsecureConfiguration(RuntimeError):
+    pass
+
+
+def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
+    """Build the app. ``config`` is a Config class or a dict of overrides (tests); the environment
+    fills in the rest."""
+    app = PlatformFlask(__name__, instance_relative_config=True)
+    base = config if isinstance(config, type) else config_for_environment()
+    app.config.from_object(base)
+    app.config.update(base.from_environ())
+    if isinstance(config, dict):
+        app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+            app.instance_path, "booking.sqlite3"
+        )
+    options = sqlite_engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    _refuse_insecure(app)
+
+    import instruments.models  # noqa: F401 - every table must be on the metadata (Alembic, drift test)
+    import vouchers.models  # noqa: F401
+
+    db.init_app(app)
+    with app.app_context():
+        install_sqlite_transactions(db.engine)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
+    _init_login(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from booking.i18n import init_i18n
+
+    init_i18n(app, babel)
+
+    from booking.api import init_api
+
+    init_api(app)
+    # The JSON API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
+    for name in list(app.blueprints):
+        if name not in ("web",):
+            csrf.exempt(app.blueprints[name])
+
+    from booking.web import blp as web_blp
+
+    app.register_blueprint(web_blp)
+    app.add_url_rule("/healthz", "healthz", healthz)
+
+    from booking.security import init_security_headers
+
+    init_security_headers(app)
+
+    from booking.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _refuse_insecure(app: PlatformFlask) -> None:
+    if app.config.get("ENV_NAME") == "production" and app.config["SECRET_KEY"] in (DEV_SECRET_KEY, "", None):
+        raise InsecureConfiguration("Set SECRET_KEY: the development key is refused in production.")
+
+
+def _init_login(app: PlatformFlask) -> None:
+    from booking.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "web.sign_in"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.is_active else None
+
+
+@limiter.exempt
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as error:  # any database failure means "not healthy", never a 500
+        db.session.rollback()
+        return {"status": "unavailable", "database": type(error).__name__}, 503
+    return {"status": "ok"}, 200

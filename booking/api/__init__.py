@@ -1,0 +1,123 @@
+"""The public JSON API (v1): flask-smorest blueprints, OpenAPI at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_smorest import Api
+from sqlalchemy.exc import IntegrityError
+
+from booking.api.common import ErrorSchema, error_body
+from booking.db import db
+from booking.errors import DomainError
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _flatten_webargs_messages(messages: dict) -> dict:
+    """webargs reports ``{location: {field: [msgs]}}``; clients want ``{field: [msgs]}``."""
+    details: dict = {}
+    for location, value in messages.items():
+        if isinstance(value, dict):
+            details.update(value)
+        else:
+            details[location] = value
+    return details
+
+
+class PlatformApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        if not is_api_request():
+            return render_template("error.html", error=error), error.code
+        code = HTTP_CODES.get(error.code, "error")
+        message = error.description or error.name
+        details: dict = {}
+        headers = {}
+        data = getattr(error, "data", None) or {}
+        if "messages" in data:
+            details = _flatten_webargs_messages(data["messages"])
+            if error.code == 400:
+                code, message = "malformed_json", "The request body is not valid JSON."
+            else:
+                message = "Some fields are not valid: " + ", ".join(sorted(details)) + "."
+        if "message" in data:
+            message = data["message"]
+        if "headers" in data:
+            headers = data["headers"]
+        if error.code == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+        return error_body(code, message, details), error.code, headers
+
+
+def handle_domain_error(error: DomainError):
+    db.session.rollback()
+    if is_api_request():
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+        return error_body(error.code, error.message, error.details), error.status, headers
+    return render_template("error.html", error=error), error.status
+
+
+def handle_integrity_error(error: IntegrityError):
+    """A constraint the operation did not foresee: a lost race, never a server fault."""
+    db.session.rollback()
+    body = error_body("conflict", "The change conflicts with data saved meanwhile; reload and retry.")
+    if is_api_request():
+        return body, 409
+    return render_template("error.html", error=DomainError(body["error"]["message"])), 409
+
+
+def init_api(app: Flask) -> None:
+    app.config.setdefault("API_SPEC_OPTIONS", {})
+    app.config["API_SPEC_OPTIONS"].update(
+        {
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            },
+            "info": {"description": "Compute vouchers (算力券) and shared instruments for Chongqing teams."},
+        }
+    )
+    api = PlatformApi(app)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
+
+    from booking.api import auth, bookings, calendar, compute, payments, providers, teams, usage, users
+    from instruments import api as labs_api
+    from instruments import search_api
+    from vouchers import api as vouchers_api
+    from vouchers import finance_api, reconciliation_api
+
+    for module in (
+        auth,
+        users,
+        teams,
+        providers,
+        compute,
+        usage,
+        labs_api,
+        search_api,
+        bookings,
+        calendar,
+        payments,
+        vouchers_api,
+        reconciliation_api,
+        finance_api,
+    ):
+        api.register_blueprint(module.blp)

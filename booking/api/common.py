@@ -1,0 +1,199 @@
+"""What every API endpoint shares: the error shape, bearer authentication, pagination, strict fields."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from copy import deepcopy
+from functools import wraps
+from http import HTTPStatus
+
+import marshmallow as ma
+from flask import current_app, g, request
+from sqlalchemy import Select
+
+from booking import accounts
+from booking.db import db
+from booking.errors import Forbidden, Invalid, Unauthorized
+from booking.models import User
+
+# --- the error shape ------------------------------------------------------------------------------------
+
+
+class ErrorBodySchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "machine-readable snake_case code"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(required=True, metadata={"description": "field names → messages, or context"})
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+# --- documentation helpers ------------------------------------------------------------------------------
+
+
+def _add_doc(func: Callable, *, codes: tuple[int, ...] = (), security: bool = False) -> None:
+    func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
+    responses = func._apidoc.setdefault("response", {}).setdefault("responses", {})
+    for code in codes:
+        refs = responses.setdefault(code, [])
+        name = HTTPStatus(code).name
+        if name not in refs:
+            refs.append(name)
+    if security:
+        func._apidoc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
+
+
+def documents(*codes: int) -> Callable:
+    """Document the error statuses an operation can return (beyond auth's 401/403 and 422)."""
+
+    def decorator(func):
+        _add_doc(func, codes=codes)
+        return func
+
+    return decorator
+
+
+# --- authentication -------------------------------------------------------------------------------------
+
+
+def bearer_secret() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def current_actor() -> User:
+    """The user of this API request (set by ``api_auth``)."""
+    return g.api_user
+
+
+def api_auth(*roles: str) -> Callable:
+    """Require a valid bearer token (401) and, when roles are given, one of them (403).
+
+    Authentication runs before the body is validated, so an anonymous caller learns nothing about
+    the endpoint beyond 401. The decorator also documents security, 401 and 403 in the OpenAPI.
+    """
+
+    def decorator(func):
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            secret = bearer_secret()
+            if secret is None:
+                raise Unauthorized("Sign in: send 'Authorization: Bearer <token>'.")
+            user, _token = accounts.user_for_token(secret)
+            if roles and user.role not in roles:
+                raise Forbidden("Your role may not do this.")
+            g.api_user = user
+            return func(*args, **kwargs)
+
+        _add_doc(wrapper, codes=(401, 403, 429) if roles else (401, 429), security=True)
+        wrapper._access_roles = roles or ("*",)
+        return wrapper
+
+    return decorator
+
+
+def public(func: Callable) -> Callable:
+    """Mark an endpoint as needing no authentication (the access matrix test reads this)."""
+    func._access_roles = ("public",)
+    return func
+
+
+# --- strict fields --------------------------------------------------------------------------------------
+
+
+class Text(ma.fields.String):
+    """A trimmed, non-blank string of bounded length."""
+
+    def __init__(self, max_length: int = 200, **kwargs):
+        kwargs.setdefault("validate", ma.validate.Length(min=1, max=max_length))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        return " ".join(value.split())
+
+
+def Integer(**kwargs) -> ma.fields.Integer:
+    """An integer that refuses strings and floats (``"12"`` and ``12.5`` are 422)."""
+    return ma.fields.Integer(strict=True, **kwargs)
+
+
+def Id(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=2**53), **kwargs)
+
+
+class StrictBoolean(ma.fields.Boolean):
+    truthy = {True}
+    falsy = {False}
+
+
+DistrictCode = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106."))
+
+
+class BodySchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+# --- pagination -----------------------------------------------------------------------------------------
+
+
+class PageArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    limit = ma.fields.Integer(validate=ma.validate.Range(min=1, max=500), load_default=None)
+    cursor = ma.fields.String(validate=ma.validate.Length(max=100), load_default=None)
+
+
+_page_schemas: dict[str, type[ma.Schema]] = {}
+
+
+def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    """``{"items": [...], "next_cursor": ...}`` around an item schema (one class per item schema)."""
+    name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    if name not in _page_schemas:
+        _page_schemas[name] = type(
+            name,
+            (ma.Schema,),
+            {
+                "items": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+                "next_cursor": ma.fields.String(allow_none=True, required=True),
+            },
+        )
+    return _page_schemas[name]
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        value = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("The cursor is not valid.", details={"cursor": ["Not a cursor from this list."]})
+    if value < 0:
+        raise Invalid("The cursor is not valid.", details={"cursor": ["Not a cursor from this list."]})
+    return value
+
+
+def _encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def paginate(query: Select, id_column, args: dict) -> dict:
+    """Keyset pagination by ascending id: stable under concurrent inserts, O(limit) per page."""
+    limit = args.get("limit") or current_app.config["PAGE_DEFAULT_LIMIT"]
+    limit = min(limit, current_app.config["PAGE_MAX_LIMIT"])
+    if args.get("cursor"):
+        query = query.where(id_column > _decode_cursor(args["cursor"]))
+    rows = list(db.session.scalars(query.order_by(id_column).limit(limit + 1)).unique())
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return {"items": rows[:limit], "next_cursor": next_cursor}

@@ -1,0 +1,67 @@
+"""Users (admin) and reference data."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from booking import accounts
+from booking.api.common import PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.schemas import DistrictSchema, UserCreateSchema, UserSchema
+from booking.db import db
+from booking.errors import NotFound
+from booking.models import District, User
+from instruments.labs import add_lab_manager, require_lab_reference
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Users and reference data")
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.response(201, UserSchema)
+    @documents(400, 409)
+    @api_auth("admin")
+    @blp.arguments(UserCreateSchema)
+    def post(self, body):
+        """Create a user. Finance without ``district_code`` is municipal finance; lab managers may be
+        given ``lab_id`` and provider users need ``provider_id``."""
+        lab = require_lab_reference(body["lab_id"]) if "lab_id" in body else None
+        user = accounts.create_user(
+            email=body["email"],
+            password=body["password"],
+            name=body["name"],
+            role=body["role"],
+            district_code=body.get("district_code"),
+            provider_id=body.get("provider_id"),
+        )
+        if lab is not None:
+            add_lab_manager(lab, user.id)
+        return user
+
+    @blp.response(200, page_of(UserSchema))
+    @api_auth("admin")
+    @blp.arguments(PageArgs, location="query")
+    def get(self, args):
+        """All users (admin)."""
+        return paginate(select(User), User.id, args)
+
+
+@blp.route("/users/<int:user_id>")
+class UserById(MethodView):
+    @blp.response(200, UserSchema)
+    @documents(404)
+    @api_auth()
+    def get(self, user_id):
+        """A user: admins see anyone, others only themselves."""
+        actor = current_actor()
+        if actor.id != user_id and actor.role != "admin":
+            raise NotFound("No such user.")
+        return accounts.get_user(user_id)
+
+
+@blp.route("/districts")
+class Districts(MethodView):
+    @blp.response(200, DistrictSchema(many=True))
+    @api_auth()
+    def get(self):
+        """Chongqing's 38 districts and counties (GB/T 2260)."""
+        return list(db.session.scalars(select(District).order_by(District.code)))

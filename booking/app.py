@@ -1,0 +1,31 @@
+"""The Flask subclass that owns the unit of work: one commit per successful request."""
+
+from flask import Flask, request
+
+from booking.db import db, reset_write_intent, set_write_intent
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class PlatformFlask(Flask):
+    def dispatch_request(self):
+        """Run the view, then commit once if it succeeded; roll back on any error.
+
+        Operations below only flush. Committing here (and not in an after-request hook) lets a
+        constraint violation at commit time reach the error handlers like any other error.
+        A request that will write declares write intent first, so SQLite begins it IMMEDIATE.
+        """
+        token = set_write_intent(request.method not in SAFE_METHODS)
+        try:
+            rv = super().dispatch_request()
+            response = self.make_response(rv)
+            if response.status_code < 400:
+                db.session.commit()
+            else:
+                db.session.rollback()
+            return response
+        except BaseException:
+            db.session.rollback()
+            raise
+        finally:
+            reset_write_intent(token)

@@ -1,0 +1,330 @@
+"""The booking flow: create, approve/reject, cancel, check in/out, no-shows.
+
+One function per state change, shared by the JSON API and the HTML views; each only flushes.
+
+No overlap, guaranteed by the database: on PostgreSQL an exclusion constraint refuses two bookings
+holding overlapping time on one instrument (a concurrent loser waits for the winner's commit, then
+fails → 409 ``slot_taken``); on SQLite every writing request begins ``BEGIN IMMEDIATE``, so writers
+are serialised and the overlap check below runs on the committed state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+
+from booking import clock, notifications, payments
+from booking.db import db
+from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
+from booking.models import HOLDING_STATUSES, Booking, ComputeOffer, Team, TeamMember, User
+from booking.models.booking import NO_OVERLAP_CONSTRAINT
+from booking.money import share_fen, time_cost_fen
+from booking.teams import booking_team
+from instruments.catalogue import blackouts_of, is_qualified, manages
+from instruments.models import Instrument, Lab, LabManager
+from instruments.rules import Policy, check_times
+from vouchers import commitments
+
+
+def request_digest(body: dict) -> str:
+    """A stable digest of a request body, to tell a replay from a reused Idempotency-Key."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def replay(actor: User, idempotency_key: str | None, digest: str | None) -> Booking | None:
+    if not idempotency_key:
+        return None
+    earlier = db.session.scalar(
+        select(Booking).where(Booking.created_by_id == actor.id, Booking.idempotency_key == idempotency_key)
+    )
+    if earlier is not None and earlier.request_digest != digest:
+        raise Invalid(
+            "This Idempotency-Key was used with a different request.",
+            code="idempotency_key_reused",
+            details={"Idempotency-Key": ["Used before with another body."]},
+        )
+    return earlier
+
+
+def overlapping_holder(instrument_id: int, starts_at: datetime, ends_at: datetime) -> Booking | None:
+    return db.session.scalar(
+        select(Booking)
+        .where(
+            Booking.instrument_id == instrument_id,
+            Booking.status.in_(HOLDING_STATUSES),
+            Booking.starts_at < ends_at,
+            Booking.ends_at > starts_at,
+        )
+        .limit(1)
+    )
+
+
+def _slot_taken() -> Conflict:
+    return Conflict("Someone else holds (part of) this time.", code="slot_taken")
+
+
+def create_instrument_booking(
+    actor: User,
+    *,
+    team_id: int,
+    instrument_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    use_vouchers: bool = True,
+    idempotency_key: str | None = None,
+    digest: str | None = None,
+    payment_method: str | None = None,
+) -> tuple[Booking, bool]:
+    """Book an instrument for a team. Returns (booking, created); created is False on a replay."""
+    earlier = replay(actor, idempotency_key, digest)
+    if earlier is not None:
+        return earlier, False
+    team = booking_team(actor, team_id)
+    instrument = db.session.get(Instrument, instrument_id)
+    if instrument is None or not instrument.active:
+        raise unknown_reference("instrument_id", "instrument")
+    if instrument.requires_training and not is_qualified(instrument, actor):
+        raise Invalid(
+            "You are not qualified on this instrument yet; ask the lab for training.",
+            code="not_qualified",
+            details={"instrument_id": ["Training required."]},
+        )
+    now = clock.now()
+    blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
+    check_times(Policy.of(instrument), starts_at, ends_at, now, blackouts)
+    if overlapping_holder(instrument.id, starts_at, ends_at) is not None:
+        raise _slot_taken()
+
+    booking = Booking(
+        team=team,
+        kind="instrument",
+        instrument=instrument,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        status="pending_approval" if instrument.requires_approval else "confirmed",
+        use_vouchers=use_vouchers,
+        estimated_cost_fen=time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at),
+        fee_fen=0,
+        created_by_id=actor.id,
+        payment_status="none" if instrument.hourly_rate_fen == 0 else "invoice",
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(booking)
+    except IntegrityError as error:
+        # A concurrent request committed first: either it holds the slot (exclusion constraint) or it
+        # was this very request sent twice with the same Idempotency-Key.
+        earlier = replay(actor, idempotency_key, digest)
+        if earlier is not None:
+            return earlier, False
+        if NO_OVERLAP_CONSTRAINT in str(error.orig):
+            raise _slot_taken()
+        raise
+    commitments.commit_subsidy(booking, payee_organization_id=instrument.lab.organization_id)
+    payments.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
+    notifications.booking_event(booking, "requested" if booking.status == "pending_approval" else "confirmed")
+    return booking, True
+
+
+# --- who sees which bookings -------------------------------------------------------------------------
+
+
+def visible_bookings(user: User) -> Select[tuple[Booking]]:
+    """Team members see their teams' bookings, lab managers their labs', finance its district's
+    teams' (municipal finance and admins all)."""
+    query = select(Booking)
+    if user.role == "admin" or user.is_municipal_finance:
+        return query
+    if user.role == "finance":
+        return query.join(Team, Booking.team_id == Team.id).where(Team.district_code == user.district_code)
+    if user.role == "founder":
+        return query.where(
+            Booking.team_id.in_(select(TeamMember.team_id).where(TeamMember.user_id == user.id))
+        )
+    if user.role == "provider":
+        return query.where(
+            Booking.offer_id.in_(select(ComputeOffer.id).where(ComputeOffer.provider_id == user.provider_id))
+        )
+    if user.role == "lab_manager":
+        managed = (
+            select(Instrument.id)
+            .join(Lab, Instrument.lab_id == Lab.id)
+            .join(LabManager, LabManager.lab_id == Lab.id)
+            .where(LabManager.user_id == user.id)
+        )
+        return query.where(Booking.instrument_id.in_(managed))
+    return query.where(False)
+
+
+def booking_for(user: User, booking_id: int) -> Booking:
+    booking = db.session.scalar(visible_bookings(user).where(Booking.id == booking_id))
+    if booking is None:
+        raise NotFound("No such booking.")
+    return booking
+
+
+def filtered_bookings(user: User, filters: dict) -> Select[tuple[Booking]]:
+    query = visible_bookings(user)
+    if filters.get("team_id") is not None:
+        query = query.where(Booking.team_id == filters["team_id"])
+    if filters.get("instrument_id") is not None:
+        query = query.where(Booking.instrument_id == filters["instrument_id"])
+    if filters.get("offer_id") is not None:
+        query = query.where(Booking.offer_id == filters["offer_id"])
+    if filters.get("status"):
+        query = query.where(Booking.status == filters["status"])
+    if filters.get("from") is not None:
+        query = query.where(Booking.ends_at > filters["from"])
+    if filters.get("to") is not None:
+        query = query.where(Booking.starts_at < filters["to"])
+    return query
+
+
+# --- state changes ---------------------------------------------------------------------------------------
+
+
+def _invalid_status(booking: Booking, action: str) -> Conflict:
+    return Conflict(
+        f"A booking that is {booking.status} cannot be {action}.",
+        code="invalid_status",
+        details={"status": [booking.status]},
+    )
+
+
+def _managed_booking(actor: User, booking_id: int) -> Booking:
+    booking = booking_for(actor, booking_id)
+    if booking.instrument is None or not manages(actor, booking.instrument):
+        raise Forbidden("Only the lab's managers may do this.")
+    return booking
+
+
+def approve(actor: User, booking_id: int) -> Booking:
+    booking = _managed_booking(actor, booking_id)
+    if booking.status != "pending_approval":
+        raise _invalid_status(booking, "approved")
+    booking.status = "confirmed"
+    booking.decided_by_id, booking.decided_at = actor.id, clock.now()
+    db.session.flush()
+    notifications.booking_event(booking, "approved")
+    return booking
+
+
+def reject(actor: User, booking_id: int, reason: str | None = None) -> Booking:
+    booking = _managed_booking(actor, booking_id)
+    if booking.status != "pending_approval":
+        raise _invalid_status(booking, "rejected")
+    booking.status = "rejected"
+    commitments.release_booking(booking)
+    booking.reason = reason
+    booking.decided_by_id, booking.decided_at = actor.id, clock.now()
+    db.session.flush()
+    payments.on_cancel(booking)  # fee 0: the card hold is released
+    notifications.booking_event(booking, "rejected")
+    return booking
+
+
+def cancellation_fee_fen(booking: Booking, now: datetime, by_team: bool) -> int:
+    """Free until ``free_cancel_hours`` before start; later, a team cancelling a confirmed booking
+    pays ``late_cancel_fee_bp`` of its cost. A lab cancelling, or an unapproved request, is free."""
+    instrument = booking.instrument
+    if not by_team or booking.status != "confirmed" or instrument is None:
+        return 0
+    if now < booking.starts_at - timedelta(hours=instrument.free_cancel_hours):
+        return 0
+    return share_fen(booking.estimated_cost_fen, instrument.late_cancel_fee_bp)
+
+
+def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
+    booking = booking_for(actor, booking_id)
+    by_team = booking.team.has_member(actor)
+    if not by_team and not (booking.instrument is not None and manages(actor, booking.instrument)):
+        raise Forbidden("Only the team's members or the lab's managers cancel a booking.")
+    if booking.status not in ("pending_approval", "confirmed"):
+        raise _invalid_status(booking, "cancelled")
+    now = clock.now()
+    if now >= booking.ends_at:
+        raise _invalid_status(booking, "cancelled after it ended")
+    booking.fee_fen = cancellation_fee_fen(booking, now, by_team)  # the team's, never the vouchers'
+    booking.status = "cancelled"
+    commitments.release_booking(booking)
+    booking.reason = reason
+    booking.cancelled_by_id, booking.cancelled_at = actor.id, now
+    db.session.flush()
+    payments.on_cancel(booking)  # hold released (or the fee captured) before the response
+    notifications.booking_event(booking, "cancelled")
+    return booking
+
+
+def check_in(actor: User, booking_id: int, at: datetime | None = None) -> Booking:
+    booking = _managed_booking(actor, booking_id)
+    if booking.status != "confirmed":
+        raise _invalid_status(booking, "checked in")
+    at = at or clock.now()
+    if at >= booking.ends_at:
+        raise Invalid(
+            "Check-in must be before the booking ends.", details={"at": ["After the booking's end."]}
+        )
+    booking.actual_starts_at = at
+    booking.status = "checked_in"
+    db.session.flush()
+    return booking
+
+
+def check_out(actor: User, booking_id: int, at: datetime | None = None) -> Booking:
+    booking = _managed_booking(actor, booking_id)
+    if booking.status != "checked_in":
+        raise _invalid_status(booking, "checked out")
+    at = at or clock.now()
+    if at < booking.actual_starts_at:
+        raise Invalid("Check-out must be after check-in.", details={"at": ["Before check-in."]})
+    booking.actual_ends_at = at
+    booking.status = "completed"
+    db.session.flush()
+    return booking
+
+
+def billed_duration(booking: Booking) -> timedelta:
+    """Billed time = max(booked, actual) duration."""
+    booked = booking.ends_at - booking.starts_at
+    if booking.actual_starts_at is None or booking.actual_ends_at is None:
+        return booked
+    return max(booked, booking.actual_ends_at - booking.actual_starts_at)
+
+
+def billed_cost_fen(booking: Booking) -> int:
+    return time_cost_fen(booking.instrument.hourly_rate_fen, billed_duration(booking))
+
+
+def mark_no_shows(now: datetime | None = None) -> int:
+    """Job: confirmed instrument bookings not checked in within the grace period become no-shows,
+    with the no-show fee; this frees the rest of their slot. Returns how many were marked."""
+    now = now or clock.now()
+    candidates = db.session.scalars(
+        select(Booking)
+        .join(Instrument, Booking.instrument_id == Instrument.id)
+        .where(Booking.kind == "instrument", Booking.status == "confirmed", Booking.starts_at <= now)
+        .order_by(Booking.id)
+    )
+    marked = 0
+    for booking in candidates:
+        grace = timedelta(minutes=booking.instrument.no_show_grace_minutes)
+        if booking.starts_at + grace > now:
+            continue
+        booking.status = "no_show"
+        booking.fee_fen = share_fen(booking.estimated_cost_fen, booking.instrument.no_show_fee_bp)
+        commitments.release_booking(booking)
+        payments.mark_fee(booking)  # captured by the capture_payments job
+        notifications.booking_event(booking, "no_show")
+        marked += 1
+    db.session.flush()
+    return marked
+
+
+def team_ids_of(user: User) -> list[int]:
+    return list(db.session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))

@@ -1,0 +1,144 @@
+"""Configuration from the environment.
+
+The embedded default is a SQLite file in the instance folder, so a newcomer needs no services.
+Production (``FLASK_ENV``/``APP_ENV`` = production) refuses to start with the development secret.
+"""
+
+import os
+from datetime import timedelta
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    ENV_NAME = "development"
+    SECRET_KEY = DEV_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI: str | None = None  # filled in by create_app (instance folder)
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_RECORD_QUERIES = False
+
+    # API
+    API_TITLE = "Compute-voucher and instrument booking API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    API_TOKEN_TTL = timedelta(days=30)
+    PAGE_DEFAULT_LIMIT = 50
+    PAGE_MAX_LIMIT = 500
+
+    # HTML side
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = {"zh_CN": "中文", "en": "English"}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    WTF_CSRF_TIME_LIMIT = None
+
+    DEFAULT_TIMEZONE = "Asia/Shanghai"
+    PASSWORD_HASH_PROFILE = "RFC_9106_LOW_MEMORY"  # argon2id, 64 MiB
+
+    # Reconciliation: usage above the estimate by more than this is an exception for finance;
+    # compute bookings count as finished this long after their end (late usage records first).
+    USAGE_TOLERANCE_BP = 2000
+    USAGE_GRACE_MINUTES = 60
+    RECONCILE_BATCH_SIZE = 2000
+
+    # Notifications: console (default), file (an mbox in the instance folder) or smtp
+    MAIL_BACKEND = "console"
+    MAIL_FROM = "noreply@localhost"
+    REMINDER_HOURS = 24
+
+    # Rate limits: per token (API) never below 600/minute; failed sign-ins per account.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_DEFAULT = "1200 per minute"
+    RATELIMIT_HEADERS_ENABLED = True
+    SIGN_IN_FAILURE_LIMIT = "10 per 15 minutes"
+
+    # Payments: a Stripe-compatible API (None = the team's share is invoiced outside the platform)
+    PAYMENTS_API_BASE: str | None = None
+    PAYMENTS_API_KEY: str | None = None
+    PAYMENTS_WEBHOOK_SECRET: str | None = None
+    PAYMENTS_TIMEOUT_SECONDS = (3.05, 10.0)  # connect, read
+    PAYMENTS_MAX_RETRIES = 3
+    PAYMENTS_BACKOFF_SECONDS = 0.5
+    PAYMENTS_BACKOFF_CAP_SECONDS = 8.0
+    PAYMENTS_CAPTURE_MAX_FAILURES = 5  # then finance sees a capture_failed exception
+
+    @classmethod
+    def from_environ(cls) -> dict:
+        """Settings that the environment overrides."""
+        env = os.environ
+        settings: dict = {}
+        if env.get("DATABASE_URL"):
+            settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(env["DATABASE_URL"])
+        if env.get("SECRET_KEY"):
+            settings["SECRET_KEY"] = env["SECRET_KEY"]
+        for name in ("USAGE_TOLERANCE_BP", "USAGE_GRACE_MINUTES", "RECONCILE_BATCH_SIZE"):
+            if env.get(name):
+                settings[name] = int(env[name])
+        for name in ("PAYMENTS_API_BASE", "PAYMENTS_API_KEY", "PAYMENTS_WEBHOOK_SECRET"):
+            if env.get(name):
+                settings[name] = env[name]
+        for name in ("PAYMENTS_MAX_RETRIES", "PAYMENTS_CAPTURE_MAX_FAILURES"):
+            if env.get(name):
+                settings[name] = int(env[name])
+        if env.get("API_TOKEN_TTL_DAYS"):
+            settings["API_TOKEN_TTL"] = timedelta(days=int(env["API_TOKEN_TTL_DAYS"]))
+        if env.get("RATELIMIT_ENABLED") is not None:
+            settings["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
+        if env.get("RATELIMIT_STORAGE_URI"):
+            settings["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
+        for name in (
+            "MAIL_BACKEND",
+            "MAIL_FROM",
+            "MAIL_FILE_PATH",
+            "MAIL_SERVER",
+            "MAIL_USERNAME",
+            "MAIL_PASSWORD",
+        ):
+            if env.get(name):
+                settings[name] = env[name]
+        if env.get("MAIL_PORT"):
+            settings["MAIL_PORT"] = int(env["MAIL_PORT"])
+        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+            if env.get(name) is not None:
+                settings[name] = _env_bool(name, False)
+        settings["SESSION_COOKIE_SECURE"] = _env_bool("SESSION_COOKIE_SECURE", cls.SESSION_COOKIE_SECURE)
+        return settings
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    WTF_CSRF_ENABLED = True
+    PASSWORD_HASH_PROFILE = "CHEAPEST"  # argon2-cffi's test profile; never outside tests
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common ``postgres://``/``postgresql://`` spellings and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def config_for_environment() -> type[Config]:
+    name = (os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "development").lower()
+    return ProductionConfig if name == "production" else Config

@@ -1,0 +1,142 @@
+"""Database layer: the declarative base, column types, SQLite transaction semantics, write intent.
+
+Only the request/job boundary commits (``booking.app.PlatformFlask.dispatch_request`` and the job runner);
+everything below it only ``flush()``es.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware instant, stored in UTC on every engine.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no zone, so the value is stored as naive UTC and
+    given its zone back on load. Naive datetimes are refused: they are always a bug here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # The type map lives on the registry: Flask-SQLAlchemy subclasses this base, and SQLAlchemy
+    # refuses a per-base type_annotation_map next to an explicit registry.
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={datetime: UTCDateTime()},
+    )
+
+
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+
+# --- write intent -----------------------------------------------------------------------------------
+# SQLite cannot upgrade a read transaction to a write one without risking SQLITE_BUSY that no busy
+# timeout can wait out, so a unit of work that will write starts with BEGIN IMMEDIATE: writers queue on
+# the database lock (the busy timeout) and re-check their rules inside the transaction. PostgreSQL
+# ignores this flag; it relies on row locks and constraints.
+_write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+def set_write_intent(value: bool):
+    return _write_intent.set(value)
+
+
+def reset_write_intent(token) -> None:
+    _write_intent.reset(token)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def install_sqlite_transactions(engine: Engine) -> None:
+    """Give pysqlite real transactions, as SQLAlchemy's SQLite docs describe.
+
+    The driver's own transaction handling is switched off (it defers BEGIN and breaks SAVEPOINT and
+    serializable behaviour); SQLAlchemy emits BEGIN itself: IMMEDIATE when the unit of work will write.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    in_memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+def among(column, values):
+    """``column IN values`` for long id lists: one array parameter on PostgreSQL (a 2,000-item IN
+    list costs more to send and parse than to run), a plain IN list on SQLite."""
+    values = list(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, literal
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
+
+
+def insert_ignoring_conflicts(model):
+    """INSERT … ON CONFLICT DO NOTHING on the current engine (PostgreSQL and SQLite both have it)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model.__table__)
+
+
+def sqlite_engine_options(uri: str) -> dict:
+    """Engine options for a SQLite URI: a driver-level timeout as well as the PRAGMA."""
+    if not uri.startswith("sqlite"):
+        return {}
+    return {"connect_args": {"timeout": 30, "check_same_thread": False}}

@@ -1,0 +1,100 @@
+"""Periodic jobs as a declarative list. The scheduler process (with the compute issue) runs them on
+their intervals; ``flask --app wsgi jobs run NAME [--now ISO8601]`` runs one once, as of any instant.
+
+Each job is a plain function of ``now`` that only flushes; ``run_job`` is its unit-of-work boundary:
+write intent (SQLite BEGIN IMMEDIATE), the clock frozen at ``now``, one commit, rollback on error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from booking import clock
+from booking.db import db, write_intent
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[datetime], object]
+    every: timedelta
+    description: str
+
+
+def _no_shows(now: datetime) -> int:
+    from booking.bookings import mark_no_shows
+
+    return mark_no_shows(now)
+
+
+def _expire_vouchers(now: datetime) -> int:
+    from vouchers.wallet import expire_vouchers
+
+    return expire_vouchers(now)
+
+
+def _reminders(now: datetime) -> int:
+    from booking.notifications import send_reminders
+
+    return send_reminders(now)
+
+
+def _deliver_outbox(now: datetime):
+    from booking.mail import deliver_outbox
+
+    return deliver_outbox()
+
+
+def _reconcile(now: datetime):
+    from vouchers.reconciliation import reconcile
+
+    run = reconcile(now)
+    return {"run": run.id, "settled": run.settled, "exceptions": run.exceptions}
+
+
+def _capture_payments(now: datetime):
+    from booking.payments import capture_payments
+
+    return capture_payments(now)
+
+
+def _release_unconfirmed(now: datetime) -> int:
+    from booking.holds import release_unconfirmed
+
+    return release_unconfirmed(now)
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job("reconcile", _reconcile, timedelta(minutes=5), "settle finished bookings on their actual cost"),
+        Job("no_shows", _no_shows, timedelta(minutes=1), "mark bookings not checked in as no-shows"),
+        Job(
+            "release_unconfirmed",
+            _release_unconfirmed,
+            timedelta(minutes=1),
+            "release requests never approved",
+        ),
+        Job("expire_vouchers", _expire_vouchers, timedelta(hours=1), "return expired vouchers' balance"),
+        Job("reminders", _reminders, timedelta(minutes=5), "queue reminders of bookings starting soon"),
+        # commits per message itself, so a failing message never holds back the others
+        Job("deliver_outbox", _deliver_outbox, timedelta(minutes=1), "send queued notifications"),
+        # commits per booking itself: the payments API is never called inside a held transaction
+        Job("capture_payments", _capture_payments, timedelta(minutes=1), "capture/release card holds"),
+    )
+}
+
+
+def run_job(name: str, now: datetime | None = None):
+    job = JOBS[name]
+    now = now or clock.now()
+    with write_intent(), clock.frozen_at(now):
+        try:
+            result = job.run(now)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+    return result

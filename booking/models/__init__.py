@@ -1,0 +1,36 @@
+"""Core tables: reference data, accounts, teams, providers, bookings, outbox, calendar feeds."""
+
+from booking.models.api_token import ApiToken
+from booking.models.booking import HOLDING_STATUSES, STATUSES, Booking
+from booking.models.calendar_feed import CalendarFeed
+from booking.models.district import District
+from booking.models.offer import ComputeOffer
+from booking.models.organization import Organization
+from booking.models.outbox import OutboxMessage
+from booking.models.payment import BookingPayment, PaymentEvent
+from booking.models.provider import Provider
+from booking.models.scheduler_lease import SchedulerLease
+from booking.models.team import Team, TeamMember
+from booking.models.usage import UsageRecord
+from booking.models.user import ROLES, User
+
+__all__ = [
+    "HOLDING_STATUSES",
+    "ROLES",
+    "STATUSES",
+    "ApiToken",
+    "Booking",
+    "BookingPayment",
+    "CalendarFeed",
+    "ComputeOffer",
+    "District",
+    "Organization",
+    "OutboxMessage",
+    "PaymentEvent",
+    "Provider",
+    "SchedulerLease",
+    "Team",
+    "TeamMember",
+    "UsageRecord",
+    "User",
+]

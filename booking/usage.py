@@ -1,0 +1,134 @@
+"""Usage intake: providers report metered GPU-hours per compute booking, in batches.
+
+Each record is validated on its own (a bad record never sinks the batch), idempotent per provider +
+external id, and inserted set-based. GPU-hours are exact decimals (up to 6 places); the cost is
+computed at reconciliation: the booking's GPU-hours are summed exactly, multiplied by the offer's
+price per GPU-hour and rounded half up to the fen once per booking.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from booking import clock
+from booking.db import db, insert_ignoring_conflicts
+from booking.models import Booking, ComputeOffer, Team, UsageRecord, User
+from vouchers.models import FinanceException
+
+MAX_BATCH = 10_000
+GPU_HOURS_RE = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+
+
+@dataclass
+class IntakeResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+
+def _parse(raw) -> dict | None:
+    """A well-formed record, or None."""
+    if not isinstance(raw, dict):
+        return None
+    external_id, booking_id, hours = raw.get("external_id"), raw.get("booking_id"), raw.get("gpu_hours")
+    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200:
+        return None
+    if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id < 2**53:
+        return None
+    if not isinstance(hours, str) or not GPU_HOURS_RE.match(hours):
+        return None
+    try:
+        started_at = datetime.fromisoformat(raw.get("started_at"))
+        ended_at = datetime.fromisoformat(raw.get("ended_at"))
+    except (TypeError, ValueError):
+        return None
+    if started_at.tzinfo is None or ended_at.tzinfo is None or ended_at < started_at:
+        return None
+    return {
+        "external_id": external_id,
+        "booking_id": booking_id,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "gpu_hours": Decimal(hours),
+    }
+
+
+def ingest(provider_user: User, records: list) -> IntakeResult:
+    result = IntakeResult()
+    provider_id = provider_user.provider_id
+    parsed: list[dict] = []
+    seen: set[str] = set()
+    for raw in records:
+        record = _parse(raw)
+        if record is None:
+            external_id = raw.get("external_id") if isinstance(raw, dict) else None
+            result.rejected.append(
+                {"external_id": external_id if isinstance(external_id, str) else None, "code": "invalid"}
+            )
+        elif record["external_id"] in seen:
+            result.duplicates += 1
+        else:
+            seen.add(record["external_id"])
+            parsed.append(record)
+    if not parsed:
+        return result
+
+    booking_ids = {r["booking_id"] for r in parsed}
+    ours: dict[int, str] = {}
+    for chunk in _chunks(sorted(booking_ids), 5000):
+        rows = db.session.execute(
+            select(Booking.id, Team.district_code)
+            .join(ComputeOffer, Booking.offer_id == ComputeOffer.id)
+            .join(Team, Booking.team_id == Team.id)
+            .where(Booking.id.in_(chunk), Booking.kind == "compute", ComputeOffer.provider_id == provider_id)
+        )
+        ours.update(dict(rows.all()))
+
+    now = clock.now()
+    valid, unknown = [], []
+    for record in parsed:
+        (valid if record["booking_id"] in ours else unknown).append(record)
+    for record in unknown:
+        result.rejected.append({"external_id": record["external_id"], "code": "unknown_booking"})
+    if unknown:
+        db.session.execute(
+            insert_ignoring_conflicts(FinanceException).on_conflict_do_nothing(index_elements=["unique_key"]),
+            [
+                {
+                    "kind": "unknown_booking",
+                    "provider_id": provider_id,
+                    "booking_id": None,
+                    "district_code": None,
+                    "blocking": False,
+                    "status": "open",
+                    "unique_key": f"unknown_booking:{provider_id}:{r['external_id']}",
+                    "created_at": now,
+                    "details": {
+                        "external_id": r["external_id"],
+                        "reported_booking_id": r["booking_id"],
+                        "gpu_hours": str(r["gpu_hours"]),
+                    },
+                }
+                for r in unknown
+            ],
+        )
+    if valid:
+        inserted = db.session.execute(
+            insert_ignoring_conflicts(UsageRecord)
+            .on_conflict_do_nothing(index_elements=["provider_id", "external_id"])
+            .returning(UsageRecord.external_id),
+            [{**r, "provider_id": provider_id, "received_at": now} for r in valid],
+        ).all()
+        result.accepted = len(inserted)
+        result.duplicates += len(valid) - len(inserted)
+    return result
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

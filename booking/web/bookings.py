@@ -1,0 +1,352 @@
+"""Booking pages: booking an instrument from its page, the founders' bookings with cancellation, and the
+lab console (approval queue and today's check-in list).
+
+Every change goes through ``booking.bookings`` (the same functions as the JSON API); a refused change
+rolls back and is shown in the page's language, falling back to the operation's own message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from booking import bookings, clock, payments
+from booking.db import db
+from booking.errors import Conflict, DomainError, Invalid
+from booking.i18n import format_yuan
+from booking.models import STATUSES, Booking
+from booking.money import time_cost_fen
+from booking.web import _safe_next, blp
+from booking.web.forms import ActionForm, BookingForm, ReasonForm
+from booking.web.instruments import (
+    bookable_teams,
+    managed_labs,
+    render_instrument_page,
+    require_lab_role,
+    team_choices,
+)
+from instruments import catalogue
+from instruments.models import Instrument
+from instruments.rules import zone
+from vouchers import commitments
+
+STATUS_LABELS = {
+    "pending_approval": _l("awaiting approval"),
+    "confirmed": _l("confirmed"),
+    "rejected": _l("rejected"),
+    "cancelled": _l("cancelled"),
+    "checked_in": _l("checked in"),
+    "completed": _l("completed"),
+    "no_show": _l("no-show"),
+    "settled": _l("settled"),
+}
+VOUCHER_LEVEL_LABELS = {
+    "municipal": _l("municipal compute voucher"),
+    "district": _l("district compute voucher"),
+}
+CANCELLABLE = ("pending_approval", "confirmed")
+LIST_LIMIT = 200
+
+
+@blp.app_context_processor
+def _booking_labels():
+    return {"status_labels": STATUS_LABELS}
+
+
+def booking_error_message(error: DomainError, instrument: Instrument) -> str:
+    """The operation's refusal in the page's language (its ``code`` is the API's error code)."""
+    messages = {
+        "off_grid": lambda: _(
+            "Start and end on the %(minutes)s-minute grid (for example on the hour).",
+            minutes=instrument.slot_minutes,
+        ),
+        "too_short": lambda: _("Book at least %(minutes)s minutes.", minutes=instrument.min_minutes),
+        "too_long": lambda: _("Book at most %(minutes)s minutes.", minutes=instrument.max_minutes),
+        "inside_lead_time": lambda: _(
+            "Book at least %(minutes)s minutes in advance.", minutes=instrument.lead_minutes
+        ),
+        "beyond_horizon": lambda: _("Book at most %(days)s days in advance.", days=instrument.horizon_days),
+        "outside_opening_hours": lambda: _("The instrument is not open for the whole time you chose."),
+        "blackout": lambda: _("The instrument is closed (maintenance) during that time."),
+        "slot_taken": lambda: _("Someone else has booked (part of) this time. Choose another free time."),
+        "not_qualified": lambda: _(
+            "Only people trained on this instrument may book it. Ask the lab for training."
+        ),
+        "team_not_verified": lambda: _("The team is not verified yet."),
+        "idempotency_key_reused": lambda: _("This form was already used for a booking; reload the page."),
+        "forbidden": lambda: _("Only the team's members book for it."),
+        "unknown_reference": lambda: _("This instrument cannot be booked at the moment."),
+    }
+    if error.code == "invalid" and "ends_at" in error.details:
+        return _("The booking must end after it starts.")
+    message = messages.get(error.code)
+    return message() if message else error.message
+
+
+def action_error_message(error: DomainError, booking: Booking | None = None) -> str:
+    if error.code == "invalid_status" and booking is not None:
+        return _(
+            "This booking is %(status)s and cannot be changed this way.",
+            status=STATUS_LABELS.get(booking.status, booking.status),
+        )
+    if error.code == "invalid" and "at" in error.details:
+        return _("Check-in is only possible before the booking ends.")
+    return error.message
+
+
+# --- booking an instrument ------------------------------------------------------------------------------
+
+
+def _booked_range(form: BookingForm, tz_name: str) -> tuple[datetime, datetime]:
+    """The form's local date and times as UTC instants; an end of 00:00 is the following midnight."""
+    tz = zone(tz_name)
+    starts = datetime.combine(form.date.data, form.starts.data, tzinfo=tz)
+    end_day = form.date.data + timedelta(days=1) if form.ends.data == time(0) else form.date.data
+    ends = datetime.combine(end_day, form.ends.data, tzinfo=tz)
+    return starts.astimezone(UTC), ends.astimezone(UTC)
+
+
+@blp.route("/instruments/<int:instrument_id>/book", methods=["POST"])
+@login_required
+def instrument_book(instrument_id: int):
+    instrument = catalogue.instrument_for(current_user, instrument_id)
+    if current_user.role != "founder":
+        abort(403)
+    form = BookingForm()
+    form.team_id.choices = team_choices(bookable_teams(current_user))
+    if not form.validate_on_submit():
+        return render_instrument_page(instrument, form, 422)
+    starts_at, ends_at = _booked_range(form, instrument.timezone)
+    if form.confirmed.data != "yes":
+        return _review(instrument, form, starts_at, ends_at)
+    try:
+        booking, _created = bookings.create_instrument_booking(
+            current_user,
+            team_id=form.team_id.data,
+            instrument_id=instrument.id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            use_vouchers=form.use_vouchers.data,
+            payment_method=form.payment_method.data or None,
+            idempotency_key=f"web-{form.request_key.data}",
+            digest=bookings.request_digest(
+                {
+                    "team_id": form.team_id.data,
+                    "instrument_id": instrument.id,
+                    "starts_at": starts_at.isoformat(),
+                    "ends_at": ends_at.isoformat(),
+                    "use_vouchers": form.use_vouchers.data,
+                }
+            ),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        message = booking_error_message(error, instrument)
+        fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
+        field = next((fields[k] for k in error.details if k in fields), None)
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
+        return render_instrument_page(instrument, form, error.status)
+    if booking.status == "pending_approval":
+        flash(_("Booking requested. The lab will approve or decline it."), "success")
+    else:
+        flash(_("Booked. See you at the lab!"), "success")
+    return redirect(url_for("web.booking_detail", booking_id=booking.id))
+
+
+def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
+    """The confirm step: the cost and how vouchers would split it, before anything is booked."""
+    team = next((t for t in bookable_teams(current_user) if t.id == form.team_id.data), None)
+    cost = time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at)
+    split = commitments.preview_split(
+        team,
+        kind="instrument",
+        cost_fen=cost,
+        payee_organization_id=instrument.lab.organization_id,
+        until=ends_at,
+        use_vouchers=form.use_vouchers.data,
+    )
+    form.confirmed.data = "yes"
+    review = {
+        "total_fen": cost,
+        "municipal_fen": split.by_level("municipal"),
+        "district_fen": split.by_level("district"),
+        "team_pays_fen": split.team_pays_fen,
+        "needs_payment": payments.client() is not None and split.team_pays_fen > 0,
+    }
+    return render_instrument_page(instrument, form, 200, review=review)
+
+
+# --- the founders' bookings -----------------------------------------------------------------------------
+
+
+@blp.route("/bookings")
+@login_required
+def booking_list():
+    now = clock.now()
+    status = request.args.get("status")
+    query = bookings.filtered_bookings(current_user, {"status": status if status in STATUSES else None})
+    upcoming = db.session.scalars(
+        query.where(Booking.ends_at > now).order_by(Booking.starts_at).limit(LIST_LIMIT)
+    )
+    past = db.session.scalars(
+        query.where(Booking.ends_at <= now).order_by(Booking.starts_at.desc()).limit(LIST_LIMIT)
+    )
+    return render_template("bookings/list.html", upcoming=list(upcoming), past=list(past), status=status)
+
+
+def _detail_page(booking: Booking, cancel_form: ReasonForm | None = None, status: int = 200):
+    now = clock.now()
+    by_team = booking.team.has_member(current_user)
+    instrument = booking.instrument
+    manages = instrument is not None and catalogue.manages(current_user, instrument)
+    can_cancel = (by_team or manages) and booking.status in CANCELLABLE and now < booking.ends_at
+    return render_template(
+        "bookings/detail.html",
+        booking=booking,
+        tz_name=instrument.timezone if instrument is not None else None,
+        quote=commitments.quote(booking),
+        level_labels=VOUCHER_LEVEL_LABELS,
+        billed_minutes=int(bookings.billed_duration(booking).total_seconds() // 60),
+        can_cancel=can_cancel,
+        by_team=by_team,
+        cancel_fee=bookings.cancellation_fee_fen(booking, now, by_team) if can_cancel else 0,
+        free_until=(
+            booking.starts_at - timedelta(hours=instrument.free_cancel_hours)
+            if instrument is not None
+            else None
+        ),
+        cancel_form=cancel_form or ReasonForm(prefix="cancel"),
+        manages=manages,
+        action_form=ActionForm(),
+        reject_form=ReasonForm(prefix=f"reject-{booking.id}"),
+    ), status
+
+
+@blp.route("/bookings/<int:booking_id>")
+@login_required
+def booking_detail(booking_id: int):
+    return _detail_page(bookings.booking_for(current_user, booking_id))
+
+
+@blp.route("/bookings/<int:booking_id>/cancel", methods=["POST"])
+@login_required
+def booking_cancel(booking_id: int):
+    booking = bookings.booking_for(current_user, booking_id)
+    form = ReasonForm(prefix="cancel")
+    if not form.validate_on_submit():
+        return _detail_page(booking, form, 422)
+    try:
+        booking = bookings.cancel(current_user, booking_id, (form.reason.data or "").strip() or None)
+    except (Invalid, Conflict) as error:  # 403/404 go to the error pages
+        db.session.rollback()
+        flash(action_error_message(error, bookings.booking_for(current_user, booking_id)), "error")
+    else:
+        if booking.fee_fen:
+            flash(
+                _(
+                    "Booking cancelled. A late-cancellation fee of %(fee)s is charged to the team.",
+                    fee=format_yuan(booking.fee_fen),
+                ),
+                "success",
+            )
+        else:
+            flash(_("Booking cancelled free of charge."), "success")
+    return redirect(url_for("web.booking_detail", booking_id=booking_id))
+
+
+# --- the lab console ------------------------------------------------------------------------------------
+
+
+def todays_bookings(now: datetime) -> list[Booking]:
+    """Confirmed and checked-in bookings of the user's instruments that touch today, in each
+    instrument's own timezone."""
+    query = bookings.filtered_bookings(
+        current_user, {"from": now - timedelta(days=1), "to": now + timedelta(days=1)}
+    ).where(Booking.status.in_(("confirmed", "checked_in")), Booking.kind == "instrument")
+    found = []
+    for booking in db.session.scalars(query.order_by(Booking.starts_at)):
+        tz = zone(booking.instrument.timezone)
+        midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+        if booking.starts_at < midnight + timedelta(days=1) and booking.ends_at > midnight:
+            found.append(booking)
+    return found
+
+
+@blp.route("/lab")
+@login_required
+def lab_console():
+    require_lab_role()
+    now = clock.now()
+    instruments = db.session.scalars(
+        catalogue.managed_instruments(current_user).order_by(Instrument.lab_id, Instrument.name)
+    )
+    pending = db.session.scalars(
+        bookings.filtered_bookings(current_user, {"status": "pending_approval"})
+        .order_by(Booking.starts_at)
+        .limit(LIST_LIMIT)
+    )
+    return render_template(
+        "lab/console.html",
+        labs=managed_labs(current_user),
+        instruments=list(instruments),
+        pending=list(pending),
+        today=todays_bookings(now),
+        action_form=ActionForm(),
+        reject_form=lambda booking: ReasonForm(prefix=f"reject-{booking.id}"),
+    )
+
+
+def _back() -> str:
+    return _safe_next(request.args.get("next")) if request.args.get("next") else url_for("web.lab_console")
+
+
+def _lab_action(booking_id: int, change, done: str, form: ActionForm | ReasonForm | None = None):
+    """Run one lab-side state change (approve, check in...) and go back where the button was."""
+    require_lab_role()
+    form = form or ActionForm()
+    if not form.validate_on_submit():
+        flash(_("The reason is too long (at most 500 characters)."), "error")
+        return redirect(_back())
+    try:
+        change(current_user, booking_id)
+    except (Invalid, Conflict) as error:  # 403/404 go to the error pages
+        db.session.rollback()
+        flash(action_error_message(error, bookings.booking_for(current_user, booking_id)), "error")
+    else:
+        flash(done, "success")
+    return redirect(_back())
+
+
+@blp.route("/lab/bookings/<int:booking_id>/approve", methods=["POST"])
+@login_required
+def lab_booking_approve(booking_id: int):
+    return _lab_action(booking_id, bookings.approve, _("Booking approved."))
+
+
+@blp.route("/lab/bookings/<int:booking_id>/reject", methods=["POST"])
+@login_required
+def lab_booking_reject(booking_id: int):
+    form = ReasonForm(prefix=f"reject-{booking_id}")
+    reason = (form.reason.data or "").strip() or None
+    return _lab_action(
+        booking_id, lambda actor, bid: bookings.reject(actor, bid, reason), _("Booking declined."), form
+    )
+
+
+@blp.route("/lab/bookings/<int:booking_id>/check-in", methods=["POST"])
+@login_required
+def lab_booking_check_in(booking_id: int):
+    return _lab_action(booking_id, bookings.check_in, _("Checked in."))
+
+
+@blp.route("/lab/bookings/<int:booking_id>/check-out", methods=["POST"])
+@login_required
+def lab_booking_check_out(booking_id: int):
+    return _lab_action(booking_id, bookings.check_out, _("Checked out."))

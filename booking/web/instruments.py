@@ -1,0 +1,508 @@
+"""Instrument pages: the catalogue, an instrument's week calendar with the booking form, and the lab
+managers' console for one instrument (details and policy, opening hours, closures, training).
+
+Thin views over ``instruments.catalogue`` and ``instruments.availability``: they read forms, turn the
+instrument's local wall-clock times into UTC instants and back, and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from babel.dates import format_datetime
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms import SelectChoice
+
+from booking import accounts, bookings, clock, teams
+from booking.db import db
+from booking.errors import DomainError
+from booking.i18n import current_language
+from booking.models import District, Team, User
+from booking.web import blp
+from booking.web.forms import (
+    OPERATION_MODE_LABELS,
+    WEEKDAY_LABELS,
+    ActionForm,
+    BlackoutForm,
+    BookingForm,
+    InstrumentForm,
+    InstrumentSearchForm,
+    QualificationForm,
+    opening_hours_form,
+)
+from instruments import availability, catalogue
+from instruments.labs import labs_managed_by
+from instruments.models import Instrument, Lab
+from instruments.rules import Interval, Policy, opening_windows, zone
+
+CATALOGUE_PAGE_SIZE = 24
+CALENDAR_MAX_ROWS = 48  # a longer day is shown in rows of several slots
+
+
+@blp.app_context_processor
+def _instrument_labels():
+    return {"mode_labels": OPERATION_MODE_LABELS, "weekday_labels": WEEKDAY_LABELS}
+
+
+# --- local time --------------------------------------------------------------------------------------------
+
+
+def local_instant(day: date, minute: int, tz_name: str) -> datetime:
+    """The UTC instant of ``day`` at ``minute`` minutes after local midnight (1440 = next midnight)."""
+    day, minute = day + timedelta(days=minute // 1440), minute % 1440
+    local = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone(tz_name))
+    return local.astimezone(UTC)
+
+
+def hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+@blp.app_template_filter("local")
+def format_local(instant: datetime | None, tz_name: str | None, pattern: str = "yyyy-MM-dd EEE HH:mm") -> str:
+    """An instant as wall-clock time in the instrument's timezone, in the page's language."""
+    if instant is None:
+        return "—"
+    tz = zone(tz_name or current_app.config["DEFAULT_TIMEZONE"])
+    return format_datetime(instant, pattern, tzinfo=tz, locale=get_locale())
+
+
+def opening_summary(instrument: Instrument) -> list[tuple[str, str]]:
+    """(weekday, "08:00–12:00, 13:00–18:00") for the seven days; empty text when closed."""
+    by_day: dict[int, list[str]] = {}
+    for r in instrument.opening_hours:
+        by_day.setdefault(r.weekday, []).append(f"{hhmm(r.opens_minute)}–{hhmm(r.closes_minute)}")
+    return [(str(WEEKDAY_LABELS[d]), ", ".join(by_day.get(d, []))) for d in range(7)]
+
+
+# --- the catalogue -----------------------------------------------------------------------------------------
+
+
+def _search_choices(form: InstrumentSearchForm) -> dict[str, District]:
+    categories = db.session.scalars(
+        select(Instrument.category)
+        .where(Instrument.active.is_(True))
+        .distinct()
+        .order_by(Instrument.category)
+    )
+    form.category.choices = [SelectChoice("", _("All categories")), *(SelectChoice(c) for c in categories)]
+    districts = {d.code: d for d in db.session.scalars(select(District).order_by(District.code))}
+    with_labs = set(
+        db.session.scalars(select(Lab.district_code).join(Instrument).where(Instrument.active.is_(True)))
+    )
+    locale = current_language()
+    form.district_code.choices = [SelectChoice("", _("All districts"))] + [
+        SelectChoice(code, d.display_name(locale)) for code, d in districts.items() if code in with_labs
+    ]
+    return districts
+
+
+@blp.route("/instruments")
+@login_required
+def instrument_list():
+    form = InstrumentSearchForm(formdata=request.args)
+    districts = _search_choices(form)
+    page = max(request.args.get("page", 1, type=int), 1)
+    found: list[Instrument] = []
+    if form.validate():
+        filters = {
+            "q": (form.q.data or "").strip() or None,
+            "category": form.category.data or None,
+            "district_code": form.district_code.data or None,
+        }
+        if form.date.data is not None:
+            tz_name = current_app.config["DEFAULT_TIMEZONE"]
+            free_from = datetime.combine(form.date.data, form.free_from.data, tzinfo=zone(tz_name))
+            free_to = datetime.combine(form.date.data, form.free_to.data, tzinfo=zone(tz_name))
+            ids = availability.free_instrument_ids(
+                free_from.astimezone(UTC), free_to.astimezone(UTC), clock.now(), **filters
+            )
+            query = availability.search_query().where(Instrument.id.in_(ids))
+        else:
+            query = availability.search_query(**filters)
+        found = list(
+            db.session.scalars(
+                query.order_by(Instrument.name, Instrument.id)
+                .offset((page - 1) * CATALOGUE_PAGE_SIZE)
+                .limit(CATALOGUE_PAGE_SIZE + 1)
+            )
+        )
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "instruments/list.html",
+        form=form,
+        instruments=found[:CATALOGUE_PAGE_SIZE],
+        districts=districts,
+        locale=current_language(),
+        previous_url=url_for("web.instrument_list", **args, page=page - 1) if page > 1 else None,
+        next_url=(
+            url_for("web.instrument_list", **args, page=page + 1)
+            if len(found) > CATALOGUE_PAGE_SIZE
+            else None
+        ),
+    )
+
+
+# --- one instrument: the week calendar and the booking form ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    state: str  # free, mine, busy, blackout, closed or unavailable (past, too soon, too far, too short)
+    book_url: str | None = None
+
+
+def _containing(intervals: list[Interval], s: datetime, e: datetime) -> Interval | None:
+    return next(((a, b) for a, b in intervals if a <= s and e <= b), None)
+
+
+def _overlaps(intervals: list[Interval], s: datetime, e: datetime) -> bool:
+    return any(a < e and s < b for a, b in intervals)
+
+
+def week_start(text: str | None, today: date) -> date:
+    """The Monday of the week of ``?week=YYYY-MM-DD`` (this week when absent or malformed)."""
+    try:
+        day = date.fromisoformat(text) if text else today
+    except ValueError:
+        day = today
+    if abs((day - today).days) > 3660:  # far dates: nothing to see, and they overflow in tz arithmetic
+        day = today
+    return day - timedelta(days=day.weekday())
+
+
+def week_calendar(instrument: Instrument, monday: date, now: datetime, mine: list[Interval]) -> dict:
+    """A week × time-of-day grid of the instrument in its own timezone, rows of whole slots between
+    the earliest opening and the latest closing. Free cells link to the booking form, pre-filled with
+    the shortest booking that fits from there."""
+    tz_name = instrument.timezone
+    days = [monday + timedelta(days=i) for i in range(7)]
+    start, end = local_instant(monday, 0, tz_name), local_instant(monday, 7 * 1440, tz_name)
+    rows: list[tuple[str, list[Cell]]] = []
+    calendar = {"days": days, "rows": rows, "start": start, "end": end}
+    if not instrument.opening_hours:
+        return calendar
+    slot = instrument.slot_minutes
+    first = min(r.opens_minute for r in instrument.opening_hours) // slot * slot
+    last = max(r.closes_minute for r in instrument.opening_hours)
+    step = slot
+    while (last - first) / step > CALENDAR_MAX_ROWS:
+        step += slot
+    windows = opening_windows(Policy.of(instrument).ranges, tz_name, start, end)
+    free = availability.free_intervals(instrument, start, end, now)
+    blackouts = [(b.starts_at, b.ends_at) for b in catalogue.blackouts_of(instrument, start, end)]
+    taken = availability.taken_intervals(instrument.id, start, end)
+    shortest = timedelta(minutes=-(-max(step, instrument.min_minutes) // slot) * slot)
+    tz = zone(tz_name)
+    for minute in range(first, last, step):
+        cells = []
+        for day in days:
+            s, e = local_instant(day, minute, tz_name), local_instant(day, minute + step, tz_name)
+            url = None
+            if _containing(windows, s, e) is None:
+                state = "closed"
+            elif _overlaps(blackouts, s, e):
+                state = "blackout"
+            elif _overlaps(mine, s, e):
+                state = "mine"
+            elif _overlaps(taken, s, e):
+                state = "busy"
+            elif (interval := _containing(free, s, e)) is not None:
+                state = "free"
+                until = s + shortest
+                if until <= interval[1] and shortest <= timedelta(minutes=instrument.max_minutes):
+                    url = url_for(
+                        "web.instrument_detail",
+                        instrument_id=instrument.id,
+                        week=monday.isoformat(),
+                        date=day.isoformat(),
+                        start=hhmm(minute),
+                        end=until.astimezone(tz).strftime("%H:%M"),
+                        _anchor="book",
+                    )
+            else:
+                state = "unavailable"
+            cells.append(Cell(state, url))
+        rows.append((hhmm(minute), cells))
+    return calendar
+
+
+def bookable_teams(user: User) -> list[Team]:
+    """The verified teams this user books for (founders: their own)."""
+    if user.role != "founder":
+        return []
+    return list(
+        db.session.scalars(teams.visible_teams(user).where(Team.verified.is_(True)).order_by(Team.name))
+    )
+
+
+def team_choices(teams_: list[Team]) -> list[SelectChoice]:
+    return [SelectChoice(t.id, t.name) for t in teams_]
+
+
+def _parse_time(text: str | None) -> time | None:
+    try:
+        return time.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _prefilled_booking_form(teams_: list[Team]) -> BookingForm:
+    """The booking form, pre-filled from a calendar cell's link (?date=…&start=…&end=…)."""
+    try:
+        day = date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        day = None
+    return BookingForm(
+        team_id=teams_[0].id if teams_ else None,
+        date=day,
+        starts=_parse_time(request.args.get("start")),
+        ends=_parse_time(request.args.get("end")),
+    )
+
+
+def render_instrument_page(
+    instrument: Instrument, form: BookingForm | None = None, status: int = 200, review: dict | None = None
+):
+    """The instrument page; ``form`` is a submitted booking form to show again with its errors, or
+    (with ``review``) the split it would get, to confirm."""
+    now = clock.now()
+    tz = zone(instrument.timezone)
+    teams_ = bookable_teams(current_user)
+    if current_user.role == "founder":
+        form = form or _prefilled_booking_form(teams_)
+        form.team_id.choices = team_choices(teams_)
+        for field in (form.starts, form.ends):  # the browser's time picker steps along the slot grid
+            field.render_kw = {"step": instrument.slot_minutes * 60}
+    today = now.astimezone(tz).date()
+    shown = request.args.get("week")
+    if form is not None and (status != 200 or review) and form.date.data:
+        shown = form.date.data.isoformat()  # show the week of the refused booking
+    monday = week_start(shown, today)
+    mine: list[Interval] = []
+    if current_user.role == "founder":
+        team_ids = set(bookings.team_ids_of(current_user))
+        start, end = (
+            local_instant(monday, 0, instrument.timezone),
+            local_instant(monday, 10080, instrument.timezone),
+        )
+        mine = [
+            (b.starts_at, b.ends_at)
+            for b in db.session.scalars(
+                bookings.filtered_bookings(
+                    current_user, {"instrument_id": instrument.id, "from": start, "to": end}
+                )
+            )
+            if b.holds_time and b.team_id in team_ids
+        ]
+    return render_template(
+        "instruments/detail.html",
+        instrument=instrument,
+        hours=opening_summary(instrument),
+        calendar=week_calendar(instrument, monday, now, mine),
+        monday=monday,
+        previous_week=(monday - timedelta(days=7)).isoformat(),
+        next_week=(monday + timedelta(days=7)).isoformat(),
+        this_week=week_start(None, today).isoformat(),
+        form=form,
+        has_unverified_team=current_user.role == "founder"
+        and not teams_
+        and bool(bookings.team_ids_of(current_user)),
+        manages=catalogue.manages(current_user, instrument),
+        review=review,
+    ), status
+
+
+@blp.route("/instruments/<int:instrument_id>")
+@login_required
+def instrument_detail(instrument_id: int):
+    return render_instrument_page(catalogue.instrument_for(current_user, instrument_id))
+
+
+# --- lab managers: one instrument's details, opening hours, closures and training ------------------------
+
+
+def require_lab_role() -> None:
+    if current_user.role not in ("lab_manager", "admin"):
+        abort(403)
+
+
+def managed_labs(user: User) -> list[Lab]:
+    if user.role == "admin":
+        return list(db.session.scalars(select(Lab).order_by(Lab.id)))
+    return labs_managed_by(user)
+
+
+def _managed(instrument_id: int) -> Instrument:
+    require_lab_role()
+    return catalogue.managed_instrument_for(current_user, instrument_id)
+
+
+def _ranges_per_day(instrument: Instrument) -> int:
+    counts = [0] * 7
+    for r in instrument.opening_hours:
+        counts[r.weekday] += 1
+    return max(3, *counts)
+
+
+def _manage_page(instrument: Instrument, status: int = 200, **forms):
+    """The console page of one instrument; ``forms`` are submitted forms to show with their errors."""
+    details = forms.get("details")
+    if details is None:
+        details = InstrumentForm.of(instrument)
+        del details.lab_id
+    hours = forms.get("hours") or opening_hours_form(_ranges_per_day(instrument)).of(instrument.opening_hours)
+    qualified_ids = catalogue.qualified_user_ids(instrument)
+    qualified = (
+        list(db.session.scalars(select(User).where(User.id.in_(qualified_ids)).order_by(User.name)))
+        if qualified_ids
+        else []
+    )
+    return render_template(
+        "lab/instrument.html",
+        instrument=instrument,
+        details=details,
+        hours_form=hours,
+        blackout_form=forms.get("blackout") or BlackoutForm(),
+        qualification_form=forms.get("qualification") or QualificationForm(),
+        action_form=ActionForm(),
+        blackouts=catalogue.blackouts_of(instrument, clock.now()),
+        qualified=qualified,
+    ), status
+
+
+def _manage_url(instrument: Instrument, section: str) -> str:
+    return url_for("web.lab_instrument", instrument_id=instrument.id, _anchor=section)
+
+
+def _domain_error(error: DomainError) -> None:
+    db.session.rollback()
+    messages = {
+        "overlapping_opening_hours": _("Two opening ranges of one weekday overlap."),
+        "not_found": _("It no longer exists; reload the page."),
+    }
+    flash(messages.get(error.code, error.message), "error")
+
+
+@blp.route("/lab/instruments/new", methods=["GET", "POST"])
+@login_required
+def lab_instrument_new():
+    require_lab_role()
+    form = InstrumentForm(lab_id=request.args.get("lab", type=int))
+    del form.active  # a new instrument is published; withdraw it from its edit page
+    form.lab_id.choices = [
+        SelectChoice(lab.id, f"{lab.name} · {lab.university.name}") for lab in managed_labs(current_user)
+    ]
+    status = 200
+    if form.validate_on_submit():
+        try:
+            lab = catalogue.managed_lab_for(current_user, form.lab_id.data)
+            instrument = catalogue.create_instrument(lab, **form.to_fields())
+        except DomainError as error:
+            _domain_error(error)
+            status = error.status
+        else:
+            flash(_("Instrument published. Now set its opening hours."), "success")
+            return redirect(_manage_url(instrument, "hours"))
+    elif form.errors:
+        status = 422
+    return render_template("lab/instrument_new.html", form=form), status
+
+
+@blp.route("/lab/instruments/<int:instrument_id>", methods=["GET", "POST"])
+@login_required
+def lab_instrument(instrument_id: int):
+    instrument = _managed(instrument_id)
+    if request.method == "GET":
+        return _manage_page(instrument)
+    form = InstrumentForm()
+    del form.lab_id
+    if not form.validate_on_submit():
+        return _manage_page(instrument, 422, details=form)
+    try:
+        catalogue.update_instrument(instrument, **form.to_fields(), active=form.active.data)
+    except DomainError as error:
+        _domain_error(error)
+        return _manage_page(instrument, error.status, details=form)
+    flash(_("Instrument saved."), "success")
+    return redirect(_manage_url(instrument, "details"))
+
+
+@blp.route("/lab/instruments/<int:instrument_id>/hours", methods=["POST"])
+@login_required
+def lab_instrument_hours(instrument_id: int):
+    instrument = _managed(instrument_id)
+    form = opening_hours_form(_ranges_per_day(instrument))()
+    if not form.validate_on_submit():
+        return _manage_page(instrument, 422, hours=form)
+    try:
+        catalogue.set_opening_hours(instrument, form.ranges())
+    except DomainError as error:
+        _domain_error(error)
+        return _manage_page(instrument, error.status, hours=form)
+    flash(_("Opening hours saved."), "success")
+    return redirect(_manage_url(instrument, "hours"))
+
+
+@blp.route("/lab/instruments/<int:instrument_id>/blackouts", methods=["POST"])
+@login_required
+def lab_blackout_add(instrument_id: int):
+    instrument = _managed(instrument_id)
+    form = BlackoutForm()
+    if not form.validate_on_submit():
+        return _manage_page(instrument, 422, blackout=form)
+    tz = zone(instrument.timezone)
+    try:
+        catalogue.add_blackout(
+            instrument,
+            starts_at=form.starts_at.data.replace(tzinfo=tz).astimezone(UTC),
+            ends_at=form.ends_at.data.replace(tzinfo=tz).astimezone(UTC),
+            reason=(form.reason.data or "").strip(),
+            by=current_user,
+        )
+    except DomainError as error:
+        _domain_error(error)
+        return _manage_page(instrument, error.status, blackout=form)
+    flash(_("Closure added: nothing can be booked across it."), "success")
+    return redirect(_manage_url(instrument, "blackouts"))
+
+
+@blp.route("/lab/instruments/<int:instrument_id>/blackouts/<int:blackout_id>/remove", methods=["POST"])
+@login_required
+def lab_blackout_remove(instrument_id: int, blackout_id: int):
+    instrument = _managed(instrument_id)
+    if ActionForm().validate_on_submit():
+        catalogue.remove_blackout(instrument, blackout_id)
+        flash(_("Closure removed."), "success")
+    return redirect(_manage_url(instrument, "blackouts"))
+
+
+@blp.route("/lab/instruments/<int:instrument_id>/qualifications", methods=["POST"])
+@login_required
+def lab_qualification_grant(instrument_id: int):
+    instrument = _managed(instrument_id)
+    form = QualificationForm()
+    if not form.validate_on_submit():
+        return _manage_page(instrument, 422, qualification=form)
+    user = accounts.find_user_by_email(form.email.data)
+    if user is None:
+        form.email.errors.append(_("No user with this e-mail."))
+        return _manage_page(instrument, 422, qualification=form)
+    catalogue.grant_qualification(instrument, user.id, current_user)
+    flash(_("%(name)s may now book this instrument.", name=user.name), "success")
+    return redirect(_manage_url(instrument, "training"))
+
+
+@blp.route("/lab/instruments/<int:instrument_id>/qualifications/<int:user_id>/revoke", methods=["POST"])
+@login_required
+def lab_qualification_revoke(instrument_id: int, user_id: int):
+    instrument = _managed(instrument_id)
+    if ActionForm().validate_on_submit():
+        catalogue.revoke_qualification(instrument, user_id)
+        flash(_("Training record withdrawn."), "success")
+    return redirect(_manage_url(instrument, "training"))
