@@ -1,0 +1,1 @@
+"""Open university labs and their instruments: catalogue, opening hours, blackouts, availability."""

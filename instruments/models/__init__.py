@@ -1,0 +1,4 @@
+from instruments.models.instrument import OPERATION_MODES, Blackout, Instrument, OpeningHours, Qualification
+from instruments.models.lab import Lab, LabManager
+
+__all__ = ["OPERATION_MODES", "Blackout", "Instrument", "Lab", "LabManager", "OpeningHours", "Qualification"]
