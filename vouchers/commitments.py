@@ -1,0 +1,196 @@
+"""Voucher commitments of bookings: the split on the estimated cost is committed in the booking's own
+transaction (a hold, like an encumbrance) and released when the booking will not be used."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from booking.db import db
+from booking.models import Booking
+from vouchers import ledger
+from vouchers.models import LedgerAccount, Program, Settlement, SubsidyLine, Voucher
+from vouchers.split import Candidate, Split, VoucherBalance, split_cost, usable_vouchers
+
+
+def _candidate(voucher: Voucher, available_fen: int) -> Candidate:
+    program = voucher.program
+    return Candidate(
+        balance=VoucherBalance(
+            voucher_id=voucher.id,
+            program_id=voucher.program_id,
+            level=program.level,
+            rate_bp=program.rate_bp,
+            available_fen=available_fen,
+            expires_at=voucher.expires_at,
+            stack_ceiling_bp=program.stack_ceiling_bp,
+        ),
+        status=voucher.status,
+        kinds=frozenset(program.resource_kinds),
+        district_code=program.district_code,
+    )
+
+
+def _candidates(team_id: int) -> list[Candidate]:
+    """The team's active vouchers, their available accounts locked (PostgreSQL: FOR UPDATE, id
+    order), so the split is computed on the balances of this moment and no concurrent booking can
+    commit the same money: it waits, then sees what is left and the team simply pays more."""
+    vouchers = list(
+        db.session.scalars(
+            select(Voucher).join(Program).where(Voucher.team_id == team_id, Voucher.status == "active")
+        )
+    )
+    if not vouchers:
+        return []
+    locked = ledger.lock(ledger.account("available", v.program_id, v.id) for v in vouchers)
+    available = {account.voucher_id: account.balance_fen for account in locked}
+    return [_candidate(v, available[v.id]) for v in vouchers]
+
+
+def preview_split(
+    team, *, kind: str, cost_fen: int, payee_organization_id: int | None, until, use_vouchers: bool = True
+) -> Split:
+    """The split a booking would get now, without committing anything (for the confirm step of the
+    booking form). Booking itself recomputes it on the balances of its own transaction."""
+    if not use_vouchers or cost_fen == 0:
+        return Split(cost_fen, ())
+    vouchers = db.session.scalars(
+        select(Voucher).join(Program).where(Voucher.team_id == team.id, Voucher.status == "active")
+    ).all()
+    available = {
+        account.voucher_id: account.balance_fen
+        for account in db.session.scalars(
+            select(LedgerAccount).where(
+                LedgerAccount.voucher_id.in_([v.id for v in vouchers]), LedgerAccount.kind == "available"
+            )
+        )
+    }
+    candidates = [_candidate(v, available.get(v.id, 0)) for v in vouchers]
+    usable = usable_vouchers(
+        candidates,
+        kind=kind,
+        team_district_code=team.district_code,
+        team_organization_id=team.organization_id,
+        payee_organization_id=payee_organization_id,
+        until=until,
+    )
+    return split_cost(cost_fen, usable)
+
+
+def commit_subsidy(booking: Booking, payee_organization_id: int | None) -> Split:
+    """Compute the booking's split on its estimated cost and commit each voucher's share."""
+    if not booking.use_vouchers or booking.estimated_cost_fen == 0:
+        return Split(booking.estimated_cost_fen, ())
+    usable = usable_vouchers(
+        _candidates(booking.team_id),
+        kind=booking.kind,
+        team_district_code=booking.team.district_code,
+        team_organization_id=booking.team.organization_id,
+        payee_organization_id=payee_organization_id,
+        until=booking.ends_at,
+    )
+    split = split_cost(booking.estimated_cost_fen, usable)
+    for line in split.lines:
+        ledger.transfer(
+            "commit",
+            ledger.account("available", line.program_id, line.voucher_id),
+            ledger.account("committed", line.program_id, line.voucher_id),
+            line.amount_fen,
+            program_id=line.program_id,
+            voucher_id=line.voucher_id,
+            booking_id=booking.id,
+        )
+        db.session.add(
+            SubsidyLine(
+                booking_id=booking.id,
+                voucher_id=line.voucher_id,
+                program_id=line.program_id,
+                level=line.level,
+                position=line.position,
+                committed_fen=line.amount_fen,
+            )
+        )
+    db.session.flush()
+    return split
+
+
+def lines_of(booking_id: int) -> list[SubsidyLine]:
+    return list(
+        db.session.scalars(
+            select(SubsidyLine).where(SubsidyLine.booking_id == booking_id).order_by(SubsidyLine.position)
+        )
+    )
+
+
+def release_booking(booking: Booking) -> int:
+    """Release every outstanding commitment of a booking that will not be used (cancelled, rejected,
+    no-show). Money goes back to the voucher, or to the programme if the voucher has ended since."""
+    released = 0
+    for line in lines_of(booking.id):
+        outstanding = line.outstanding_fen
+        if outstanding <= 0:
+            continue
+        voucher = line.voucher
+        committed = ledger.account("committed", line.program_id, voucher.id)
+        target = (
+            ledger.account("available", line.program_id, voucher.id)
+            if voucher.status == "active"
+            else ledger.account("unissued", line.program_id)
+        )
+        ledger.transfer(
+            "release",
+            committed,
+            target,
+            outstanding,
+            program_id=line.program_id,
+            voucher_id=voucher.id,
+            booking_id=booking.id,
+        )
+        line.released_fen += outstanding
+        released += outstanding
+    db.session.flush()
+    return released
+
+
+def quote(booking: Booking) -> dict:
+    """The booking's split on its estimated cost, as committed, in the order it was applied."""
+    lines = lines_of(booking.id)
+    subsidies = [
+        {
+            "voucher_id": x.voucher_id,
+            "program_id": x.program_id,
+            "level": x.level,
+            "amount_fen": x.committed_fen,
+        }
+        for x in lines
+    ]
+    subsidy = sum(s["amount_fen"] for s in subsidies)
+    return {
+        "total_fen": booking.estimated_cost_fen,
+        "subsidies": subsidies,
+        "team_pays_fen": booking.estimated_cost_fen - subsidy,
+    }
+
+
+def settlement(booking: Booking) -> dict | None:
+    """The booking's split on its actual cost, once reconciliation has settled it."""
+    settled = db.session.scalar(select(Settlement).where(Settlement.booking_id == booking.id))
+    if settled is None:
+        return None
+    subsidies = [
+        {
+            "voucher_id": x.voucher_id,
+            "program_id": x.program_id,
+            "level": x.level,
+            "amount_fen": x.settled_fen,
+        }
+        for x in lines_of(booking.id)
+        if x.settled_fen
+    ]
+    return {
+        "total_fen": settled.actual_cost_fen,
+        "subsidies": subsidies,
+        "team_pays_fen": settled.team_fen,
+        "fee_fen": settled.fee_fen,
+        "period": settled.period,
+        "settled_at": settled.settled_at,
+    }

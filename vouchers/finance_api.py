@@ -1,0 +1,270 @@
+"""Finance: exceptions queue, period close, statements, payouts, dashboard, audit log (JSON API)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Response, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from booking.api.common import (
+    BodySchema,
+    DistrictCode,
+    Id,
+    PageArgs,
+    Text,
+    api_auth,
+    current_actor,
+    documents,
+    page_of,
+    paginate,
+)
+from vouchers import audit, finance, lab_report
+from vouchers.models import AuditEntry, FinanceException
+
+blp = Blueprint(
+    "finance", __name__, url_prefix="/api/v1/finance", description="District and municipal finance"
+)
+
+
+class ExceptionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    booking_id = ma.fields.Integer(allow_none=True)
+    provider_id = ma.fields.Integer(allow_none=True)
+    district_code = ma.fields.String(allow_none=True)
+    details = ma.fields.Dict()
+    blocking = ma.fields.Boolean()
+    status = ma.fields.String()
+    created_at = ma.fields.AwareDateTime()
+    resolved_at = ma.fields.AwareDateTime(allow_none=True)
+    resolution = ma.fields.String(allow_none=True)
+
+
+class ExceptionListArgs(PageArgs):
+    kind = ma.fields.String(validate=ma.validate.Length(max=30))
+    status = ma.fields.String(validate=ma.validate.OneOf(("open", "resolved")))
+
+
+class ResolveSchema(BodySchema):
+    comment = Text(max_length=2000, required=True)
+
+
+class PeriodSchema(ma.Schema):
+    period = ma.fields.String()
+    closed = ma.fields.Boolean()
+    closed_at = ma.fields.AwareDateTime()
+
+
+class StatementArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    period = ma.fields.String(required=True, validate=ma.validate.Regexp(finance.PERIOD_RE, error="YYYY-MM."))
+    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
+
+
+class StatementRowSchema(ma.Schema):
+    payee_kind = ma.fields.String()
+    payee_id = ma.fields.Integer()
+    payee_name = ma.fields.String()
+    organization = ma.fields.String()
+    bookings = ma.fields.Integer()
+    total_fen = ma.fields.Integer()
+    municipal_fen = ma.fields.Integer()
+    district_fen = ma.fields.Integer()
+    subsidy_fen = ma.fields.Integer()
+    team_fen = ma.fields.Integer()
+    fee_fen = ma.fields.Integer()
+
+
+class StatementSchema(ma.Schema):
+    period = ma.fields.String()
+    district_code = ma.fields.String(allow_none=True)
+    rows = ma.fields.List(ma.fields.Nested(StatementRowSchema))
+
+
+class PayoutCreateSchema(BodySchema):
+    period = ma.fields.String(required=True, validate=ma.validate.Regexp(finance.PERIOD_RE, error="YYYY-MM."))
+    payee_kind = ma.fields.String(required=True, validate=ma.validate.OneOf(("lab", "provider")))
+    payee_id = Id(required=True)
+    reference = Text(max_length=200, required=True)
+
+
+class PayoutLineSchema(ma.Schema):
+    program_id = ma.fields.Integer()
+    amount_fen = ma.fields.Integer()
+
+
+class PayoutSchema(ma.Schema):
+    period = ma.fields.String()
+    payee_kind = ma.fields.String()
+    payee_id = ma.fields.Integer()
+    reference = ma.fields.String()
+    paid_fen = ma.fields.Integer()
+    programs = ma.fields.List(ma.fields.Nested(PayoutLineSchema))
+
+
+class DistrictArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
+
+
+class AuditEntrySchema(ma.Schema):
+    id = ma.fields.Integer()
+    at = ma.fields.AwareDateTime()
+    actor_id = ma.fields.Integer(allow_none=True)
+    action = ma.fields.String()
+    object_type = ma.fields.String()
+    object_id = ma.fields.String()
+    district_code = ma.fields.String(allow_none=True)
+    before = ma.fields.Dict(allow_none=True)
+    after = ma.fields.Dict(allow_none=True)
+
+
+class AuditListArgs(PageArgs):
+    action = ma.fields.String(validate=ma.validate.OneOf(audit.ACTIONS))
+    actor_id = ma.fields.Integer()
+    object_type = ma.fields.String(validate=ma.validate.Length(max=50))
+    object_id = ma.fields.String(validate=ma.validate.Length(max=100))
+    district_code = DistrictCode
+    since = ma.fields.AwareDateTime()
+    until = ma.fields.AwareDateTime()
+
+
+@blp.route("/exceptions")
+class Exceptions(MethodView):
+    @blp.response(200, page_of(ExceptionSchema))
+    @api_auth("finance", "admin")
+    @blp.arguments(ExceptionListArgs, location="query")
+    def get(self, args):
+        """What reconciliation and payments would not charge silently; a district office sees those
+        touching its district's teams."""
+        query = finance.visible_exceptions(current_actor())
+        if args.get("kind"):
+            query = query.where(FinanceException.kind == args["kind"])
+        if args.get("status"):
+            query = query.where(FinanceException.status == args["status"])
+        return paginate(query, FinanceException.id, args)
+
+
+@blp.route("/exceptions/<int:exception_id>/resolve")
+class ExceptionResolution(MethodView):
+    @blp.response(200, ExceptionSchema)
+    @documents(400, 404, 409)
+    @api_auth("finance", "admin")
+    @blp.arguments(ResolveSchema)
+    def post(self, body, exception_id):
+        """Resolve (audited): a blocked booking settles at the next reconciliation."""
+        return finance.resolve_exception(current_actor(), exception_id, body["comment"])
+
+
+@blp.route("/periods/<period>/close")
+class PeriodClose(MethodView):
+    @blp.response(200, PeriodSchema)
+    @documents(404, 409, 422)
+    @api_auth("finance")
+    def post(self, period):
+        """Close a month that has ended (409 ``period_closed`` / ``period_not_ended``); entries dated
+        in it go to the next open period."""
+        closed = finance.close_period(current_actor(), period)
+        return {"period": closed.period, "closed": True, "closed_at": closed.closed_at}
+
+
+@blp.route("/statements")
+class Statements(MethodView):
+    @blp.response(200, StatementSchema)
+    @documents(404)
+    @api_auth("finance")
+    @blp.arguments(StatementArgs, location="query")
+    def get(self, args):
+        """Monthly settlement statement: one row per payee (lab or provider) of the bookings settled
+        in the period; ``format=csv`` (UTF-8 with BOM) or ``format=xlsx``, streamed."""
+        actor = current_actor()
+        rows = finance.statement_rows(actor, args["period"], args.get("district_code"))
+        name = f"statement-{args['period']}" + (
+            f"-{args['district_code']}" if args.get("district_code") else ""
+        )
+        if args["format"] == "csv":
+            return Response(
+                stream_with_context(finance.statement_csv(rows)),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+                content_type="text/csv; charset=utf-8",
+            )
+        if args["format"] == "xlsx":
+            return Response(
+                stream_with_context(finance.statement_xlsx(rows, args["period"])),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+            )
+        return {"period": args["period"], "district_code": args.get("district_code"), "rows": rows}
+
+
+class LabReportArgs(StatementArgs):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+
+
+@blp.route("/lab-report")
+class LabReport(MethodView):
+    @blp.response(200)
+    @documents(404)
+    @api_auth("finance", "admin")
+    @blp.arguments(LabReportArgs, location="query")
+    def get(self, args):
+        """Lab open-sharing report per instrument for a month: hours booked and used by teams,
+        distinct teams, utilisation of opening hours (bp), income; ``format=csv`` too."""
+        rows = lab_report.report_rows(current_actor(), args["period"], args.get("district_code"))
+        if args["format"] == "csv":
+            return Response(
+                stream_with_context(lab_report.report_csv(rows)),
+                content_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="lab-report-{args["period"]}.csv"'},
+            )
+        return {"period": args["period"], "rows": rows, "income_by_mode": lab_report.income_by_mode(rows)}
+
+
+@blp.route("/payouts")
+class Payouts(MethodView):
+    @blp.response(201, PayoutSchema)
+    @documents(400)
+    @api_auth("finance")
+    @blp.arguments(PayoutCreateSchema)
+    def post(self, body):
+        """Mark what your programmes owe a payee for a period as paid (payable → paid). Idempotent
+        per (period, payee): a repeat is 200 and pays nothing more."""
+        result, new = finance.payout(current_actor(), **body)
+        return result, 201 if new else 200
+
+
+@blp.route("/dashboard")
+class Dashboard(MethodView):
+    @blp.response(200)
+    @documents(404)
+    @api_auth("finance", "admin")
+    @blp.arguments(DistrictArgs, location="query")
+    def get(self, args):
+        """Per programme budget, issued, committed, spent, paid, unissued and spend by month; top
+        teams and payees; municipal vs district share."""
+        return finance.dashboard(current_actor(), args.get("district_code"))
+
+
+@blp.route("/audit")
+class AuditLog(MethodView):
+    @blp.response(200, page_of(AuditEntrySchema))
+    @api_auth("finance", "admin")
+    @blp.arguments(AuditListArgs, location="query")
+    def get(self, args):
+        """Every officer action; a district office sees its district's."""
+        query = audit.visible_entries(current_actor())
+        for field in ("action", "actor_id", "object_type", "object_id", "district_code"):
+            if args.get(field) is not None:
+                query = query.where(getattr(AuditEntry, field) == args[field])
+        if args.get("since"):
+            query = query.where(AuditEntry.at >= args["since"])
+        if args.get("until"):
+            query = query.where(AuditEntry.at < args["until"])
+        return paginate(query, AuditEntry.id, args)

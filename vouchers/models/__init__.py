@@ -1,0 +1,31 @@
+from vouchers.models.application import Application
+from vouchers.models.audit import AuditEntry
+from vouchers.models.ledger import (
+    ACCOUNT_KINDS,
+    TRANSACTION_KINDS,
+    JournalTransaction,
+    LedgerAccount,
+    Posting,
+)
+from vouchers.models.program import LEVELS, RESOURCE_KINDS, Program
+from vouchers.models.settlement import AccountingPeriod, FinanceException, ReconciliationRun, Settlement
+from vouchers.models.voucher import SubsidyLine, Voucher
+
+__all__ = [
+    "ACCOUNT_KINDS",
+    "LEVELS",
+    "RESOURCE_KINDS",
+    "TRANSACTION_KINDS",
+    "AccountingPeriod",
+    "Application",
+    "AuditEntry",
+    "FinanceException",
+    "JournalTransaction",
+    "LedgerAccount",
+    "Posting",
+    "Program",
+    "ReconciliationRun",
+    "Settlement",
+    "SubsidyLine",
+    "Voucher",
+]

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from booking import clock
+from booking.db import Base
+
+LEVELS = ("municipal", "district")
+RESOURCE_KINDS = ("compute", "instrument")
+
+
+class Program(Base):
+    """A voucher programme (算力券项目) of the municipality or of one district."""
+
+    __tablename__ = "programs"
+    __table_args__ = (
+        CheckConstraint("level IN ('municipal', 'district')", name="level"),
+        CheckConstraint(
+            "(level = 'district' AND district_code IS NOT NULL AND stack_ceiling_bp IS NOT NULL) OR "
+            "(level = 'municipal' AND district_code IS NULL AND stack_ceiling_bp IS NULL)",
+            name="level_fields",
+        ),
+        CheckConstraint("rate_bp BETWEEN 1 AND 10000", name="rate_bp"),
+        CheckConstraint(
+            "stack_ceiling_bp IS NULL OR stack_ceiling_bp BETWEEN 1 AND 10000", name="stack_ceiling_bp"
+        ),
+        CheckConstraint(
+            "budget_fen > 0 AND per_team_cap_fen > 0 AND per_team_cap_fen <= budget_fen", name="amounts"
+        ),
+        CheckConstraint("valid_to >= valid_from", name="window"),
+        CheckConstraint("voucher_validity_days >= 1", name="validity"),
+        CheckConstraint("covers_compute OR covers_instrument", name="covers_something"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(10))
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"), index=True)
+    covers_compute: Mapped[bool] = mapped_column(Boolean)
+    covers_instrument: Mapped[bool] = mapped_column(Boolean)
+    rate_bp: Mapped[int] = mapped_column(Integer)
+    budget_fen: Mapped[int] = mapped_column(BigInteger)
+    per_team_cap_fen: Mapped[int] = mapped_column(BigInteger)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    voucher_validity_days: Mapped[int] = mapped_column(Integer)
+    stack_ceiling_bp: Mapped[int | None] = mapped_column(Integer)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
+
+    @property
+    def resource_kinds(self) -> list[str]:
+        return [
+            kind
+            for kind, on in (("compute", self.covers_compute), ("instrument", self.covers_instrument))
+            if on
+        ]
+
+    def covers(self, kind: str) -> bool:
+        return self.covers_compute if kind == "compute" else self.covers_instrument

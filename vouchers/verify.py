@@ -1,0 +1,125 @@
+"""``ledger verify``: every invariant of the ledger, checked with set-based SQL over all postings."""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, select
+
+from booking.db import db
+from vouchers.models import JournalTransaction, LedgerAccount, Posting, Program, SubsidyLine, Voucher
+
+
+def ledger_breaches() -> list[str]:
+    """Human-readable descriptions of every broken invariant (empty when the ledger is sound)."""
+    breaches: list[str] = []
+
+    unbalanced = db.session.execute(
+        select(Posting.transaction_id, func.sum(Posting.amount_fen))
+        .group_by(Posting.transaction_id)
+        .having(func.sum(Posting.amount_fen) != 0)
+    ).all()
+    breaches += [f"transaction {tid} does not sum to zero (sum {total})" for tid, total in unbalanced]
+
+    empty = db.session.scalars(
+        select(JournalTransaction.id)
+        .where(~JournalTransaction.postings.any())
+        .order_by(JournalTransaction.id)
+    ).all()
+    breaches += [f"transaction {tid} has no postings" for tid in empty]
+
+    posted = (
+        select(Posting.account_id, func.sum(Posting.amount_fen).label("total"))
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    accounts = db.session.execute(
+        select(
+            LedgerAccount.key, LedgerAccount.kind, LedgerAccount.balance_fen, func.coalesce(posted.c.total, 0)
+        )
+        .outerjoin(posted, posted.c.account_id == LedgerAccount.id)
+        .order_by(LedgerAccount.id)
+    ).all()
+    for key, kind, maintained, total in accounts:
+        if maintained != total:
+            breaches.append(f"account {key}: maintained balance {maintained} != postings {total}")
+        if kind != "funding" and total < 0:
+            breaches.append(f"account {key} is negative ({total})")
+
+    program_rows = db.session.execute(
+        select(
+            Program.id,
+            Program.budget_fen,
+            func.coalesce(
+                func.sum(case((LedgerAccount.kind == "funding", LedgerAccount.balance_fen), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((LedgerAccount.kind != "funding", LedgerAccount.balance_fen), else_=0)), 0
+            ),
+        )
+        .outerjoin(LedgerAccount, LedgerAccount.program_id == Program.id)
+        .group_by(Program.id, Program.budget_fen)
+        .order_by(Program.id)
+    ).all()
+    for program_id, budget, funding, held in program_rows:
+        if funding != -budget:
+            breaches.append(f"programme {program_id}: funded {-funding}, budget {budget}")
+        if held != budget:
+            breaches.append(
+                f"programme {program_id}: unissued + available + committed + spent + paid = {held} != budget {budget}"
+            )
+
+    voucher_balance = (
+        select(
+            LedgerAccount.voucher_id,
+            func.sum(case((LedgerAccount.kind == "available", LedgerAccount.balance_fen), else_=0)).label(
+                "available"
+            ),
+            func.sum(case((LedgerAccount.kind == "committed", LedgerAccount.balance_fen), else_=0)).label(
+                "committed"
+            ),
+        )
+        .where(LedgerAccount.voucher_id.is_not(None))
+        .group_by(LedgerAccount.voucher_id)
+        .subquery()
+    )
+    lines = (
+        select(
+            SubsidyLine.voucher_id,
+            func.sum(SubsidyLine.settled_fen).label("spent"),
+            func.sum(SubsidyLine.committed_fen - SubsidyLine.released_fen - SubsidyLine.settled_fen).label(
+                "outstanding"
+            ),
+        )
+        .group_by(SubsidyLine.voucher_id)
+        .subquery()
+    )
+    voucher_rows = db.session.execute(
+        select(
+            Voucher.id,
+            Voucher.face_value_fen,
+            func.coalesce(voucher_balance.c.available, 0),
+            func.coalesce(voucher_balance.c.committed, 0),
+            func.coalesce(lines.c.spent, 0),
+            func.coalesce(lines.c.outstanding, 0),
+        )
+        .outerjoin(voucher_balance, voucher_balance.c.voucher_id == Voucher.id)
+        .outerjoin(lines, lines.c.voucher_id == Voucher.id)
+        .order_by(Voucher.id)
+    ).all()
+    for voucher_id, face, available, committed, spent, outstanding in voucher_rows:
+        if available + committed + spent > face:
+            breaches.append(
+                f"voucher {voucher_id}: available {available} + committed {committed} + spent {spent} > face {face}"
+            )
+        if committed != outstanding:
+            breaches.append(
+                f"voucher {voucher_id}: committed {committed} != bookings' outstanding holds {outstanding}"
+            )
+    return breaches
+
+
+def ledger_size() -> tuple[int, int, int]:
+    return (
+        db.session.scalar(select(func.count()).select_from(JournalTransaction)),
+        db.session.scalar(select(func.count()).select_from(Posting)),
+        db.session.scalar(select(func.count()).select_from(LedgerAccount)),
+    )
