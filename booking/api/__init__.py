@@ -6,7 +6,7 @@ from flask import Flask, render_template, request
 from flask_smorest import Api
 from sqlalchemy.exc import IntegrityError
 
-from booking.api.common import ErrorSchema, error_body
+from booking.api.common import ErrorSchema, error_body, public
 from booking.db import db
 from booking.errors import DomainError
 
@@ -95,6 +95,7 @@ def init_api(app: Flask) -> None:
         }
     )
     api = PlatformApi(app)
+    public(app.view_functions["api-docs.openapi_json"].__func__)  # the contract itself is public
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
 

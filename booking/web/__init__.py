@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from booking import accounts, login_manager, teams
@@ -15,6 +15,7 @@ from booking.db import db
 from booking.errors import DomainError, Invalid, Unauthorized
 from booking.i18n import current_language
 from booking.models import District, Team
+from booking.web.access import page, public_page
 from booking.web.forms import AddMemberForm, SignInForm, SignOutForm, TeamForm, VerifyTeamForm
 
 blp = Blueprint("web", __name__)
@@ -72,11 +73,13 @@ def _fresh_session() -> None:
 
 
 @blp.route("/")
+@public_page
 def home():
     return render_template("home.html")
 
 
 @blp.route("/language/<code>")
+@public_page
 def set_language(code: str):
     if code not in current_app.config["LANGUAGES"]:
         abort(404)
@@ -87,6 +90,7 @@ def set_language(code: str):
 
 
 @blp.route("/sign-in", methods=["GET", "POST"])
+@public_page
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
@@ -102,6 +106,7 @@ def sign_in():
 
 
 @blp.route("/sign-out", methods=["POST"])
+@public_page
 def sign_out():
     if SignOutForm().validate_on_submit():
         logout_user()
@@ -116,17 +121,15 @@ def _district_choices() -> list[tuple[str, str]]:
 
 
 @blp.route("/teams")
-@login_required
+@page()
 def team_list():
     found = db.session.scalars(teams.visible_teams(current_user).order_by(Team.id).limit(200)).unique()
     return render_template("teams/list.html", teams=list(found))
 
 
 @blp.route("/teams/new", methods=["GET", "POST"])
-@login_required
+@page("founder")
 def team_new():
-    if current_user.role != "founder":
-        abort(403)
     form = TeamForm()
     form.district_code.choices = _district_choices()
     status = 200
@@ -152,7 +155,7 @@ def team_new():
 
 
 @blp.route("/teams/<int:team_id>", methods=["GET"])
-@login_required
+@page()
 def team_detail(team_id: int):
     team = teams.team_for(current_user, team_id)
     return render_template(
@@ -161,7 +164,7 @@ def team_detail(team_id: int):
 
 
 @blp.route("/teams/<int:team_id>/members", methods=["POST"])
-@login_required
+@page()
 def team_add_member(team_id: int):
     # Permission first: otherwise anyone signed in could probe which e-mail addresses have accounts.
     team = teams.team_for(current_user, team_id)
@@ -186,7 +189,7 @@ def team_add_member(team_id: int):
 
 
 @blp.route("/teams/<int:team_id>/verify", methods=["POST"])
-@login_required
+@page()
 def team_verify(team_id: int):
     if VerifyTeamForm().validate_on_submit():
         teams.verify_team(current_user, team_id)
@@ -195,4 +198,4 @@ def team_verify(team_id: int):
 
 
 # The instrument, booking and voucher pages register their routes on ``blp`` (imported last: they import it).
-from booking.web import bookings, finance, instruments, vouchers  # noqa: E402, F401
+from booking.web import account, bookings, finance, instruments, vouchers  # noqa: E402, F401

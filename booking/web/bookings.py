@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from booking import bookings, clock, payments
 from booking.db import db
@@ -21,12 +21,12 @@ from booking.i18n import format_yuan
 from booking.models import STATUSES, Booking
 from booking.money import time_cost_fen
 from booking.web import _safe_next, blp
+from booking.web.access import page
 from booking.web.forms import ActionForm, BookingForm, ReasonForm
 from booking.web.instruments import (
     bookable_teams,
     managed_labs,
     render_instrument_page,
-    require_lab_role,
     team_choices,
 )
 from instruments import catalogue
@@ -111,11 +111,9 @@ def _booked_range(form: BookingForm, tz_name: str) -> tuple[datetime, datetime]:
 
 
 @blp.route("/instruments/<int:instrument_id>/book", methods=["POST"])
-@login_required
+@page("founder")
 def instrument_book(instrument_id: int):
     instrument = catalogue.instrument_for(current_user, instrument_id)
-    if current_user.role != "founder":
-        abort(403)
     form = BookingForm()
     form.team_id.choices = team_choices(bookable_teams(current_user))
     if not form.validate_on_submit():
@@ -187,7 +185,7 @@ def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends
 
 
 @blp.route("/bookings")
-@login_required
+@page()
 def booking_list():
     now = clock.now()
     status = request.args.get("status")
@@ -230,13 +228,13 @@ def _detail_page(booking: Booking, cancel_form: ReasonForm | None = None, status
 
 
 @blp.route("/bookings/<int:booking_id>")
-@login_required
+@page()
 def booking_detail(booking_id: int):
     return _detail_page(bookings.booking_for(current_user, booking_id))
 
 
 @blp.route("/bookings/<int:booking_id>/cancel", methods=["POST"])
-@login_required
+@page()
 def booking_cancel(booking_id: int):
     booking = bookings.booking_for(current_user, booking_id)
     form = ReasonForm(prefix="cancel")
@@ -280,9 +278,8 @@ def todays_bookings(now: datetime) -> list[Booking]:
 
 
 @blp.route("/lab")
-@login_required
+@page("lab_manager", "admin")
 def lab_console():
-    require_lab_role()
     now = clock.now()
     instruments = db.session.scalars(
         catalogue.managed_instruments(current_user).order_by(Instrument.lab_id, Instrument.name)
@@ -309,7 +306,6 @@ def _back() -> str:
 
 def _lab_action(booking_id: int, change, done: str, form: ActionForm | ReasonForm | None = None):
     """Run one lab-side state change (approve, check in...) and go back where the button was."""
-    require_lab_role()
     form = form or ActionForm()
     if not form.validate_on_submit():
         flash(_("The reason is too long (at most 500 characters)."), "error")
@@ -325,13 +321,13 @@ def _lab_action(booking_id: int, change, done: str, form: ActionForm | ReasonFor
 
 
 @blp.route("/lab/bookings/<int:booking_id>/approve", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_booking_approve(booking_id: int):
     return _lab_action(booking_id, bookings.approve, _("Booking approved."))
 
 
 @blp.route("/lab/bookings/<int:booking_id>/reject", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_booking_reject(booking_id: int):
     form = ReasonForm(prefix=f"reject-{booking_id}")
     reason = (form.reason.data or "").strip() or None
@@ -341,12 +337,12 @@ def lab_booking_reject(booking_id: int):
 
 
 @blp.route("/lab/bookings/<int:booking_id>/check-in", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_booking_check_in(booking_id: int):
     return _lab_action(booking_id, bookings.check_in, _("Checked in."))
 
 
 @blp.route("/lab/bookings/<int:booking_id>/check-out", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_booking_check_out(booking_id: int):
     return _lab_action(booking_id, bookings.check_out, _("Checked out."))

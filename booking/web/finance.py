@@ -4,10 +4,11 @@ by month as a server-rendered SVG bar chart (no script), top teams and payees. T
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
-from flask_login import current_user, login_required
+from flask import render_template, request
+from flask_login import current_user
 
 from booking.web import blp
+from booking.web.access import page
 from vouchers import finance
 
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 600, 200, 20
@@ -40,10 +41,8 @@ def spend_chart(programs: list[dict]) -> dict:
 
 
 @blp.route("/finance")
-@login_required
+@page("finance", "admin")
 def finance_dashboard():
-    if current_user.role not in ("finance", "admin"):
-        abort(403)
     district_code = request.args.get("district_code") or None
     data = finance.dashboard(current_user, district_code)
     return render_template("finance/dashboard.html", data=data, chart=spend_chart(data["programs"]))

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from babel.dates import format_datetime
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
@@ -24,6 +24,7 @@ from booking.errors import DomainError
 from booking.i18n import current_language
 from booking.models import District, Team, User
 from booking.web import blp
+from booking.web.access import page
 from booking.web.forms import (
     OPERATION_MODE_LABELS,
     WEEKDAY_LABELS,
@@ -103,7 +104,7 @@ def _search_choices(form: InstrumentSearchForm) -> dict[str, District]:
 
 
 @blp.route("/instruments")
-@login_required
+@page()
 def instrument_list():
     form = InstrumentSearchForm(formdata=request.args)
     districts = _search_choices(form)
@@ -319,17 +320,12 @@ def render_instrument_page(
 
 
 @blp.route("/instruments/<int:instrument_id>")
-@login_required
+@page()
 def instrument_detail(instrument_id: int):
     return render_instrument_page(catalogue.instrument_for(current_user, instrument_id))
 
 
 # --- lab managers: one instrument's details, opening hours, closures and training ------------------------
-
-
-def require_lab_role() -> None:
-    if current_user.role not in ("lab_manager", "admin"):
-        abort(403)
 
 
 def managed_labs(user: User) -> list[Lab]:
@@ -339,7 +335,6 @@ def managed_labs(user: User) -> list[Lab]:
 
 
 def _managed(instrument_id: int) -> Instrument:
-    require_lab_role()
     return catalogue.managed_instrument_for(current_user, instrument_id)
 
 
@@ -390,9 +385,8 @@ def _domain_error(error: DomainError) -> None:
 
 
 @blp.route("/lab/instruments/new", methods=["GET", "POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_instrument_new():
-    require_lab_role()
     form = InstrumentForm(lab_id=request.args.get("lab", type=int))
     del form.active  # a new instrument is published; withdraw it from its edit page
     form.lab_id.choices = [
@@ -415,7 +409,7 @@ def lab_instrument_new():
 
 
 @blp.route("/lab/instruments/<int:instrument_id>", methods=["GET", "POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_instrument(instrument_id: int):
     instrument = _managed(instrument_id)
     if request.method == "GET":
@@ -434,7 +428,7 @@ def lab_instrument(instrument_id: int):
 
 
 @blp.route("/lab/instruments/<int:instrument_id>/hours", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_instrument_hours(instrument_id: int):
     instrument = _managed(instrument_id)
     form = opening_hours_form(_ranges_per_day(instrument))()
@@ -450,7 +444,7 @@ def lab_instrument_hours(instrument_id: int):
 
 
 @blp.route("/lab/instruments/<int:instrument_id>/blackouts", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_blackout_add(instrument_id: int):
     instrument = _managed(instrument_id)
     form = BlackoutForm()
@@ -473,7 +467,7 @@ def lab_blackout_add(instrument_id: int):
 
 
 @blp.route("/lab/instruments/<int:instrument_id>/blackouts/<int:blackout_id>/remove", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_blackout_remove(instrument_id: int, blackout_id: int):
     instrument = _managed(instrument_id)
     if ActionForm().validate_on_submit():
@@ -483,7 +477,7 @@ def lab_blackout_remove(instrument_id: int, blackout_id: int):
 
 
 @blp.route("/lab/instruments/<int:instrument_id>/qualifications", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_qualification_grant(instrument_id: int):
     instrument = _managed(instrument_id)
     form = QualificationForm()
@@ -499,7 +493,7 @@ def lab_qualification_grant(instrument_id: int):
 
 
 @blp.route("/lab/instruments/<int:instrument_id>/qualifications/<int:user_id>/revoke", methods=["POST"])
-@login_required
+@page("lab_manager", "admin")
 def lab_qualification_revoke(instrument_id: int, user_id: int):
     instrument = _managed(instrument_id)
     if ActionForm().validate_on_submit():

@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
@@ -23,6 +23,7 @@ from booking.i18n import current_language, format_yuan
 from booking.models import District, Team
 from booking.money import round_half_up
 from booking.web import blp
+from booking.web.access import page
 from booking.web.voucher_forms import (
     RESOURCE_KIND_LABELS,
     ApplyForm,
@@ -263,7 +264,7 @@ def _program_list_page(form: ProgramForm | None, status: int = 200):
 
 
 @blp.route("/programs", methods=["GET", "POST"])
-@login_required
+@page()
 def program_list():
     form = ProgramForm.for_officer(current_user) if current_user.role == "finance" else None
     if request.method == "GET":
@@ -312,17 +313,15 @@ def _program_page(program: Program, overrides: dict | None = None, status: int =
 
 
 @blp.route("/programs/<int:program_id>")
-@login_required
+@page()
 def program_detail(program_id: int):
     return _program_page(programs.program_for(current_user, program_id))
 
 
 @blp.route("/programs/<int:program_id>/apply", methods=["GET", "POST"])
-@login_required
+@page("founder")
 def program_apply(program_id: int):
     program = programs.program_for(current_user, program_id)
-    if current_user.role != "founder":
-        abort(403)
     owned = list(
         db.session.scalars(
             teams.visible_teams(current_user).where(Team.owner_id == current_user.id).order_by(Team.id)
@@ -384,7 +383,7 @@ def _applications_page(overrides: dict | None = None, status: int = 200):
 
 
 @blp.route("/applications")
-@login_required
+@page()
 def application_list():
     return _applications_page()
 
@@ -415,7 +414,7 @@ def _decision_failed(application_id: int, program_id: int, forms: dict, status: 
 
 
 @blp.route("/applications/<int:application_id>/approve", methods=["POST"])
-@login_required
+@page()
 def application_approve(application_id: int):
     application = _decidable(application_id)
     program_id = application.program_id
@@ -440,7 +439,7 @@ def application_approve(application_id: int):
 
 
 @blp.route("/applications/<int:application_id>/reject", methods=["POST"])
-@login_required
+@page()
 def application_reject(application_id: int):
     application = _decidable(application_id)
     program_id = application.program_id
@@ -488,13 +487,13 @@ def _wallet_page(team_id: int, overrides: dict | None = None, status: int = 200)
 
 
 @blp.route("/teams/<int:team_id>/vouchers")
-@login_required
+@page()
 def team_wallet(team_id: int):
     return _wallet_page(team_id)
 
 
 @blp.route("/vouchers/<int:voucher_id>/revoke", methods=["POST"])
-@login_required
+@page()
 def voucher_revoke(voucher_id: int):
     voucher = wallet.voucher_for_officer(current_user, voucher_id)  # 404 / 403 before the form is read
     team_id = voucher.team_id
