@@ -1,0 +1,153 @@
+"""The account page of any signed-in user: language preference, API tokens and private iCal feeds.
+
+Tokens and feeds go through ``booking.accounts`` and ``booking.calendar``, the same functions as
+``/api/v1/auth/tokens`` and ``/api/v1/calendar-feeds``. A new secret is shown once, in the response
+to the POST that made it (never flashed: the session cookie would carry it), and is not cached.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, SubmitField
+from wtforms.validators import DataRequired
+
+from booking import accounts, calendar
+from booking.db import db
+from booking.models import CalendarFeed
+from booking.web import blp
+from booking.web.access import page
+from booking.web.forms import ActionForm
+from instruments import catalogue
+from instruments.models import Instrument
+
+FEED_INSTRUMENT_CHOICES = 200  # a lab manager picks among at most this many instruments
+
+
+class LanguageForm(FlaskForm):
+    locale = SelectField(_l("Language"), validators=[DataRequired()])
+    submit = SubmitField(_l("Save language"))
+
+
+class TokenForm(FlaskForm):
+    submit = SubmitField(_l("Create a token"))
+
+
+class FeedForm(FlaskForm):
+    # "user" (the bookings of all my teams) or "instrument:<id>" (one instrument I manage)
+    target = SelectField(_l("Calendar"), validators=[DataRequired()])
+    submit = SubmitField(_l("Create a feed URL"))
+
+
+def _language_form() -> LanguageForm:
+    form = LanguageForm(prefix="language", locale=session.get("locale") or current_user.locale)
+    form.locale.choices = list(current_app.config["LANGUAGES"].items())
+    return form
+
+
+def _managed_instruments() -> list[Instrument]:
+    if current_user.role not in ("lab_manager", "admin"):
+        return []
+    query = catalogue.managed_instruments(current_user).order_by(Instrument.name, Instrument.id)
+    return list(db.session.scalars(query.limit(FEED_INSTRUMENT_CHOICES)))
+
+
+def _feed_form() -> FeedForm:
+    form = FeedForm(prefix="feed")
+    form.target.choices = [("user", _("Bookings of my teams"))] + [
+        (f"instrument:{i.id}", _("Bookings of %(name)s", name=i.name)) for i in _managed_instruments()
+    ]
+    return form
+
+
+def _account_page(status: int = 200, **extra):
+    feeds = list(db.session.scalars(calendar.feeds_of(current_user).order_by(CalendarFeed.id)))
+    names = {}
+    instrument_ids = {f.instrument_id for f in feeds if f.instrument_id is not None}
+    if instrument_ids:
+        names = dict(
+            db.session.execute(
+                select(Instrument.id, Instrument.name).where(Instrument.id.in_(instrument_ids))
+            ).all()
+        )
+    context = {
+        "language_form": _language_form(),
+        "token_form": TokenForm(prefix="token"),
+        "feed_form": _feed_form(),
+        "action_form": ActionForm(),
+        "tokens": accounts.active_tokens(current_user),
+        "feeds": feeds,
+        "instrument_names": names,
+        **extra,
+    }
+    response = current_app.make_response((render_template("account/account.html", **context), status))
+    if "new_token" in extra or "new_feed_url" in extra:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/account")
+@page()
+def account():
+    return _account_page()
+
+
+@blp.route("/account/language", methods=["POST"])
+@page()
+def account_language():
+    form = _language_form()
+    if not form.validate_on_submit():
+        return _account_page(422, language_form=form)
+    session["locale"] = form.locale.data
+    current_user.locale = form.locale.data
+    flash(_("Language saved."), "success")
+    return redirect(url_for("web.account"))
+
+
+@blp.route("/account/tokens", methods=["POST"])
+@page()
+def account_token_new():
+    form = TokenForm(prefix="token")
+    if not form.validate_on_submit():
+        flash(_("The form has expired; please try again."), "error")
+        return redirect(url_for("web.account"))
+    token, secret = accounts.issue_token(current_user, current_app.config["API_TOKEN_TTL"])
+    return _account_page(200, new_token={"id": token.id, "secret": secret, "expires_at": token.expires_at})
+
+
+@blp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@page()
+def account_token_revoke(token_id: int):
+    if ActionForm().validate_on_submit():
+        accounts.revoke_token(current_user, token_id)  # someone else's or unknown: 404
+        flash(_("Token revoked: it no longer works."), "success")
+    else:
+        flash(_("The form has expired; please try again."), "error")
+    return redirect(url_for("web.account", _anchor="tokens"))
+
+
+@blp.route("/account/feeds", methods=["POST"])
+@page()
+def account_feed_new():
+    form = _feed_form()
+    if not form.validate_on_submit():  # also refuses an instrument the user does not manage
+        return _account_page(422, feed_form=form)
+    scope, _sep, instrument_id = form.target.data.partition(":")
+    feed, secret = calendar.create_feed(current_user, scope, int(instrument_id) if instrument_id else None)
+    url = url_for("calendar_feeds.feed", secret=secret, _external=True)
+    return _account_page(200, new_feed_url=url, new_feed_id=feed.id)
+
+
+@blp.route("/account/feeds/<int:feed_id>/revoke", methods=["POST"])
+@page()
+def account_feed_revoke(feed_id: int):
+    if ActionForm().validate_on_submit():
+        calendar.revoke_feed(current_user, feed_id)  # someone else's, unknown or revoked: 404
+        flash(_("Feed revoked: its URL no longer works."), "success")
+    else:
+        flash(_("The form has expired; please try again."), "error")
+    return redirect(url_for("web.account", _anchor="feeds"))
