@@ -60,6 +60,12 @@ def _capture_payments(now: datetime):
     return capture_payments(now)
 
 
+def _exports(now: datetime):
+    from vouchers.exports import run_pending
+
+    return run_pending(now)
+
+
 def _release_unconfirmed(now: datetime) -> int:
     from booking.holds import release_unconfirmed
 
@@ -83,6 +89,8 @@ JOBS: dict[str, Job] = {
         Job("deliver_outbox", _deliver_outbox, timedelta(minutes=1), "send queued notifications"),
         # commits per booking itself: the payments API is never called inside a held transaction
         Job("capture_payments", _capture_payments, timedelta(minutes=1), "capture/release card holds"),
+        # commits per chunk itself: the progress page shows rows written so far
+        Job("exports", _exports, timedelta(seconds=15), "write requested statement exports"),
     )
 }
 

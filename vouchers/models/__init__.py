@@ -1,5 +1,6 @@
 from vouchers.models.application import Application
 from vouchers.models.audit import AuditEntry
+from vouchers.models.export import Export, ExportChunk
 from vouchers.models.ledger import (
     ACCOUNT_KINDS,
     TRANSACTION_KINDS,
@@ -19,6 +20,8 @@ __all__ = [
     "AccountingPeriod",
     "Application",
     "AuditEntry",
+    "Export",
+    "ExportChunk",
     "FinanceException",
     "JournalTransaction",
     "LedgerAccount",

@@ -1,0 +1,456 @@
+"""Statement exports: direct (streamed) and in the background with progress.
+
+Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only):
+
+- ``statement``: one row per payee, exactly ``vouchers.finance.statement_rows`` (the same file as the
+  direct download of ``GET /api/v1/finance/statements?format=csv``);
+- ``statement_lines``: one row per settled booking (team, resource, actual cost, municipal and district
+  subsidy, team share, fee), read in keyset pages, so a month of 100,000 bookings never sits in memory.
+
+A background export is an ``Export`` row: ``request_export`` records it (pending); ``run_export`` writes
+the file chunk by chunk, committing ``rows_done`` after each chunk (the progress page reads it), then
+stores the file in ``export_chunks`` pieces so any web node can stream it back.
+
+Who runs it (``EXPORTS_RUNNER``): ``thread`` (default outside tests) starts a daemon thread in the web
+process right after the request that asked for it has committed — fine under the dev server and
+gunicorn's sync/gthread workers; ``scheduler`` leaves it to the scheduler's ``exports`` job (every 15 s),
+which also takes over any export whose writer stopped beating for ``STALE_AFTER`` (a worker restarted
+mid-export), so nothing is ever stuck in "running".
+
+Unlike the request views, ``run_export`` commits itself (per chunk): it is its own unit-of-work
+boundary, like the outbox and card-capture jobs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, or_, select, update
+
+from booking import clock
+from booking.db import db, write_intent
+from booking.errors import Invalid, NotFound
+from booking.models import Booking, ComputeOffer, Team, User
+from instruments.models import Instrument
+from vouchers import finance
+from vouchers.models import Export, ExportChunk, JournalTransaction, Program, Settlement, SubsidyLine
+
+log = logging.getLogger(__name__)
+
+KINDS = ("statement", "statement_lines")
+FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+LINE_COLUMNS = (
+    "booking_id",
+    "settled_at",
+    "team_id",
+    "team_name",
+    "resource_kind",
+    "resource_name",
+    "payee_kind",
+    "payee_id",
+    "actual_cost_fen",
+    "municipal_fen",
+    "district_fen",
+    "subsidy_fen",
+    "team_fen",
+    "fee_fen",
+)
+PAGE_ROWS = 1000  # booking lines read per query
+STORE_BYTES = 256 * 1024  # size of one stored piece of a finished file
+STALE_AFTER = timedelta(minutes=5)
+KEEP_FOR = timedelta(days=7)
+
+
+def filename(kind: str, fmt: str, period: str, district_code: str | None) -> str:
+    stem = "statement" if kind == "statement" else "statement-lines"
+    return f"{stem}-{period}" + (f"-{district_code}" if district_code else "") + f".{fmt}"
+
+
+# --- what goes into the files ---------------------------------------------------------------------------
+
+
+def program_rows(user: User, period: str, district_code: str | None = None) -> list[dict]:
+    """The period's settled subsidy per programme (what each programme's vouchers paid), in the same
+    scope as the payee statement; the rows sum to its ``subsidy_fen`` total."""
+    district = finance.scope_district(user, district_code)
+    finance.check_period(period)
+    query = (
+        select(
+            SubsidyLine.program_id,
+            Program.name,
+            Program.level,
+            Program.district_code,
+            func.count(func.distinct(SubsidyLine.booking_id)),
+            func.sum(SubsidyLine.settled_fen),
+        )
+        .join(Settlement, Settlement.booking_id == SubsidyLine.booking_id)
+        .join(Program, Program.id == SubsidyLine.program_id)
+        .where(Settlement.period == period, SubsidyLine.settled_fen > 0)
+        .group_by(SubsidyLine.program_id, Program.name, Program.level, Program.district_code)
+        .order_by(Program.level.desc(), SubsidyLine.program_id)
+    )
+    if district is not None:
+        query = query.join(Booking, Booking.id == Settlement.booking_id).join(
+            Team, Team.id == Booking.team_id
+        )
+        query = query.where(Team.district_code == district)
+    return [
+        {
+            "program_id": program_id,
+            "name": name,
+            "level": level,
+            "district_code": program_district,
+            "bookings": int(count),
+            "settled_fen": int(amount or 0),
+        }
+        for program_id, name, level, program_district, count, amount in db.session.execute(query)
+    ]
+
+
+def _lines_query(user: User, period: str, district_code: str | None):
+    district = finance.scope_district(user, district_code)
+    finance.check_period(period)
+    query = (
+        select(
+            Settlement.id,
+            Settlement.booking_id,
+            Settlement.settled_at,
+            Booking.team_id,
+            Team.name.label("team_name"),
+            Booking.kind,
+            Instrument.name.label("instrument_name"),
+            ComputeOffer.name.label("offer_name"),
+            Settlement.payee_kind,
+            Settlement.payee_id,
+            Settlement.actual_cost_fen,
+            Settlement.municipal_fen,
+            Settlement.district_fen,
+            Settlement.subsidy_fen,
+            Settlement.team_fen,
+            Settlement.fee_fen,
+        )
+        .join(Booking, Booking.id == Settlement.booking_id)
+        .join(Team, Team.id == Booking.team_id)
+        .outerjoin(Instrument, Instrument.id == Booking.instrument_id)
+        .outerjoin(ComputeOffer, ComputeOffer.id == Booking.offer_id)
+        .where(Settlement.period == period)
+    )
+    if district is not None:
+        query = query.where(Team.district_code == district)
+    return query
+
+
+def count_lines(user: User, period: str, district_code: str | None = None) -> int:
+    inner = _lines_query(user, period, district_code).subquery()
+    return int(db.session.scalar(select(func.count()).select_from(inner)))
+
+
+def line_rows(user: User, period: str, district_code: str | None = None) -> Iterator[list]:
+    """One value list per settled booking (``LINE_COLUMNS``), read in keyset pages of ``PAGE_ROWS``:
+    each page is its own short query, so the caller may commit between rows."""
+    query = _lines_query(user, period, district_code)
+    last_id = 0
+    while True:
+        page = db.session.execute(
+            query.where(Settlement.id > last_id).order_by(Settlement.id).limit(PAGE_ROWS)
+        ).all()
+        if not page:
+            return
+        for r in page:
+            yield [
+                r.booking_id,
+                r.settled_at.astimezone(UTC).isoformat(),
+                r.team_id,
+                r.team_name,
+                r.kind,
+                r.instrument_name if r.kind == "instrument" else r.offer_name,
+                r.payee_kind,
+                r.payee_id,
+                r.actual_cost_fen,
+                r.municipal_fen,
+                r.district_fen,
+                r.subsidy_fen,
+                r.team_fen,
+                r.fee_fen,
+            ]
+        last_id = page[-1].id
+
+
+def _csv_pieces(header, rows) -> Iterator[str]:
+    """Like ``finance.statement_csv``: the BOM and header first, then one piece per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(header)
+    yield "\ufeff" + flush()
+    for row in rows:
+        writer.writerow(row)
+        yield flush()
+
+
+def lines_csv(user: User, period: str, district_code: str | None = None) -> Iterator[str]:
+    return _csv_pieces(LINE_COLUMNS, line_rows(user, period, district_code))
+
+
+def lines_xlsx(user: User, period: str, district_code: str | None = None) -> Iterator[bytes]:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=period)
+    sheet.append(list(LINE_COLUMNS))
+    for row in line_rows(user, period, district_code):
+        sheet.append(row)
+    with tempfile.TemporaryFile() as handle:
+        workbook.save(handle)
+        handle.seek(0)
+        while chunk := handle.read(64 * 1024):
+            yield chunk
+
+
+# --- paid payees ----------------------------------------------------------------------------------------
+
+
+def payouts_of(period: str) -> dict[tuple[str, int], list[str]]:
+    """Payees already marked paid for ``period`` (payout transactions, keyed per payee and
+    programme) → the memos recorded ("payout YYYY-MM <reference>")."""
+    finance.check_period(period)
+    paid: dict[tuple[str, int], list[str]] = {}
+    prefix = f"payout:{period}:"
+    rows = db.session.execute(
+        select(JournalTransaction.unique_key, JournalTransaction.memo).where(
+            JournalTransaction.kind == "payout", JournalTransaction.unique_key.startswith(prefix)
+        )
+    )
+    for key, memo in rows:
+        _, _, kind, payee_id, _program = key.split(":")
+        paid.setdefault((kind, int(payee_id)), []).append(memo or "")
+    return paid
+
+
+# --- background exports ---------------------------------------------------------------------------------
+
+
+def request_export(user: User, kind: str, fmt: str, period: str, district_code: str | None = None) -> Export:
+    """Record a pending export in the user's scope (a district office: its own district)."""
+    if kind not in KINDS:
+        raise Invalid("Unknown export.", details={"kind": ["Unknown export."]})
+    if fmt not in FORMATS:
+        raise Invalid("CSV or XLSX.", details={"format": ["CSV or XLSX."]})
+    finance.check_period(period)
+    district = finance.scope_district(user, district_code)
+    export = Export(
+        requested_by_id=user.id,
+        kind=kind,
+        params={"period": period, "district_code": district, "format": fmt},
+        district_code=district,
+        status="pending",
+        rows_done=0,
+        filename=filename(kind, fmt, period, district),
+        content_type=CONTENT_TYPES[fmt],
+        created_at=clock.now(),
+    )
+    db.session.add(export)
+    db.session.flush()
+    return export
+
+
+def visible_exports(user: User):
+    query = select(Export)
+    if user.role == "admin":
+        return query
+    return query.where(Export.requested_by_id == user.id)
+
+
+def export_for(user: User, export_id: int) -> Export:
+    export = db.session.scalar(visible_exports(user).where(Export.id == export_id))
+    if export is None:
+        raise NotFound("No such export.")
+    return export
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)  # liveness is about real time, even when a job runs "as of" another instant
+
+
+def claim(export_id: int) -> bool:
+    """Take the export for writing: pending, or running with a writer that stopped beating. One
+    conditional UPDATE, so two runners never write the same export."""
+    now = _wall_clock()
+    taken = db.session.execute(
+        update(Export)
+        .where(
+            Export.id == export_id,
+            or_(
+                Export.status == "pending",
+                (Export.status == "running") & (Export.heartbeat_at < now - STALE_AFTER),
+            ),
+        )
+        .values(status="running", started_at=now, heartbeat_at=now, rows_done=0, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
+
+
+def _source(export: Export, user: User) -> tuple[int, list[str], Iterator[list], Iterator[str] | None]:
+    """(rows_total, header, value rows, csv pieces): for the payee statement the CSV pieces are
+    ``finance.statement_csv`` itself, so the file is byte for byte the direct download."""
+    period, district = export.params["period"], export.params.get("district_code")
+    if export.kind == "statement":
+        rows = finance.statement_rows(user, period, district)
+        values = ([row[c] for c in finance.STATEMENT_COLUMNS] for row in rows)
+        return len(rows), list(finance.STATEMENT_COLUMNS), values, finance.statement_csv(rows)
+    total = count_lines(user, period, district)
+    return total, list(LINE_COLUMNS), line_rows(user, period, district), None
+
+
+def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
+    """Write a claimed export: progress committed every ``chunk_rows`` rows, then the file stored in
+    pieces and the export marked done (or failed, with the reason)."""
+    chunk_rows = chunk_rows or int(current_app.config.get("EXPORT_CHUNK_ROWS", 500))
+    export = db.session.get(Export, export_id)
+    user = db.session.get(User, export.requested_by_id)
+    fmt = export.params["format"]
+    try:
+        total, header, values, pieces = _source(export, user)
+        export.rows_total, export.rows_done = total, 0
+        db.session.commit()
+        with tempfile.TemporaryFile() as handle:
+            if fmt == "csv":
+                pieces = pieces if pieces is not None else _csv_pieces(header, values)
+                handle.write(next(pieces).encode())
+                done = 0
+                for done, piece in enumerate(pieces, start=1):
+                    handle.write(piece.encode())
+                    if done % chunk_rows == 0:
+                        _beat(export, done)
+            else:
+                from openpyxl import Workbook
+
+                workbook = Workbook(write_only=True)
+                sheet = workbook.create_sheet(title=export.params["period"])
+                sheet.append(header)
+                done = 0
+                for done, row in enumerate(values, start=1):
+                    sheet.append(row)
+                    if done % chunk_rows == 0:
+                        _beat(export, done)
+                workbook.save(handle)
+            handle.seek(0)
+            db.session.execute(delete(ExportChunk).where(ExportChunk.export_id == export.id))
+            seq = size = 0
+            while data := handle.read(STORE_BYTES):
+                chunk = ExportChunk(export_id=export.id, seq=seq, data=data)
+                db.session.add(chunk)
+                db.session.flush()
+                db.session.expunge(chunk)  # written; do not keep the bytes in the session
+                seq, size = seq + 1, size + len(data)
+        export = db.session.get(Export, export_id)
+        export.rows_done = done
+        export.rows_total = done
+        export.size_bytes = size
+        export.status, export.finished_at, export.heartbeat_at = "done", clock.now(), _wall_clock()
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        log.exception("export %s failed", export_id)
+        export = db.session.get(Export, export_id)
+        export.status, export.error = "failed", str(error)[:2000]
+        export.finished_at = clock.now()
+        db.session.commit()
+    return export
+
+
+def _beat(export: Export, rows_done: int) -> None:
+    export.rows_done = rows_done
+    export.heartbeat_at = _wall_clock()
+    db.session.commit()
+
+
+def file_chunks(export: Export) -> Iterator[bytes]:
+    """The finished file, one stored piece per query (bounded memory whatever its size)."""
+    count = db.session.scalar(select(func.count()).where(ExportChunk.export_id == export.id))
+    for seq in range(count or 0):
+        yield db.session.scalar(
+            select(ExportChunk.data).where(ExportChunk.export_id == export.id, ExportChunk.seq == seq)
+        )
+
+
+def run_pending(now: datetime | None = None) -> dict:
+    """The scheduler's ``exports`` job: write every pending export (and take over stale ones), then
+    forget finished exports older than ``KEEP_FOR``."""
+    now = now or clock.now()
+    stale = _wall_clock() - STALE_AFTER
+    ids = list(
+        db.session.scalars(
+            select(Export.id)
+            .where(
+                or_(
+                    Export.status == "pending",
+                    (Export.status == "running") & (Export.heartbeat_at < stale),
+                )
+            )
+            .order_by(Export.id)
+        )
+    )
+    done = 0
+    for export_id in ids:
+        if claim(export_id):
+            db.session.commit()
+            run_export(export_id)
+            done += 1
+        else:
+            db.session.rollback()
+    old = list(
+        db.session.scalars(
+            select(Export.id).where(Export.status.in_(("done", "failed")), Export.created_at < now - KEEP_FOR)
+        )
+    )
+    if old:
+        db.session.execute(delete(ExportChunk).where(ExportChunk.export_id.in_(old)))
+        db.session.execute(delete(Export).where(Export.id.in_(old)))
+    return {"written": done, "removed": len(old)}
+
+
+def runner() -> str:
+    configured = current_app.config.get("EXPORTS_RUNNER")
+    if configured in ("thread", "scheduler"):
+        return configured
+    return "scheduler" if current_app.testing else "thread"
+
+
+def start_in_thread(export_id: int) -> threading.Thread:
+    """Write the export in a daemon thread of this process (call after the request committed)."""
+    app = current_app._get_current_object()
+
+    def main() -> None:
+        with app.app_context(), write_intent():
+            try:
+                if claim(export_id):
+                    db.session.commit()
+                    run_export(export_id)
+                else:
+                    db.session.rollback()
+            except Exception:  # never kill the worker; the scheduler takes a stale export over
+                log.exception("background export %s", export_id)
+                db.session.rollback()
+
+    thread = threading.Thread(target=main, name=f"export-{export_id}", daemon=True)
+    thread.start()
+    return thread
