@@ -189,7 +189,7 @@ def team_add_member(team_id: int):
 
 
 @blp.route("/teams/<int:team_id>/verify", methods=["POST"])
-@page()
+@page("finance", "admin")
 def team_verify(team_id: int):
     if VerifyTeamForm().validate_on_submit():
         teams.verify_team(current_user, team_id)
@@ -198,4 +198,4 @@ def team_verify(team_id: int):
 
 
 # The instrument, booking and voucher pages register their routes on ``blp`` (imported last: they import it).
-from booking.web import account, bookings, finance, instruments, vouchers  # noqa: E402, F401
+from booking.web import account, bookings, compute, finance, instruments, provider, vouchers  # noqa: E402, F401
