@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import flask_migrate
@@ -35,6 +36,7 @@ from booking.models import Booking, User
 from booking.providers import create_provider
 from vouchers import finance, ledger, programs
 from vouchers.models import JournalTransaction, Posting, Settlement
+from vouchers.reconciliation import add_settlement_totals
 
 SETTLED = int(os.environ.get("BENCH_SETTLED", "100000"))
 POSTINGS = int(os.environ.get("BENCH_POSTINGS", "1000000"))
@@ -142,6 +144,10 @@ def build() -> User:
                 for k, booking_id in zip(range(base, base + n), ids, strict=True)
             ],
         )
+        add_settlement_totals(  # maintained with the settlements, as reconciliation does
+            (PERIOD, team_ids[k % TEAMS][0], "provider", offer_ids[k % PROVIDERS][1], 300, 0)
+            for k in range(base, base + n)
+        )
         db.session.commit()
     log(f"  {SETTLED:,} settled bookings inserted in {time.perf_counter() - started:.1f} s")
 
@@ -159,12 +165,15 @@ def build() -> User:
             )
         )
         rows = []
+        totals: dict[tuple[int, str, str], int] = defaultdict(int)
         for k, tx_id in zip(range(base, base + n), tx_ids, strict=True):
+            payable_id, period = payable_ids[k % PROVIDERS], periods[k - base]
             rows.append({"transaction_id": tx_id, "account_id": committed_id, "amount_fen": -300})
-            rows.append(
-                {"transaction_id": tx_id, "account_id": payable_ids[k % PROVIDERS], "amount_fen": 300}
-            )
+            rows.append({"transaction_id": tx_id, "account_id": payable_id, "amount_fen": 300})
+            totals[(committed_id, period, "settle")] -= 300
+            totals[(payable_id, period, "settle")] += 300
         db.session.execute(insert(Posting), rows)
+        ledger.add_period_totals(totals)  # maintained with the postings, as ledger.post does
         db.session.commit()
     log(f"  {POSTINGS:,} postings inserted in {time.perf_counter() - started:.1f} s")
     if db.engine.dialect.name == "postgresql":

@@ -140,3 +140,32 @@ def sqlite_engine_options(uri: str) -> dict:
     if not uri.startswith("sqlite"):
         return {}
     return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+
+
+def add_to_totals(
+    table: str, keys: tuple[str, ...], values: tuple[str, ...], rows: dict[tuple, tuple[int, ...]]
+) -> None:
+    """Add ``rows`` ({key tuple: amounts}) to a running-total table, atomically, in key order.
+
+    ``INSERT … ON CONFLICT DO UPDATE SET v = v + excluded.v`` on SQLite (3.24+) and PostgreSQL alike;
+    PostgreSQL gets every row in one statement as arrays (its executemany costs a round trip per row).
+    Key columns are integers or text, amounts integers. Writing in key order after the rows that
+    caused them are locked means two writers cannot deadlock here.
+    """
+    ordered = [(*key, *amounts) for key, amounts in sorted(rows.items()) if any(amounts)]
+    if not ordered:
+        return
+    columns = ", ".join(keys + values)
+    add = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {add}"
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        types = ["text" if isinstance(x, str) else "bigint" for x in ordered[0]]
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) {conflict}",
+            tuple(list(column) for column in zip(*ordered, strict=True)),
+        )
+    else:
+        marks = ", ".join("?" for _ in ordered[0])
+        connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}", ordered)

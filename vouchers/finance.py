@@ -23,9 +23,11 @@ from vouchers.models import (
     FinanceException,
     JournalTransaction,
     LedgerAccount,
+    PeriodTotal,
     Posting,
     Program,
     Settlement,
+    SettlementTotal,
 )
 from vouchers.programs import is_officer, summary, visible_programs
 
@@ -331,23 +333,24 @@ def dashboard(user: User, district_code: str | None = None, top: int = 10) -> di
     ids = [p.id for p in programs]
     by_month: dict[int, list[dict]] = {i: [] for i in ids}
     if ids:
+        # the running totals maintained with the postings (``ledger verify`` checks them), not the postings
         monthly = db.session.execute(
-            select(LedgerAccount.program_id, JournalTransaction.period, func.sum(Posting.amount_fen))
-            .join(Posting, Posting.account_id == LedgerAccount.id)
-            .join(JournalTransaction, JournalTransaction.id == Posting.transaction_id)
+            select(LedgerAccount.program_id, PeriodTotal.period, func.sum(PeriodTotal.amount_fen))
+            .join(PeriodTotal, PeriodTotal.account_id == LedgerAccount.id)
             .where(
                 LedgerAccount.program_id.in_(ids),
                 LedgerAccount.kind == "payable",
-                JournalTransaction.kind == "settle",
+                PeriodTotal.kind == "settle",
             )
-            .group_by(LedgerAccount.program_id, JournalTransaction.period)
-            .order_by(LedgerAccount.program_id, JournalTransaction.period)
+            .group_by(LedgerAccount.program_id, PeriodTotal.period)
+            .order_by(LedgerAccount.program_id, PeriodTotal.period)
         )
         for program_id, period, amount in monthly:
             by_month[program_id].append({"period": period, "spent_fen": int(amount or 0)})
-    settled = select(Settlement, Booking.team_id).join(Booking, Booking.id == Settlement.booking_id)
+    # the per-period, per-team, per-payee settlement totals maintained by reconciliation
+    settled = select(SettlementTotal)
     if district is not None:
-        settled = settled.join(Team, Team.id == Booking.team_id).where(Team.district_code == district)
+        settled = settled.join(Team, Team.id == SettlementTotal.team_id).where(Team.district_code == district)
     settled = settled.subquery()
     shares = db.session.execute(
         select(

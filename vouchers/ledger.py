@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from booking import clock
-from booking.db import db
+from booking.db import add_to_totals, db
 from instruments.rules import zone
 from vouchers.models import AccountingPeriod, JournalTransaction, LedgerAccount, Posting
 
@@ -147,7 +147,23 @@ def post(
             .execution_options(synchronize_session=False)
         )
         db.session.expire(acct, ["balance_fen"])
+    totals: dict[tuple[int, str, str], int] = {}
+    for acct, amount in entries:
+        key = (acct.id, transaction.period, kind)
+        totals[key] = totals.get(key, 0) + amount
+    add_period_totals(totals)
     return transaction
+
+
+def add_period_totals(amounts: dict[tuple[int, str, str], int]) -> None:
+    """Add postings' amounts, keyed by (account id, period, transaction kind), to the running totals
+    (after the accounts' balance updates, so writers meet on the account rows first)."""
+    add_to_totals(
+        "ledger_period_totals",
+        ("account_id", "period", "kind"),
+        ("amount_fen",),
+        {key: (amount,) for key, amount in amounts.items()},
+    )
 
 
 def transfer(

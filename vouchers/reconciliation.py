@@ -34,7 +34,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select
 
 from booking import clock
 from booking.bookings import billed_duration
-from booking.db import among, db, insert_ignoring_conflicts
+from booking.db import add_to_totals, among, db, insert_ignoring_conflicts
 from booking.models import Booking, ComputeOffer, Team, UsageRecord
 from booking.money import BP, time_cost_fen
 from booking.payments import mark_settled
@@ -357,6 +357,10 @@ def _reconcile_batch(
     if new_lines:
         db.session.execute(insert(SubsidyLine.__table__), new_lines)
     db.session.execute(insert(Settlement.__table__), settlements)
+    add_settlement_totals(
+        (s["period"], b.team_id, s["payee_kind"], s["payee_id"], s["municipal_fen"], s["district_fen"])
+        for b, s in zip(to_settle, settlements, strict=True)
+    )
     _executemany(
         "UPDATE bookings SET status = 'settled' WHERE id = ?",
         [(b.id,) for b in to_settle if b.status != "no_show"],
@@ -365,6 +369,24 @@ def _reconcile_batch(
     # card holds are only marked here; the capture_payments job captures (never the API in the batch)
     mark_settled([b.id for b in to_settle])
     return len(to_settle), raised
+
+
+def add_settlement_totals(settled) -> None:
+    """Add settlements, as (period, team, payee kind, payee id, municipal, district) fen, to the
+    per-period, per-team, per-payee totals the dashboard reads."""
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for period, team_id, payee_kind, payee_id, municipal, district in settled:
+        total = totals[(period, team_id, payee_kind, payee_id)]
+        total[0] += 1
+        total[1] += municipal
+        total[2] += district
+        total[3] += municipal + district
+    add_to_totals(
+        "settlement_totals",
+        ("period", "team_id", "payee_kind", "payee_id"),
+        ("bookings", "municipal_fen", "district_fen", "subsidy_fen"),
+        {key: tuple(amounts) for key, amounts in totals.items()},
+    )
 
 
 def _executemany(statement: str, rows: list[tuple], *, postgresql: str | None = None) -> None:
@@ -518,6 +540,7 @@ class _LedgerWriter:
         self.transactions: list[dict] = []
         self.postings: list[tuple[int, int, str]] = []  # (account id, amount, transaction key)
         self.deltas: dict[int, int] = defaultdict(int)
+        self.totals: dict[tuple[int, str, str], int] = defaultdict(int)  # (account, period, kind)
         self.accounts: dict[str, LedgerAccount] = {}
 
     def account(self, kind: str, program_id: int, voucher_id: int | None = None, payee=None) -> LedgerAccount:
@@ -551,6 +574,7 @@ class _LedgerWriter:
         for account_id, amount in merged.items():
             self.postings.append((account_id, amount, key))
             self.deltas[account_id] += amount
+            self.totals[(account_id, self.period, kind)] += amount
 
     def flush(self) -> None:
         """executemany throughout; postings find their transaction by its unique settlement key, so no
@@ -573,6 +597,7 @@ class _LedgerWriter:
             postgresql="UPDATE ledger_accounts AS a SET balance_fen = a.balance_fen + x.delta "
             "FROM unnest(%s::bigint[], %s::bigint[]) AS x(delta, id) WHERE a.id = x.id",
         )
+        ledger.add_period_totals(self.totals)
         for account in self.accounts.values():
             if isinstance(account, LedgerAccount):
                 db.session.expire(account, ["balance_fen"])

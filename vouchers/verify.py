@@ -5,7 +5,18 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 
 from booking.db import db
-from vouchers.models import JournalTransaction, LedgerAccount, Posting, Program, SubsidyLine, Voucher
+from booking.models import Booking
+from vouchers.models import (
+    JournalTransaction,
+    LedgerAccount,
+    PeriodTotal,
+    Posting,
+    Program,
+    Settlement,
+    SettlementTotal,
+    SubsidyLine,
+    Voucher,
+)
 
 
 def ledger_breaches() -> list[str]:
@@ -43,6 +54,9 @@ def ledger_breaches() -> list[str]:
             breaches.append(f"account {key}: maintained balance {maintained} != postings {total}")
         if kind != "funding" and total < 0:
             breaches.append(f"account {key} is negative ({total})")
+
+    breaches += _period_total_breaches()
+    breaches += _settlement_total_breaches()
 
     program_rows = db.session.execute(
         select(
@@ -115,6 +129,68 @@ def ledger_breaches() -> list[str]:
                 f"voucher {voucher_id}: committed {committed} != bookings' outstanding holds {outstanding}"
             )
     return breaches
+
+
+def _period_total_breaches() -> list[str]:
+    """The maintained running totals per (account, period, transaction kind) equal their postings."""
+    posted = {
+        (account_id, period, kind): int(total)
+        for account_id, period, kind, total in db.session.execute(
+            select(
+                Posting.account_id,
+                JournalTransaction.period,
+                JournalTransaction.kind,
+                func.sum(Posting.amount_fen),
+            )
+            .join(JournalTransaction, JournalTransaction.id == Posting.transaction_id)
+            .group_by(Posting.account_id, JournalTransaction.period, JournalTransaction.kind)
+        )
+    }
+    maintained = {
+        (row.account_id, row.period, row.kind): row.amount_fen
+        for row in db.session.execute(
+            select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.kind, PeriodTotal.amount_fen)
+        )
+    }
+    return [
+        f"account {key[0]}: {key[2]} total for {key[1]} is {maintained.get(key, 0)}, postings say {posted.get(key, 0)}"
+        for key in sorted(posted.keys() | maintained.keys())
+        if posted.get(key, 0) != maintained.get(key, 0)
+    ]
+
+
+def _settlement_total_breaches() -> list[str]:
+    """The maintained settlement totals per (period, team, payee) equal the settlements."""
+    key = (Settlement.period, Booking.team_id, Settlement.payee_kind, Settlement.payee_id)
+    settled = {
+        tuple(row[:4]): tuple(int(x) for x in row[4:])
+        for row in db.session.execute(
+            select(
+                *key,
+                func.count(),
+                func.sum(Settlement.municipal_fen),
+                func.sum(Settlement.district_fen),
+                func.sum(Settlement.subsidy_fen),
+            )
+            .join(Booking, Booking.id == Settlement.booking_id)
+            .group_by(*key)
+        )
+    }
+    maintained = {
+        (t.period, t.team_id, t.payee_kind, t.payee_id): (
+            t.bookings,
+            t.municipal_fen,
+            t.district_fen,
+            t.subsidy_fen,
+        )
+        for t in db.session.scalars(select(SettlementTotal))
+    }
+    nothing = (0, 0, 0, 0)
+    return [
+        f"settlement totals {key} are {maintained.get(key, nothing)}, settlements say {settled.get(key, nothing)}"
+        for key in sorted(settled.keys() | maintained.keys())
+        if settled.get(key, nothing) != maintained.get(key, nothing)
+    ]
 
 
 def ledger_size() -> tuple[int, int, int]:

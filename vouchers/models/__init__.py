@@ -6,10 +6,17 @@ from vouchers.models.ledger import (
     TRANSACTION_KINDS,
     JournalTransaction,
     LedgerAccount,
+    PeriodTotal,
     Posting,
 )
 from vouchers.models.program import LEVELS, RESOURCE_KINDS, Program
-from vouchers.models.settlement import AccountingPeriod, FinanceException, ReconciliationRun, Settlement
+from vouchers.models.settlement import (
+    AccountingPeriod,
+    FinanceException,
+    ReconciliationRun,
+    Settlement,
+    SettlementTotal,
+)
 from vouchers.models.voucher import SubsidyLine, Voucher
 
 __all__ = [
@@ -25,10 +32,12 @@ __all__ = [
     "FinanceException",
     "JournalTransaction",
     "LedgerAccount",
+    "PeriodTotal",
     "Posting",
     "Program",
     "ReconciliationRun",
     "Settlement",
+    "SettlementTotal",
     "SubsidyLine",
     "Voucher",
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking import clock
@@ -87,3 +87,17 @@ class Posting(Base):
 
     transaction: Mapped[JournalTransaction] = relationship(back_populates="postings")
     account: Mapped[LedgerAccount] = relationship()
+
+
+class PeriodTotal(Base):
+    """The sum of one account's postings in one period from one kind of transaction, maintained in the
+    same database transaction as the postings (``ledger verify`` checks it against them). The finance
+    dashboard reads its monthly figures here instead of summing every posting on each call."""
+
+    __tablename__ = "ledger_period_totals"
+    __table_args__ = (PrimaryKeyConstraint("account_id", "period", "kind"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(10))
+    amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from booking import clock
@@ -35,6 +35,24 @@ class Settlement(Base):
     # the team's share of the actual cost (fees are separate: fee_fen, never paid by vouchers)
     team_fen: Mapped[int] = mapped_column(BigInteger)
     fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SettlementTotal(Base):
+    """Settlements summed per period, team and payee, maintained in the same transaction as the
+    settlements (``ledger verify`` checks it): the dashboard's top teams, top payees and municipal vs
+    district shares read a few thousand of these rows instead of every settlement."""
+
+    __tablename__ = "settlement_totals"
+    __table_args__ = (PrimaryKeyConstraint("period", "team_id", "payee_kind", "payee_id"),)
+
+    period: Mapped[str] = mapped_column(String(7))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    payee_kind: Mapped[str] = mapped_column(String(10))
+    payee_id: Mapped[int] = mapped_column(Integer)
+    bookings: Mapped[int] = mapped_column(Integer, default=0)
+    municipal_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    district_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    subsidy_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class FinanceException(Base):
