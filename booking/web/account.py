@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField, SubmitField
+from wtforms import SelectChoice, SelectField, SubmitField
 from wtforms.validators import DataRequired
 
 from booking import accounts, calendar
@@ -45,7 +45,9 @@ class FeedForm(FlaskForm):
 
 def _language_form() -> LanguageForm:
     form = LanguageForm(prefix="language", locale=session.get("locale") or current_user.locale)
-    form.locale.choices = list(current_app.config["LANGUAGES"].items())
+    form.locale.choices = [
+        SelectChoice(code, label) for code, label in current_app.config["LANGUAGES"].items()
+    ]
     return form
 
 
@@ -58,8 +60,9 @@ def _managed_instruments() -> list[Instrument]:
 
 def _feed_form() -> FeedForm:
     form = FeedForm(prefix="feed")
-    form.target.choices = [("user", _("Bookings of my teams"))] + [
-        (f"instrument:{i.id}", _("Bookings of %(name)s", name=i.name)) for i in _managed_instruments()
+    form.target.choices = [SelectChoice("user", _("Bookings of my teams"))] + [
+        SelectChoice(f"instrument:{i.id}", _("Bookings of %(name)s", name=i.name))
+        for i in _managed_instruments()
     ]
     return form
 

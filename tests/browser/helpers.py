@@ -25,15 +25,16 @@ def slot_start(minutes: int = 30) -> datetime:
 
 
 def funded_programmes(
-    make, team, municipal_bp: int = 3000, district_bp: int = 2000, amount_fen: int = 100_000
+    make, team, municipal_bp: int = 3000, district_bp: int = 2000, amount_fen: int = 100_000, at=None
 ):
-    """A municipal and a district programme valid around today, each granting the team a voucher."""
+    """A municipal and a district programme valid around today, each granting the team a voucher
+    (issued ``at``, default now)."""
     today = today_cst()
     window = {"valid_from": today - timedelta(days=30), "valid_to": today + timedelta(days=365)}
     municipal = make.program(level="municipal", rate_bp=municipal_bp, **window)
     district = make.program(level="district", district_code=team.district_code, rate_bp=district_bp, **window)
-    make.voucher(team, municipal, amount_fen)
-    make.voucher(team, district, amount_fen)
+    make.voucher(team, municipal, amount_fen, at=at)
+    make.voucher(team, district, amount_fen, at=at)
     return municipal, district
 
 
