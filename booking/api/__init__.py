@@ -71,6 +71,8 @@ def handle_domain_error(error: DomainError):
     db.session.rollback()
     if is_api_request():
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+        if error.status == 429 and "retry_after_seconds" in error.details:
+            headers["Retry-After"] = str(error.details["retry_after_seconds"])
         return error_body(error.code, error.message, error.details), error.status, headers
     return render_template("error.html", error=error), error.status
 

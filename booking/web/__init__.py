@@ -15,6 +15,7 @@ from booking.db import db
 from booking.errors import DomainError, Invalid, Unauthorized
 from booking.i18n import current_language
 from booking.models import District, Team
+from booking.ratelimit import RateLimited
 from booking.web.access import page, public_page
 from booking.web.forms import AddMemberForm, SignInForm, SignOutForm, TeamForm, VerifyTeamForm
 
@@ -96,6 +97,15 @@ def sign_in():
     if form.validate_on_submit():
         try:
             user = accounts.authenticate(form.email.data, form.password.data)
+        except RateLimited as error:
+            wait = error.details["retry_after_seconds"]
+            form.email.errors.append(
+                _(
+                    "Too many failed sign-ins for this account. Try again in %(minutes)d minutes.",
+                    minutes=-(-wait // 60),
+                )
+            )
+            return render_template("auth/sign_in.html", form=form), 429, {"Retry-After": str(wait)}
         except Unauthorized:
             form.password.errors.append(_("E-mail or password is wrong."))
         else:

@@ -1,0 +1,132 @@
+"""The browser session: cookie flags, renewal at sign-in (no session fixation), sign-out."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+import pytest
+
+from booking import create_app
+from booking.config import ProductionConfig
+from tests.conftest import CSRF_RE, PASSWORD, csrf_token, sign_in
+
+
+def _cookie(response, name: str = "session") -> dict:
+    """The attributes of one Set-Cookie header, lower-cased (``{"httponly": True, ...}``)."""
+    for header in response.headers.getlist("Set-Cookie"):
+        parsed = SimpleCookie()
+        parsed.load(header)
+        if name in parsed:
+            morsel = parsed[name]
+            flags = {k.lower(): v for k, v in morsel.items() if v}
+            # SimpleCookie drops flags without a value on some Pythons: read them from the raw header
+            lowered = header.lower()
+            flags["httponly"] = "httponly" in lowered
+            flags["secure"] = "; secure" in lowered
+            return {"value": morsel.value, **flags}
+    raise AssertionError(f"no {name} cookie set: {response.headers.getlist('Set-Cookie')}")
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, make):
+    response = sign_in(client, make.user("founder"))
+    cookie = _cookie(response)
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie["secure"] is False  # development and tests run on plain http://localhost
+
+
+@pytest.fixture
+def production_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-for-this-test")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "prod.sqlite3"))
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    app = create_app(ProductionConfig)
+    yield app
+    with app.app_context():
+        from booking.db import db
+
+        db.engine.dispose()
+
+
+def test_production_cookies_are_secure_and_https_is_enforced_by_hsts(production_app):
+    assert production_app.config["SESSION_COOKIE_SECURE"] is True
+    assert production_app.config["REMEMBER_COOKIE_SECURE"] is True
+    client = production_app.test_client()
+    response = client.get("/language/en", base_url="https://booking.example.cn")
+    cookie = _cookie(response)
+    assert cookie["secure"] is True and cookie["httponly"] is True and cookie["samesite"] == "Lax"
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_production_selected_by_app_env_also_sets_secure_cookies(tmp_path, monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-for-this-test")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "prod.sqlite3"))
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    app = create_app()
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_sign_in_renews_the_session(client, make):
+    """Anything planted in the session before sign-in (e.g. by an attacker who set the victim's
+    cookie) is gone afterwards; the language choice is kept; the cookie itself changes."""
+    user = make.user("founder")
+    client.get("/language/en")
+    with client.session_transaction() as session:
+        session["planted"] = "attacker"
+        session["_user_id"] = "999999"  # a forged sign-in is never honoured either
+    planted_cookie = client.get_cookie("session").value
+    old_csrf = csrf_token(client, "/sign-in")
+    response = client.post(
+        "/sign-in", data={"email": user.email, "password": PASSWORD, "csrf_token": old_csrf}
+    )
+    assert response.status_code == 302
+    assert client.get_cookie("session").value != planted_cookie
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["_user_id"] == str(user.id)
+        assert session["locale"] == "en"
+    # the CSRF token of the anonymous session is not valid in the signed-in one
+    refused = client.post("/sign-out", data={"csrf_token": old_csrf})
+    assert refused.status_code == 400
+    new_csrf = CSRF_RE.search(client.get("/").get_data(as_text=True)).group(1)
+    assert new_csrf != old_csrf
+
+
+def test_failed_sign_in_keeps_the_user_signed_out(client, make):
+    user = make.user("founder")
+    token = csrf_token(client, "/sign-in")
+    response = client.post(
+        "/sign-in", data={"email": user.email, "password": "wrong-password", "csrf_token": token}
+    )
+    assert response.status_code == 422
+    with client.session_transaction() as session:
+        assert "_user_id" not in session
+    assert client.get("/bookings").status_code == 302
+
+
+def test_sign_out_clears_the_session(client, make):
+    user = make.user("founder")
+    client.get("/language/en")
+    sign_in(client, user)
+    token = CSRF_RE.search(client.get("/").get_data(as_text=True)).group(1)
+    response = client.post("/sign-out", data={"csrf_token": token})
+    assert response.status_code == 302
+    with client.session_transaction() as session:
+        assert "_user_id" not in session and "csrf_token" not in session
+        assert session.get("locale") == "en"
+    assert client.get("/bookings").status_code == 302
+
+
+def test_session_is_refused_from_another_browser_identity(client, make):
+    """Session protection "strong": a session cookie replayed with another User-Agent is dropped."""
+    user = make.user("founder")
+    sign_in(client, user)
+    assert client.get("/bookings").status_code == 200
+    stolen = client.get_cookie("session").value
+    thief = client.application.test_client()
+    thief.set_cookie("session", stolen)
+    response = thief.get("/bookings", headers={"User-Agent": "curl/8.0"})
+    assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
