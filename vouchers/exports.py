@@ -419,7 +419,9 @@ def run_pending(now: datetime | None = None) -> dict:
             db.session.rollback()
     old = list(
         db.session.scalars(
-            select(Export.id).where(Export.status.in_(("done", "failed")), Export.created_at < now - KEEP_FOR)
+            select(Export.id).where(
+                Export.status.in_(("done", "failed")), Export.finished_at < now - KEEP_FOR
+            )
         )
     )
     if old:

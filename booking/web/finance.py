@@ -23,6 +23,7 @@ from flask import (
     abort,
     after_this_request,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -424,8 +425,9 @@ def finance_export_create():
             "error",
         )
         return redirect(url_for("web.finance_statements", period=form.period.data or None))
+    district = (form.district_code.data or None) if _municipal() else current_user.district_code
     export = exports.request_export(
-        current_user, form.kind.data, form.format.data, form.period.data, form.district_code.data or None
+        current_user, form.kind.data, form.format.data, form.period.data, district
     )
     if exports.runner() == "thread":
         export_id = export.id
@@ -443,9 +445,10 @@ def finance_export_create():
 @page("finance", "admin")
 def finance_export(export_id: int):
     export = exports.export_for(current_user, export_id)
-    return render_template(
-        "finance/export.html", export=export, refresh=export.status in ("pending", "running")
-    )
+    response = make_response(render_template("finance/export.html", export=export))
+    if export.status in ("pending", "running"):
+        response.headers["Refresh"] = "2"  # the page reloads itself while the job writes (no script)
+    return response
 
 
 @blp.route("/finance/exports/<int:export_id>/download")

@@ -253,6 +253,7 @@ def test_statement_defaults_to_the_previous_month_and_rejects_a_bad_one(client, 
     assert bad.status_code == 422 and "Enter a month as YYYY-MM" in html(bad)
     assert client.get("/finance/statements/download?period=nope&format=csv").status_code == 422
     assert client.get(f"/finance/statements/download?period={PERIOD}&format=pdf").status_code == 422
+    assert client.get(f"/finance/statements/download?period={PERIOD}&kind=all").status_code == 422
 
 
 def test_csv_and_xlsx_downloads_tie_to_the_api(client, login, api, world, settled):
