@@ -169,6 +169,15 @@ def booking_for(user: User, booking_id: int) -> Booking:
     return booking
 
 
+def _locked(booking: Booking) -> Booking:
+    """Lock the booking's row until the transaction ends and reload it, so two state changes of one
+    booking (a double click, a team mate, the lab, a job) run one after the other and the second sees
+    the first's outcome (PostgreSQL; SQLite serialises writers anyway)."""
+    db.session.execute(select(Booking.id).where(Booking.id == booking.id).with_for_update())
+    db.session.refresh(booking)
+    return booking
+
+
 def filtered_bookings(user: User, filters: dict) -> Select[tuple[Booking]]:
     query = visible_bookings(user)
     if filters.get("team_id") is not None:
@@ -201,7 +210,7 @@ def _managed_booking(actor: User, booking_id: int) -> Booking:
     booking = booking_for(actor, booking_id)
     if booking.instrument is None or not manages(actor, booking.instrument):
         raise Forbidden("Only the lab's managers may do this.")
-    return booking
+    return _locked(booking)
 
 
 def approve(actor: User, booking_id: int) -> Booking:
@@ -245,6 +254,7 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     by_team = booking.team.has_member(actor)
     if not by_team and not (booking.instrument is not None and manages(actor, booking.instrument)):
         raise Forbidden("Only the team's members or the lab's managers cancel a booking.")
+    _locked(booking)
     if booking.status not in ("pending_approval", "confirmed"):
         raise _invalid_status(booking, "cancelled")
     now = clock.now()
@@ -310,6 +320,7 @@ def mark_no_shows(now: datetime | None = None) -> int:
         .join(Instrument, Booking.instrument_id == Instrument.id)
         .where(Booking.kind == "instrument", Booking.status == "confirmed", Booking.starts_at <= now)
         .order_by(Booking.id)
+        .with_for_update(of=Booking, skip_locked=True)  # being checked in or cancelled: next run
     )
     marked = 0
     for booking in candidates:

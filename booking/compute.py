@@ -172,6 +172,10 @@ def create_compute_booking(
     )
     if offer is None:
         raise unknown_reference("offer_id", "compute offer")
+    # the same request sent twice at once: the copy that waited for the lock replays the first
+    earlier = replay(actor, idempotency_key, digest)
+    if earlier is not None:
+        return earlier, False
     if not 1 <= gpus <= offer.gpus_total:
         raise Invalid(
             f"Book 1 to {offer.gpus_total} GPUs of this offer.", details={"gpus": ["Out of range."]}

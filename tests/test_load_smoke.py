@@ -1,0 +1,124 @@
+"""What the load test (``python -m bench.load``) found, as fast concurrency tests on both engines.
+
+Under load, double clicks and team mates send the same state change at the same moment. Each test
+below fires copies of one request together (real connections, real commits) and checks that exactly
+one takes effect and the others see its outcome:
+
+- two cancellations of one booking: one 200, the rest 409 ``invalid_status`` (before the fix both
+  answered 200: the second re-cancelled a cancelled booking and mailed the team again);
+- a compute booking sent twice with one Idempotency-Key: every copy answers 201 with the same booking
+  (before: the copy that waited for the offer's lock failed with 409 ``conflict``);
+- two approvals of one voucher application: one voucher, the others 409 ``invalid_status`` (before:
+  409 ``conflict`` from the unique index, and an approval racing a rejection issued a voucher on a
+  rejected application).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from booking.db import db
+from booking.models import Booking, OutboxMessage
+from tests.concurrency import run_concurrently
+from vouchers.models import Application, Voucher
+from vouchers.verify import ledger_breaches
+
+pytestmark = pytest.mark.concurrency
+
+ALWAYS_OPEN = tuple((day, 0, 1440) for day in range(7))
+COPIES = 4
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_simultaneous_cancellations_cancel_once(app, make):
+    owner = make.user("founder")
+    team = make.team(owner=owner, verified=True)
+    make.voucher(team, make.program())
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=2, minute=0, second=0, microsecond=0)
+    instrument = make.instrument(hours=ALWAYS_OPEN, lead_minutes=0)
+    booking = make.booking(team, instrument, start, start + timedelta(hours=1), now=datetime.now(UTC))
+    token = make.token_for(owner)
+    with app.app_context():
+        mails_before = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+
+    responses = run_concurrently(
+        app,
+        [
+            lambda client: client.post(
+                f"/api/v1/bookings/{booking.id}/cancel", json={}, headers=_bearer(token)
+            )
+            for _ in range(COPIES)
+        ],
+    )
+    assert Counter(r.status_code for r in responses) == {200: 1, 409: COPIES - 1}, [r.json for r in responses]
+    assert {r.json["error"]["code"] for r in responses if r.status_code == 409} == {"invalid_status"}
+    with app.app_context():
+        assert db.session.get(Booking, booking.id).status == "cancelled"
+        mails = db.session.scalar(select(func.count()).select_from(OutboxMessage)) - mails_before
+        assert mails == 1  # the team is told once
+        assert ledger_breaches() == []
+
+
+def test_a_double_submitted_compute_booking_is_booked_once(app, make):
+    owner = make.user("founder")
+    team = make.team(owner=owner, verified=True)
+    make.voucher(team, make.program())
+    offer = make.offer(gpus_total=8)
+    token = make.token_for(owner)
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    body = {
+        "team_id": team.id,
+        "offer_id": offer.id,
+        "gpus": 2,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat(),
+    }
+    headers = {**_bearer(token), "Idempotency-Key": "double-submit-1"}
+
+    responses = run_concurrently(
+        app,
+        [lambda client: client.post("/api/v1/bookings", json=body, headers=headers) for _ in range(COPIES)],
+    )
+    assert [r.status_code for r in responses] == [201] * COPIES, [r.json for r in responses]
+    assert len({r.json["id"] for r in responses}) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
+        assert ledger_breaches() == []
+
+
+def test_simultaneous_approvals_issue_one_voucher(app, make):
+    owner = make.user("founder")
+    team = make.team(owner=owner, verified=True)
+    officer = make.finance(None)  # municipal finance decides its programme's applications
+    program = make.program(officer)
+    officer_token = make.token_for(officer)
+    applied = app.test_client().post(
+        f"/api/v1/programs/{program.id}/applications",
+        json={"team_id": team.id, "amount_fen": 100_000, "purpose": "GPU"},
+        headers=_bearer(make.token_for(owner)),
+    )
+    assert applied.status_code == 201, applied.json
+    application_id = applied.json["id"]
+
+    responses = run_concurrently(
+        app,
+        [
+            lambda client: client.post(
+                f"/api/v1/applications/{application_id}/approve", json={}, headers=_bearer(officer_token)
+            )
+            for _ in range(COPIES)
+        ],
+    )
+    assert Counter(r.status_code for r in responses) == {200: 1, 409: COPIES - 1}, [r.json for r in responses]
+    assert {r.json["error"]["code"] for r in responses if r.status_code == 409} == {"invalid_status"}
+    with app.app_context():
+        assert db.session.get(Application, application_id).status == "approved"
+        assert db.session.scalar(select(func.count()).select_from(Voucher)) == 1
+        assert ledger_breaches() == []
