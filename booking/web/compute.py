@@ -138,13 +138,21 @@ def capacity_chart(offer: ComputeOffer, start: datetime, end: datetime, tz_name:
                 used_height=round(PLOT_H - free_height, 2),
             )
         )
+    # a line at each local midnight, the day's name under its noon (when the window shows it)
     tz = zone(tz_name)
     days = []
-    midnight = datetime.combine(start.astimezone(tz).date(), datetime.min.time(), tzinfo=tz)
-    while midnight < end:
-        if midnight >= start:
-            days.append({"x": x_of(midnight), "instant": midnight})
-        midnight = datetime.combine(midnight.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    day = start.astimezone(tz).date()
+    while (midnight := datetime.combine(day, datetime.min.time(), tzinfo=tz)) < end:
+        noon = midnight + timedelta(hours=12)
+        days.append(
+            {
+                "x": x_of(max(midnight, start)),
+                "line": midnight > start,
+                "label_x": x_of(noon) if start <= noon < end else None,
+                "instant": midnight,
+            }
+        )
+        day += timedelta(days=1)
     levels = sorted({0, total // 2, total})
     return {
         "bars": bars,

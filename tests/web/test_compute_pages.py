@@ -139,7 +139,7 @@ def test_chart_and_table_show_the_booked_gpus(client, make, login, world):
     ]
     assert '<svg class="c-capacity"' in page and "<script" not in page and 'style="' not in page
     assert "8 块中 5 块空闲" in page  # the chart's tooltips
-    assert '<td class="c-free-count">5 / 8 块</td>' in page  # the table of free periods
+    assert '<td class="c-free-count" data-label="空闲 GPU">5 / 8 块</td>' in page  # the table of free periods
     assert "任何时刻至少有 0 块 GPU 空闲" in page
     # the full hour has no "Book" link; a free one links to the form pre-filled with its times
     assert "starts=2026-03-03T12:00&amp;ends=2026-03-03T14:00" in page

@@ -355,7 +355,7 @@ def test_usage_history_pages_newest_first_with_cost_and_exceptions(app, client, 
         db.session.commit()
 
     page = text(client.get("/provider/usage"))
-    ids = re.findall(r"<td>(job-\d+)</td>", page)
+    ids = re.findall(r'<td data-label="external_id">(job-\d+)</td>', page)
     assert len(ids) == 50 and ids[0] == "job-059" and ids[-1] == "job-010"
     assert "¥6.17" in page  # 0.5 GPU-hour × ¥12.34, half up
     assert "用量超出预估 20% 以上 (待处理)" in page
@@ -363,7 +363,7 @@ def test_usage_history_pages_newest_first_with_cost_and_exceptions(app, client, 
     older = re.search(r'href="([^"]*before=\d+)"', page)
     assert older
     page = text(client.get(older.group(1).replace("&amp;", "&")))
-    ids = re.findall(r"<td>(job-\d+)</td>", page)
+    ids = re.findall(r'<td data-label="external_id">(job-\d+)</td>', page)
     assert ids == [f"job-{n:03d}" for n in range(9, -1, -1)]
     assert "lost-1" not in page  # the refused records are on the first page
 
