@@ -11,6 +11,7 @@ from booking.api.common import (
     Id,
     Integer,
     PageArgs,
+    QueryId,
     Text,
     api_auth,
     current_actor,
@@ -136,7 +137,7 @@ class ApprovedSchema(ma.Schema):
 
 class ApplicationListArgs(PageArgs):
     status = ma.fields.String(validate=ma.validate.OneOf(("pending", "approved", "rejected")))
-    program_id = ma.fields.Integer()
+    program_id = QueryId()
 
 
 @blp.route("/programs")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_smorest import Api
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import IntegrityError
+from werkzeug.routing import IntegerConverter
 
-from booking.api.common import ErrorSchema, error_body, public
+from booking.api.common import MAX_ID, ErrorSchema, error_body, public
 from booking.db import db
 from booking.errors import DomainError
 
@@ -34,8 +36,8 @@ def _flatten_webargs_messages(messages: dict) -> dict:
     """webargs reports ``{location: {field: [msgs]}}``; clients want ``{field: [msgs]}``."""
     details: dict = {}
     for location, value in messages.items():
-        if isinstance(value, dict):
-            details.update(value)
+        if isinstance(value, dict):  # keys as strings: a list body reports items by index (an int)
+            details.update({str(key): messages for key, messages in value.items()})
         else:
             details[location] = value
     return details
@@ -86,7 +88,17 @@ def handle_integrity_error(error: IntegrityError):
     return render_template("error.html", error=DomainError(body["error"]["message"])), 409
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route (API and pages): at most ``MAX_ID``. A larger number is 404
+    instead of overflowing the database's integer (SQLite raises on anything beyond 64 bits)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_api(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.setdefault("API_SPEC_OPTIONS", {})
     app.config["API_SPEC_OPTIONS"].update(
         {
@@ -97,6 +109,7 @@ def init_api(app: Flask) -> None:
         }
     )
     api = PlatformApi(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     public(app.view_functions["api-docs.openapi_json"].__func__)  # the contract itself is public
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)

@@ -12,6 +12,7 @@ from booking.api.common import (
     BodySchema,
     Id,
     PageArgs,
+    QueryId,
     StrictBoolean,
     api_auth,
     current_actor,
@@ -138,9 +139,9 @@ class BookingSchema(ma.Schema):
 
 
 class BookingListArgs(PageArgs):
-    team_id = ma.fields.Integer()
-    instrument_id = ma.fields.Integer()
-    offer_id = ma.fields.Integer()
+    team_id = QueryId()
+    instrument_id = QueryId()
+    offer_id = QueryId()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     from_ = ma.fields.AwareDateTime(data_key="from", attribute="from")
     to = ma.fields.AwareDateTime()

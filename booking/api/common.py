@@ -128,8 +128,16 @@ def Integer(**kwargs) -> ma.fields.Integer:
     return ma.fields.Integer(strict=True, **kwargs)
 
 
+MAX_ID = 2**53  # what a JSON number holds exactly; larger ids are refused, never sent to the database
+
+
 def Id(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=2**53), **kwargs)
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def QueryId(**kwargs) -> ma.fields.Integer:
+    """An id in the query string (a string there, so not strict), in the same range as ``Id``."""
+    return ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class StrictBoolean(ma.fields.Boolean):

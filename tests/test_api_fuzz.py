@@ -1,0 +1,120 @@
+"""API fuzzing with schemathesis: every operation of ``/api/v1/openapi.json``, called in-process (WSGI)
+with a bearer token of a role that may call it, on seeded data so generated ids often exist.
+
+Checks: no 5xx, the status code is one the operation documents, the content type and the body match
+the documented response schema. The number of examples per operation is bounded (CI runs it), no
+shrinking, no deadline. The whole run is one test inside the usual SAVEPOINT-isolated database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from booking import clock
+from tests.test_access_matrix import _next_weekday_10am
+
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+
+
+@pytest.fixture
+def seeded(make):
+    """Users of every role with tokens, and one of each object (ids start at 1 in a fresh run)."""
+    owner = make.user("founder")
+    team = make.team(owner=owner, district_code="500106", verified=True)
+    lab_manager = make.user("lab_manager")
+    lab = make.lab(manager=lab_manager, district_code="500106")
+    instrument = make.instrument(lab)
+    provider = make.provider()
+    provider_user = make.user("provider", provider_id=provider.id)
+    offer = make.offer(provider)
+    finance = make.finance("500106")
+    municipal = make.finance(None)
+    admin = make.user("admin")
+    program = make.program(finance, level="district", district_code="500106")
+    make.voucher(team, program, amount_fen=200_000)
+    starts = _next_weekday_10am()
+    from datetime import timedelta
+
+    make.booking(team, instrument, starts, starts + timedelta(hours=1), now=clock.now())
+    make.compute_booking(team, offer, starts, starts + timedelta(hours=2), now=clock.now())
+    users = {
+        "founder": owner,
+        "lab_manager": lab_manager,
+        "provider": provider_user,
+        "finance": finance,
+        "finance_municipal": municipal,
+        "admin": admin,
+    }
+    return {role: make.token_for(user) for role, user in users.items()}
+
+
+def _declared_roles(app) -> dict[tuple[str, str], tuple]:
+    """(METHOD, OpenAPI path) → the roles its ``api_auth`` allows (``public``, ``*`` or role names)."""
+    roles = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            func = getattr(view_class, method.lower(), None) if view_class else view
+            roles[(method, _openapi_path(rule.rule))] = getattr(func, "_access_roles", ())
+    return roles
+
+
+def _token_for(declared: tuple, tokens: dict) -> str | None:
+    """A caller who may use the operation: admin where allowed (sees everything), else the role."""
+    if "public" in declared:
+        return None
+    if not declared or "*" in declared or "admin" in declared:
+        return tokens["admin"]
+    return tokens[declared[0]]
+
+
+def _fuzz(operation, headers: dict) -> None:
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=not os.environ.get("FUZZ_RANDOM"),
+        database=None,
+    )
+    @given(case=operation.as_strategy())
+    def run(case):
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    run()
+
+
+def test_api_fuzz(app, seeded):
+    """(schemathesis' pytest plugin needs pytest < 9, so the operations are driven here directly)"""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    declared = _declared_roles(app)
+    failures, operations = [], 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+        token = _token_for(declared[(operation.method.upper(), operation.path)], seeded)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+        try:
+            _fuzz(operation, headers)
+        except (Exception, BaseExceptionGroup) as error:  # collect every failing operation, then report
+            failures.append(f"--- {operation.method.upper()} {operation.path}\n{error}"[:3000])
+    assert operations >= 60, f"only {operations} operations in the OpenAPI document"
+    assert not failures, f"{len(failures)} of {operations} operations failed:\n" + "\n".join(failures)
