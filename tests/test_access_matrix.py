@@ -478,6 +478,42 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.application_reject", "POST"): ("/applications/{application}/reject", {}, "U F N N N ok N N F"),
     ("web.voucher_revoke", "POST"): ("/vouchers/{voucher}/revoke", {}, "U F F N N ok N N F"),
     ("web.finance_dashboard", "GET"): ("/finance", None, "U F F F F ok ok ok ok"),
+    ("web.finance_reconciliation", "GET"): ("/finance/reconciliation", None, "U F F F F ok ok ok ok"),
+    ("web.finance_reconciliation_run", "POST"): ("/finance/reconciliation", {}, "U F F F F ok ok ok ok"),
+    ("web.finance_exceptions", "GET"): ("/finance/exceptions", None, "U F F F F ok ok ok ok"),
+    ("web.finance_exception_resolve", "POST"): (
+        "/finance/exceptions/{exception}/resolve",
+        {},
+        "U F F F F ok N ok ok",
+    ),
+    ("web.finance_statements", "GET"): ("/finance/statements?period={period}", None, "U F F F F ok ok ok ok"),
+    ("web.finance_statement_download", "GET"): (
+        "/finance/statements/download?period={period}&format=csv",
+        None,
+        "U F F F F ok ok ok ok",
+    ),
+    ("web.finance_export_create", "POST"): (
+        "/finance/exports",
+        {"kind": "statement", "format": "csv", "period": "{period}"},
+        "U F F F F ok ok ok ok",
+    ),
+    ("web.finance_export", "GET"): ("/finance/exports/999999", None, "U F F F F N N N N"),
+    ("web.finance_export_download", "GET"): ("/finance/exports/999999/download", None, "U F F F F N N N N"),
+    ("web.finance_periods", "GET"): ("/finance/periods", None, "U F F F F ok ok ok ok"),
+    ("web.finance_period_close", "POST"): (
+        "/finance/periods/close",
+        {"period": "{period}", "confirm": "y"},
+        "U F F F F ok ok ok F",
+    ),
+    ("web.finance_payouts", "GET"): ("/finance/payouts?period={period}", None, "U F F F F ok ok ok ok"),
+    ("web.finance_payout", "POST"): ("/finance/payouts/lab/{lab}", {}, "U F F F F ok ok ok F"),
+    ("web.finance_audit", "GET"): ("/finance/audit", None, "U F F F F ok ok ok ok"),
+    ("web.finance_lab_report", "GET"): ("/finance/lab-report?period={period}", None, "U F F F F ok ok ok ok"),
+    ("web.finance_lab_report_download", "GET"): (
+        "/finance/lab-report/download?period={period}",
+        None,
+        "U F F F F ok ok ok ok",
+    ),
 }
 
 IGNORED_ENDPOINTS = {"static"}
