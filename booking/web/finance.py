@@ -33,6 +33,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from wtforms import SelectChoice
 
 from booking import clock
 from booking.db import db
@@ -88,7 +89,7 @@ def _with_district_choices(form) -> None:
         form.district_code.choices = district_choices(_districts(), current_language())
     else:
         own = db.session.get(District, current_user.district_code)
-        form.district_code.choices = [(own.code, own.display_name(current_language()))]
+        form.district_code.choices = [SelectChoice(own.code, own.display_name(current_language()))]
 
 
 def previous_period(now: datetime | None = None) -> str:
@@ -286,7 +287,7 @@ def _user_names(ids) -> dict[int, str]:
 def _exceptions_page(overrides: dict | None = None, status: int = 200):
     filters = ExceptionFilterForm()
     known = set(EXCEPTION_KINDS) | set(db.session.scalars(select(FinanceException.kind).distinct()))
-    filters.kind.choices = [("", _("Any kind"))] + [(k, k) for k in sorted(known)]
+    filters.kind.choices = [SelectChoice("", _("Any kind"))] + [SelectChoice(k, k) for k in sorted(known)]
     query = finance.visible_exceptions(current_user)
     if filters.validate():
         if filters.status.data:
@@ -477,7 +478,7 @@ def _periods_page(form: ClosePeriodForm | None = None, status: int = 200):
     if form is None and current_user.role == "finance":
         form = ClosePeriodForm(formdata=None)
     if form is not None:
-        form.period.choices = [(p, p) for p in closable]
+        form.period.choices = [SelectChoice(p, p) for p in closable]
     names = _user_names({p.closed_by_id for p in closed.values()})
     return render_template(
         "finance/periods.html", periods=periods, closed=closed, current=current, form=form, names=names
@@ -595,8 +596,8 @@ def finance_audit():
         )
     )
     names = _user_names(actor_ids)
-    filters.actor_id.choices = [("", _("Anyone"))] + [
-        (str(i), names[i]) for i in sorted(names, key=lambda i: names[i])
+    filters.actor_id.choices = [SelectChoice("", _("Anyone"))] + [
+        SelectChoice(str(i), names[i]) for i in sorted(names, key=lambda i: names[i])
     ]
     status = 200
     query = visible

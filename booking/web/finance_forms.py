@@ -6,7 +6,16 @@ from __future__ import annotations
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from vouchers import audit, exports, finance
@@ -25,8 +34,10 @@ class QueryForm(FlaskForm):
         super().__init__(**kwargs)
 
 
-def district_choices(districts, locale: str) -> list[tuple[str, str]]:
-    return [("", _l("All districts"))] + [(d.code, d.display_name(locale)) for d in districts]
+def district_choices(districts, locale: str) -> list[SelectChoice]:
+    return [SelectChoice("", _l("All districts"))] + [
+        SelectChoice(d.code, d.display_name(locale)) for d in districts
+    ]
 
 
 class DistrictPickerForm(QueryForm):
@@ -54,7 +65,11 @@ EXCEPTION_KINDS = ("unknown_booking", "over_tolerance", "after_expiry", "capture
 class ExceptionFilterForm(QueryForm):
     status = SelectField(
         _l("Status"),
-        choices=[("", _l("Any status")), ("open", _l("Open")), ("resolved", _l("Resolved"))],
+        choices=[
+            SelectChoice("", _l("Any status")),
+            SelectChoice("open", _l("Open")),
+            SelectChoice("resolved", _l("Resolved")),
+        ],
         validators=[Optional()],
     )
     kind = SelectField(_l("Kind"), choices=[], validators=[Optional()])
@@ -75,9 +90,12 @@ class ResolveExceptionForm(FlaskForm):
 class ExportForm(FlaskForm):
     kind = SelectField(
         _l("Contents"),
-        choices=[("statement", _l("Lines per payee")), ("statement_lines", _l("Lines per booking"))],
+        choices=[
+            SelectChoice("statement", _l("Lines per payee")),
+            SelectChoice("statement_lines", _l("Lines per booking")),
+        ],
     )
-    format = SelectField(_l("Format"), choices=[("csv", "CSV"), ("xlsx", "XLSX")])
+    format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("xlsx", "XLSX")])
     period = HiddenField(validators=[DataRequired(), Regexp(finance.PERIOD_RE, message=PERIOD_MESSAGE)])
     district_code = HiddenField()
     submit = SubmitField(_l("Export in the background"))
@@ -120,7 +138,7 @@ class PayoutForm(FlaskForm):
 class AuditFilterForm(QueryForm):
     action = SelectField(
         _l("Action"),
-        choices=[("", _l("Any action"))] + [(a, a) for a in audit.ACTIONS],
+        choices=[SelectChoice("", _l("Any action"))] + [SelectChoice(a, a) for a in audit.ACTIONS],
         validators=[Optional()],
     )
     actor_id = SelectField(_l("Who"), choices=[], validators=[Optional()])
