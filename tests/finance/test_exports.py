@@ -232,3 +232,27 @@ def test_chinese_progress_page(client, login, world, many):
     client.get("/language/zh_CN")
     body = client.get(f"/finance/exports/{export_id}").get_data(as_text=True)
     assert "等待开始" in body and "本页面每隔几秒自动刷新。" in body
+
+
+@pytest.mark.concurrency
+def test_thread_runner_writes_the_export_after_the_request(client, login, world, many, app):
+    """``EXPORTS_RUNNER=thread`` (the default outside tests): a daemon thread of the web process writes
+    the export once the request that asked for it has committed; the progress page then offers it."""
+    import time
+
+    app.config["EXPORTS_RUNNER"] = "thread"
+    try:
+        login(world["municipal_officer"])
+        export_id = request_export(client)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            page = client.get(f"/finance/exports/{export_id}")
+            if "Refresh" not in page.headers:
+                break
+            time.sleep(0.1)
+    finally:
+        app.config.pop("EXPORTS_RUNNER")
+    assert "Ready to download" in page.get_data(as_text=True)
+    background = client.get(f"/finance/exports/{export_id}/download").get_data()
+    direct = client.get(f"/finance/statements/download?period={PERIOD}&format=csv").get_data()
+    assert background == direct
