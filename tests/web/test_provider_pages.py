@@ -109,6 +109,8 @@ def test_console_is_for_providers_and_admins(client, make, login, world):
     assert "A100 集群" in page and "¥12.34" in page  # the offer, its price per GPU-hour
     assert "星火团队" in page and f'data-booking-id="{world["booking"].id}"' in page  # upcoming booking
     assert 'enctype="multipart/form-data"' in page and 'name="file"' in page
+    detail = text(client.get(f"/bookings/{world['booking'].id}"))  # the provider sees its bookings
+    assert "2 × A100-80G" in detail and "星火团队" in detail
     other = make.provider(name="别家云")
     assert client.get(f"/provider?provider_id={other.id}").status_code == 404
     assert client.get("/provider/usage").status_code == 200
