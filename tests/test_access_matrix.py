@@ -36,7 +36,7 @@ from booking.db import db, write_intent
 from booking.models import ApiToken, User
 from instruments.models import Blackout
 from tests.conftest import CSRF_RE, PASSWORD, sign_in
-from vouchers import programs
+from vouchers import exports, programs
 from vouchers.models import FinanceException
 
 ROLES = (
@@ -126,7 +126,16 @@ def world(make, app) -> World:
         db.session.add(exception)
         db.session.flush()
         token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == owner.id))
-        ids = {"application": application.id, "feed": feed.id, "secret": secret, "exception": exception.id}
+        export = exports.request_export(
+            db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
+        )
+        ids = {
+            "application": application.id,
+            "feed": feed.id,
+            "secret": secret,
+            "exception": exception.id,
+            "export": export.id,
+        }
         db.session.commit()
         return {**ids, "token": token_id}
 
@@ -497,8 +506,12 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"kind": "statement", "format": "csv", "period": "{period}"},
         "U F F F F ok ok ok ok",
     ),
-    ("web.finance_export", "GET"): ("/finance/exports/999999", None, "U F F F F N N N N"),
-    ("web.finance_export_download", "GET"): ("/finance/exports/999999/download", None, "U F F F F N N N N"),
+    ("web.finance_export", "GET"): ("/finance/exports/{export}", None, "U F F F F ok N N ok"),
+    ("web.finance_export_download", "GET"): (
+        "/finance/exports/{export}/download",
+        None,
+        "U F F F F ok N N ok",
+    ),
     ("web.finance_periods", "GET"): ("/finance/periods", None, "U F F F F ok ok ok ok"),
     ("web.finance_period_close", "POST"): (
         "/finance/periods/close",
@@ -514,6 +527,39 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         None,
         "U F F F F ok ok ok ok",
     ),
+    # --- the account page
+    ("web.account", "GET"): ("/account", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_language", "POST"): ("/account/language", {"locale": "en"}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_token_new", "POST"): ("/account/tokens", {}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_token_revoke", "POST"): ("/account/tokens/{token}/revoke", {}, "U ok N N N N N N N"),
+    ("web.account_feed_new", "POST"): ("/account/feeds", {"scope": "user"}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_feed_revoke", "POST"): ("/account/feeds/{feed}/revoke", {}, "U ok N N N N N N N"),
+    # --- compute
+    ("web.compute_offers", "GET"): ("/compute", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.compute_offer", "GET"): ("/compute/offers/{offer}", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.compute_book", "POST"): (
+        "/compute/offers/{offer}/book",
+        {"team_id": "{team}"},
+        "U ok ok F F F F F F",
+    ),
+    # --- the provider console
+    ("web.provider_console", "GET"): ("/provider", None, "U F F F ok F F F ok"),
+    ("web.provider_offer_new", "POST"): ("/provider/offers", {"name": "H"}, "U F F F ok F F F ok"),
+    ("web.provider_offer_edit", "GET"): ("/provider/offers/{offer}/edit", None, "U F F F ok F F F ok"),
+    ("web.provider_offer_edit", "POST"): (
+        "/provider/offers/{offer}/edit",
+        {"name": "H"},
+        "U F F F ok F F F ok",
+    ),
+    ("web.provider_offer_activate", "POST"): ("/provider/offers/{offer}/activate", {}, "U F F F ok F F F ok"),
+    ("web.provider_offer_deactivate", "POST"): (
+        "/provider/offers/{offer}/deactivate",
+        {},
+        "U F F F ok F F F ok",
+    ),
+    ("web.provider_usage", "GET"): ("/provider/usage", None, "U F F F ok F F F ok"),
+    ("web.provider_usage_template", "GET"): ("/provider/usage/template.csv", None, "U F F F ok F F F ok"),
+    ("web.provider_usage_upload", "POST"): ("/provider/usage/upload", {}, "U F F F ok F F F F"),
 }
 
 IGNORED_ENDPOINTS = {"static"}

@@ -118,3 +118,42 @@ def test_api_fuzz(app, seeded):
             failures.append(f"--- {operation.method.upper()} {operation.path}\n{error}"[:3000])
     assert operations >= 60, f"only {operations} operations in the OpenAPI document"
     assert not failures, f"{len(failures)} of {operations} operations failed:\n" + "\n".join(failures)
+
+
+# --- regressions of what the fuzzing found ---------------------------------------------------------------
+
+
+def test_ids_beyond_json_precision_are_404_not_a_database_overflow(api, make):
+    admin = make.user("admin")
+    huge = 2**70
+    for path in (f"/api/v1/bookings/{huge}", f"/bookings/{huge}", f"/api/v1/applications/{huge}/approve"):
+        response = api.as_(admin).get(path) if "approve" not in path else api.as_(admin).post(path, json={})
+        assert response.status_code == 404, path
+    listed = api.as_(admin).get(f"/api/v1/bookings?team_id={huge}")
+    assert listed.status_code == 422 and "team_id" in listed.json["error"]["details"]
+
+
+def test_errors_in_a_list_body_are_named_by_item_index(api, make):
+    manager = make.user("lab_manager")
+    instrument = make.instrument(make.lab(manager=manager))
+    response = api.as_(manager).put(
+        f"/api/v1/instruments/{instrument.id}/opening-hours",
+        json=[
+            {"weekday": 0, "opens": "09:00", "closes": "17:00"},
+            {"weekday": 9, "opens": "x", "closes": "y"},
+        ],
+    )
+    assert response.status_code == 422
+    assert set(response.json["error"]["details"]) == {"1"}
+    assert response.json["error"]["message"] == "Some fields are not valid: 1."
+
+
+def test_periods_outside_real_years_are_422(api, make):
+    officer = make.finance(None)
+    for path in ("/api/v1/finance/statements?period=0000-01", "/api/v1/finance/lab-report?period=9999-12"):
+        response = api.as_(officer).get(path)
+        assert response.status_code == 422 and "period" in response.json["error"]["details"], path
+    closed = api.as_(officer).post("/api/v1/finance/periods/0000-01/close")
+    assert closed.status_code == 422 and closed.json["error"]["details"] == {
+        "period": ["YYYY-MM, years 1900 to 2199."]
+    }
