@@ -57,6 +57,7 @@ EXPECTED = {
     "cancel": {200, 409},
     "apply": {201},
     "approve": {200, 409},
+    "decide": {200, 409},
 }
 
 
@@ -144,7 +145,7 @@ def seed(url: str, *, labs_n: int, instruments_per_lab: int, teams_n: int) -> di
     )
     rng = random.Random(8)
     n = iter(range(1, 10**6))
-    plan: dict = {"instruments": [], "offers": [], "teams": [], "programs": [], "html_users": []}
+    plan: dict = {"instruments": [], "offers": [], "teams": [], "programs": [], "lab_managers": []}
     with app.app_context(), write_intent():
 
         def user(role: str, **kw):
@@ -207,7 +208,9 @@ def seed(url: str, *, labs_n: int, instruments_per_lab: int, teams_n: int) -> di
                 district_code=LAB_DISTRICTS[i % len(LAB_DISTRICTS)],
                 organization=university,
             )
-            labs.add_lab_manager(lab, user("lab_manager").id)
+            manager = user("lab_manager")
+            labs.add_lab_manager(lab, manager.id)
+            plan["lab_managers"].append(token(manager))
             for j in range(instruments_per_lab):
                 category = CATEGORIES[(i + j) % len(CATEGORIES)]
                 instrument = catalogue.create_instrument(
@@ -786,6 +789,36 @@ def drive(plan_path: str, out_path: str, host: str, duration: float, users: int)
             with contextlib.suppress(ValueError):
                 mine.remove(booking_id)
 
+    class LabManager(Api):
+        """Lab managers decide pending requests (racing the teams' own cancellations) and look around."""
+
+        weight = 1
+
+        def on_start(self):
+            n = counters["LabManager"]
+            counters["LabManager"] += 1
+            self.headers = {"Authorization": f"Bearer {plan['lab_managers'][n % len(plan['lab_managers'])]}"}
+
+        @task
+        def decide(self):
+            r = self.get(
+                "/api/v1/bookings",
+                "lab GET /api/v1/bookings?status=pending_approval",
+                {"status": "pending_approval"},
+            )
+            pending = [b["id"] for b in r.json()["items"]] if r.status_code == 200 else []
+            if not pending:
+                return
+            action = "approve" if rng.random() < 0.8 else "reject"
+            r = self.post(
+                f"/api/v1/bookings/{rng.choice(pending[:5])}/{action}",
+                f"lab POST /api/v1/bookings/[id]/{action}",
+                {},
+                EXPECTED["decide"],
+            )
+            if r.status_code == 409:
+                notes[f"409 {r.json()['error']['code']} ({action} booking)"] += 1
+
     class Officer(Api):
         """Founders apply for top-ups; finance approves each, sometimes twice at once (a double click)."""
 
@@ -902,7 +935,7 @@ def drive(plan_path: str, out_path: str, host: str, duration: float, users: int)
         def wallet(self):
             self.page(f"/teams/{self.team_id}/vouchers", "html GET /teams/[id]/vouchers")
 
-    env = Environment(user_classes=[Searcher, Booker, Officer, Browser], host=host, events=events)
+    env = Environment(user_classes=[Searcher, Booker, LabManager, Officer, Browser], host=host, events=events)
     runner = env.create_local_runner()
     started = time.monotonic()
     runner.start(users, spawn_rate=users)

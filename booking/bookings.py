@@ -97,6 +97,9 @@ def create_instrument_booking(
     blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
     check_times(Policy.of(instrument), starts_at, ends_at, now, blackouts)
     if overlapping_holder(instrument.id, starts_at, ends_at) is not None:
+        earlier = replay(actor, idempotency_key, digest)  # this very request, committed meanwhile
+        if earlier is not None:
+            return earlier, False
         raise _slot_taken()
 
     booking = Booking(
@@ -172,8 +175,9 @@ def booking_for(user: User, booking_id: int) -> Booking:
 def _locked(booking: Booking) -> Booking:
     """Lock the booking's row until the transaction ends and reload it, so two state changes of one
     booking (a double click, a team mate, the lab, a job) run one after the other and the second sees
-    the first's outcome (PostgreSQL; SQLite serialises writers anyway)."""
-    db.session.execute(select(Booking.id).where(Booking.id == booking.id).with_for_update())
+    the first's outcome (PostgreSQL; SQLite serialises writers anyway). FOR NO KEY UPDATE, so
+    foreign-key checks of rows that reference it (postings, messages) never wait for it."""
+    db.session.execute(select(Booking.id).where(Booking.id == booking.id).with_for_update(key_share=True))
     db.session.refresh(booking)
     return booking
 

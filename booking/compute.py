@@ -168,7 +168,7 @@ def create_compute_booking(
     offer = db.session.scalar(
         select(ComputeOffer)
         .where(ComputeOffer.id == offer_id, ComputeOffer.active.is_(True))
-        .with_for_update(of=ComputeOffer)
+        .with_for_update(of=ComputeOffer, key_share=True)  # NO KEY UPDATE: foreign-key checks pass
     )
     if offer is None:
         raise unknown_reference("offer_id", "compute offer")

@@ -7,7 +7,8 @@ one takes effect and the others see its outcome:
 - two cancellations of one booking: one 200, the rest 409 ``invalid_status`` (before the fix both
   answered 200: the second re-cancelled a cancelled booking and mailed the team again);
 - a compute booking sent twice with one Idempotency-Key: every copy answers 201 with the same booking
-  (before: the copy that waited for the offer's lock failed with 409 ``conflict``);
+  (before: the copy that waited for the offer's lock failed with 409 ``conflict``); likewise an
+  instrument booking (before: a copy arriving just after the first committed saw its own slot taken);
 - two approvals of one voucher application: one voucher, the others 409 ``invalid_status`` (before:
   409 ``conflict`` from the unique index, and an approval racing a rejection issued a voucher on a
   rejected application).
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from booking import bookings
 from booking.db import db
 from booking.models import Booking, OutboxMessage
 from tests.concurrency import run_concurrently
@@ -91,6 +93,41 @@ def test_a_double_submitted_compute_booking_is_booked_once(app, make):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
         assert ledger_breaches() == []
+
+
+def test_a_resubmitted_instrument_booking_replays_even_when_it_committed_meanwhile(app, make, monkeypatch):
+    """The race in slow motion: the copy's first look for an earlier request with its key comes just
+    before the first copy commits, so all it then sees is the slot taken, by its own booking."""
+    owner = make.user("founder")
+    team = make.team(owner=owner, verified=True)
+    make.voucher(team, make.program())
+    instrument = make.instrument(hours=ALWAYS_OPEN, lead_minutes=0)
+    token = make.token_for(owner)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=3, minute=0, second=0, microsecond=0)
+    body = {
+        "team_id": team.id,
+        "instrument_id": instrument.id,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+    }
+    headers = {**_bearer(token), "Idempotency-Key": "double-submit-2"}
+    client = app.test_client()
+    first = client.post("/api/v1/bookings", json=body, headers=headers)
+    assert first.status_code == 201, first.json
+
+    real_replay = bookings.replay
+    looks = []
+
+    def replay_not_yet_committed(*args):
+        looks.append(args)
+        return None if len(looks) == 1 else real_replay(*args)
+
+    monkeypatch.setattr(bookings, "replay", replay_not_yet_committed)
+    second = client.post("/api/v1/bookings", json=body, headers=headers)
+    assert second.status_code == 201, second.json
+    assert second.json["id"] == first.json["id"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
 
 
 def test_simultaneous_approvals_issue_one_voucher(app, make):

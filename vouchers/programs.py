@@ -211,7 +211,9 @@ def _decidable(officer: User, application_id: int) -> Application:
     if not is_officer(officer, application.program):
         raise Forbidden("Only the programme's finance office decides applications.")
     # locked until the decision commits: a second decision (a double click) waits, then sees it
-    db.session.execute(select(Application.id).where(Application.id == application.id).with_for_update())
+    db.session.execute(
+        select(Application.id).where(Application.id == application.id).with_for_update(key_share=True)
+    )
     db.session.refresh(application)
     if application.status != "pending":
         raise Conflict(f"The application is already {application.status}.", code="invalid_status")
