@@ -16,15 +16,16 @@ one takes effect and the others see its outcome:
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from booking import bookings
-from booking.db import db
-from booking.models import Booking, OutboxMessage
+from booking import bookings, compute
+from booking.db import db, write_intent
+from booking.models import Booking, OutboxMessage, User
 from tests.concurrency import run_concurrently
 from vouchers.models import Application, Voucher
 from vouchers.verify import ledger_breaches
@@ -159,3 +160,55 @@ def test_simultaneous_approvals_issue_one_voucher(app, make):
         assert db.session.get(Application, application_id).status == "approved"
         assert db.session.scalar(select(func.count()).select_from(Voucher)) == 1
         assert ledger_breaches() == []
+
+
+def test_a_cancel_does_not_wait_for_a_booking_in_progress_on_the_same_offer(app, make):
+    """The deadlock the load test hit: a compute booking holds its offer's row lock while it waits
+    for voucher accounts; a cancellation on the same offer holding those accounts re-checks its
+    booking's foreign key to the offer. The offer lock is FOR NO KEY UPDATE, so that check passes."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks: PostgreSQL only (SQLite serialises writers)")
+    offer = make.offer(gpus_total=8)
+    first, second = make.user("founder"), make.user("founder")
+    teams = [make.team(owner=owner, verified=True) for owner in (first, second)]
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    booking = make.compute_booking(teams[0], offer, start, start + timedelta(hours=1), now=datetime.now(UTC))
+    token = make.token_for(first)
+    holding, release = threading.Event(), threading.Event()
+
+    def booking_in_progress():
+        with app.app_context(), write_intent():
+            compute.create_compute_booking(
+                db.session.get(User, second.id),
+                team_id=teams[1].id,
+                offer_id=offer.id,
+                gpus=1,
+                starts_at=start + timedelta(hours=2),
+                ends_at=start + timedelta(hours=3),
+            )
+            holding.set()
+            release.wait(timeout=30)
+            db.session.rollback()
+
+    holder = threading.Thread(target=booking_in_progress)
+    holder.start()
+    try:
+        assert holding.wait(timeout=10)
+        result = {}
+        canceller = threading.Thread(
+            target=lambda: result.update(
+                response=app.test_client().post(
+                    f"/api/v1/bookings/{booking.id}/cancel", json={}, headers=_bearer(token)
+                )
+            )
+        )
+        canceller.start()
+        canceller.join(timeout=10)
+        assert not canceller.is_alive(), "the cancellation waited for the other booking's transaction"
+        assert result["response"].status_code == 200, result["response"].json
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        if "canceller" in locals():
+            canceller.join(timeout=30)
