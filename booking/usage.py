@@ -38,7 +38,8 @@ def _parse(raw) -> dict | None:
     external_id, booking_id, hours = raw.get("external_id"), raw.get("booking_id"), raw.get("gpu_hours")
     if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200:
         return None
-    if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id < 2**53:
+    # ids fit the database's INTEGER (PostgreSQL refuses a larger number in the comparison: a 500)
+    if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id < 2**31:
         return None
     if not isinstance(hours, str) or not GPU_HOURS_RE.match(hours):
         return None

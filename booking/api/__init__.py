@@ -90,7 +90,7 @@ def handle_integrity_error(error: IntegrityError):
 
 class IdConverter(IntegerConverter):
     """``<int:...>`` in every route (API and pages): at most ``MAX_ID``. A larger number is 404
-    instead of overflowing the database's integer (SQLite raises on anything beyond 64 bits)."""
+    instead of overflowing the database's integer (a 500 the API fuzz test found)."""
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)

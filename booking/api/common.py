@@ -128,7 +128,9 @@ def Integer(**kwargs) -> ma.fields.Integer:
     return ma.fields.Integer(strict=True, **kwargs)
 
 
-MAX_ID = 2**53  # what a JSON number holds exactly; larger ids are refused, never sent to the database
+# The largest id: what the database's INTEGER keys hold (PostgreSQL refuses larger numbers in a
+# comparison with them, SQLite beyond 64 bits). Larger ids are refused (404/422), never queried.
+MAX_ID = 2**31 - 1
 
 
 def Id(**kwargs) -> ma.fields.Integer:
