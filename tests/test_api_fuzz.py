@@ -172,3 +172,12 @@ def test_usage_record_for_an_id_beyond_the_database_integer_is_rejected_not_a_50
     response = api.as_(user).post("/api/v1/usage-records", json={"records": [record]})
     assert response.status_code == 200
     assert response.json["rejected"] == [{"external_id": "big", "code": "invalid"}]
+
+
+def test_nul_characters_are_422_not_a_database_error(api, make):
+    admin = make.user("admin")
+    named = api.as_(admin).post("/api/v1/providers", json={"name": "P\x00", "organization": "Org"})
+    assert named.status_code == 422 and "name" in named.json["error"]["details"]
+    # a plain string field, not validated for NUL: the database refuses it (PostgreSQL), still 422
+    token = api.post("/api/v1/auth/tokens", json={"email": "a\x00@example.cn", "password": "whatever"})
+    assert token.status_code in (401, 422)

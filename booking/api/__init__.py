@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_smorest import Api
 from flask_smorest.spec.plugins import integerconverter2paramschema
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.routing import IntegerConverter
 
 from booking.api.common import MAX_ID, ErrorSchema, error_body, public
@@ -97,6 +97,16 @@ class IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def handle_data_error(error: DataError):
+    """A value the database cannot store (a NUL character in text, a number out of range) that
+    validation let through: the request's fault, so 422, never a 500."""
+    db.session.rollback()
+    body = error_body("invalid_data", "A value in the request cannot be stored (e.g. a NUL character).")
+    if is_api_request():
+        return body, 422
+    return render_template("error.html", error=DomainError(body["error"]["message"])), 422
+
+
 def init_api(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.setdefault("API_SPEC_OPTIONS", {})
@@ -113,6 +123,7 @@ def init_api(app: Flask) -> None:
     public(app.view_functions["api-docs.openapi_json"].__func__)  # the contract itself is public
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(DataError, handle_data_error)
 
     from booking.api import auth, bookings, calendar, compute, payments, providers, teams, usage, users
     from instruments import api as labs_api

@@ -120,6 +120,8 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:  # PostgreSQL cannot store it
+            raise ma.ValidationError("Must not contain a NUL character.")
         return " ".join(value.split())
 
 
