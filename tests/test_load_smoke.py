@@ -1,4 +1,5 @@
-"""What the load test (``python -m bench.load``) found, as fast concurrency tests on both engines.
+"""What the load test (``python -m bench.load``) found, as fast concurrency tests on both engines,
+and a few seconds of the load test itself on PostgreSQL.
 
 Under load, double clicks and team mates send the same state change at the same moment. Each test
 below fires copies of one request together (real connections, real commits) and checks that exactly
@@ -16,14 +17,22 @@ one takes effect and the others see its outcome:
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
+import subprocess
+import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from booking import bookings, compute
+from booking.config import normalise_database_url
 from booking.db import db, write_intent
 from booking.models import Booking, OutboxMessage, User
 from tests.concurrency import run_concurrently
@@ -212,3 +221,30 @@ def test_a_cancel_does_not_wait_for_a_booking_in_progress_on_the_same_offer(app,
         holder.join(timeout=30)
         if "canceller" in locals():
             canceller.join(timeout=30)
+
+
+def test_a_short_load_run_passes_its_integrity_checks():
+    """``bench.load`` end to end for 3 seconds (about 12 s in all): its own database next to the test
+    database (``<name>_load``, dropped and recreated), gunicorn in production mode, locust, then the
+    overlap, capacity, cap and ledger checks. PostgreSQL only, and only where locust is installed."""
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql")):
+        pytest.skip("the load test runs on PostgreSQL (set TEST_DATABASE_URL)")
+    if importlib.util.find_spec("locust") is None:  # never imported here: it monkey-patches with gevent
+        pytest.skip("locust is not installed (pip install -e '.[load]')")
+    parsed = make_url(normalise_database_url(url))
+    load_url = parsed.set(database=f"{parsed.database}_load").render_as_string(hide_password=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--duration", "3", "--users", "4", "--workers", "2",
+         "--teams", "4", "--labs", "2", "--instruments-per-lab", "4", "--no-scheduler",
+         "--timeout", "150", "--database-url", load_url],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "5xx and connection errors: 0" in output
+    assert "PASS  flask ledger verify" in output and "FAIL" not in output
+    assert re.search(r"^ALL +\d+ ", output, re.MULTILINE), output[-2000:]
