@@ -8,7 +8,8 @@ bookings with their settlements in one month, and BENCH_POSTINGS (default 1,000,
 postings (payable ← committed) spread over 12 months. It then measures
 
   (a) the monthly statement as JSON rows, CSV and XLSX (streamed), municipal scope and one district,
-      and the peak RSS of the process (target < 200 MiB);
+      the statement lines (one row per booking) as CSV and XLSX, and the peak RSS of the process
+      (target < 200 MiB);
   (b) ``vouchers.finance.dashboard`` (target ≤ 200 ms, median of BENCH_REPEATS runs).
 
 Run ``python -m bench.statements``.
@@ -34,7 +35,7 @@ from booking.accounts import create_user
 from booking.db import db, write_intent
 from booking.models import Booking, User
 from booking.providers import create_provider
-from vouchers import finance, ledger, programs
+from vouchers import exports, finance, ledger, programs
 from vouchers.models import JournalTransaction, Posting, Settlement
 from vouchers.reconciliation import add_settlement_totals
 
@@ -225,6 +226,13 @@ def main() -> int:
                 response.close()
                 log(
                     f"statement {fmt} (municipal, {SETTLED:,} bookings): {response.status_code}, {size:,} bytes, "
+                    f"{(time.perf_counter() - started) * 1000:.0f} ms"
+                )
+            for fmt, pieces in (("csv", exports.lines_csv), ("xlsx", exports.lines_xlsx)):
+                started = time.perf_counter()
+                size = sum(len(piece) for piece in pieces(officer, PERIOD))  # streamed, never held whole
+                log(
+                    f"statement lines {fmt} (one row per booking, {SETTLED:,} bookings): {size:,} bytes, "
                     f"{(time.perf_counter() - started) * 1000:.0f} ms"
                 )
             ms, rows = timed(lambda: finance.statement_rows(officer, PERIOD, "500106"))

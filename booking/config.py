@@ -64,6 +64,8 @@ class Config:
     RATELIMIT_DEFAULT = "1200 per minute"
     RATELIMIT_HEADERS_ENABLED = True
     SIGN_IN_FAILURE_LIMIT = "10 per 15 minutes"
+    # If the shared limit store (Redis) is down, serve requests unlimited (and log it) rather than fail.
+    RATELIMIT_SWALLOW_ERRORS = True
 
     # Payments: a Stripe-compatible API (None = the team's share is invoiced outside the platform)
     PAYMENTS_API_BASE: str | None = None
@@ -74,6 +76,12 @@ class Config:
     PAYMENTS_BACKOFF_SECONDS = 0.5
     PAYMENTS_BACKOFF_CAP_SECONDS = 8.0
     PAYMENTS_CAPTURE_MAX_FAILURES = 5  # then finance sees a capture_failed exception
+
+    # Background statement exports (vouchers/exports.py): who writes them — "thread" (a daemon thread
+    # of the web process, the default outside tests) or "scheduler" (only the scheduler's exports job);
+    # progress is committed every EXPORT_CHUNK_ROWS rows.
+    EXPORTS_RUNNER: str | None = None
+    EXPORT_CHUNK_ROWS = 500
 
     @classmethod
     def from_environ(cls) -> dict:
@@ -90,7 +98,9 @@ class Config:
         for name in ("PAYMENTS_API_BASE", "PAYMENTS_API_KEY", "PAYMENTS_WEBHOOK_SECRET"):
             if env.get(name):
                 settings[name] = env[name]
-        for name in ("PAYMENTS_MAX_RETRIES", "PAYMENTS_CAPTURE_MAX_FAILURES"):
+        if env.get("EXPORTS_RUNNER"):
+            settings["EXPORTS_RUNNER"] = env["EXPORTS_RUNNER"]
+        for name in ("PAYMENTS_MAX_RETRIES", "PAYMENTS_CAPTURE_MAX_FAILURES", "EXPORT_CHUNK_ROWS"):
             if env.get(name):
                 settings[name] = int(env[name])
         if env.get("API_TOKEN_TTL_DAYS"):

@@ -72,6 +72,10 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 _write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 
 
+# Ids are 32-bit integers on both engines; larger ones in requests are refused before any query.
+MAX_ID = 2**31 - 1
+
+
 def set_write_intent(value: bool):
     return _write_intent.set(value)
 

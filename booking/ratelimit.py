@@ -8,6 +8,7 @@ several web nodes run. ``RATELIMIT_ENABLED=false`` turns every limit off, for lo
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from flask import current_app, request
@@ -33,6 +34,7 @@ def client_key() -> str:
     return "addr:" + (request.remote_addr or "unknown")
 
 
+log = logging.getLogger(__name__)
 limiter = Limiter(key_func=client_key)
 
 
@@ -49,8 +51,13 @@ def check_sign_in_allowed(email: str) -> None:
     if not _enabled():
         return
     item = _sign_in_limit()
-    if not limiter.limiter.test(item, "sign-in", email):
-        reset_at, _remaining = limiter.limiter.get_window_stats(item, "sign-in", email)
+    try:
+        allowed = limiter.limiter.test(item, "sign-in", email)
+        reset_at, _remaining = (0, 0) if allowed else limiter.limiter.get_window_stats(item, "sign-in", email)
+    except Exception:  # the shared store is down: like RATELIMIT_SWALLOW_ERRORS, serve and log
+        log.exception("rate-limit store unreachable; sign-in attempts are not counted")
+        return
+    if not allowed:
         raise RateLimited(
             "Too many failed sign-ins for this account; wait and try again.",
             details={"retry_after_seconds": max(1, int(reset_at - time.time()))},
@@ -59,4 +66,7 @@ def check_sign_in_allowed(email: str) -> None:
 
 def record_failed_sign_in(email: str) -> None:
     if _enabled():
-        limiter.limiter.hit(_sign_in_limit(), "sign-in", email)
+        try:
+            limiter.limiter.hit(_sign_in_limit(), "sign-in", email)
+        except Exception:
+            log.exception("rate-limit store unreachable; a failed sign-in was not counted")

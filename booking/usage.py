@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from booking import clock
-from booking.db import db, insert_ignoring_conflicts
+from booking.db import MAX_ID, db, insert_ignoring_conflicts
 from booking.models import Booking, ComputeOffer, Team, UsageRecord, User
 from vouchers.models import FinanceException
 
@@ -39,7 +39,7 @@ def _parse(raw) -> dict | None:
     if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200:
         return None
     # ids fit the database's INTEGER (PostgreSQL refuses a larger number in the comparison: a 500)
-    if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id < 2**31:
+    if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id <= MAX_ID:
         return None
     if not isinstance(hours, str) or not GPU_HOURS_RE.match(hours):
         return None

@@ -151,3 +151,10 @@ def test_failed_sign_ins_are_shared_between_nodes_through_redis(redis_uri):
     assert first == ["RedisStorage", "blocked", "allowed"]
     second = _node(redis_uri, f"check:{email}", f"clear:{email}", f"check:{email}")
     assert second == ["RedisStorage", "blocked", "allowed"]
+
+
+def test_sign_in_goes_on_when_the_shared_store_is_down():
+    """Redis unreachable (nothing listens on port 1): failures are not counted and sign-in stays
+    possible — logged, never a 500 — instead of locking everyone out."""
+    email = f"someone-{uuid.uuid4().hex}@example.cn"
+    assert _node("redis://127.0.0.1:1/0", f"fail:{email}", f"check:{email}") == ["RedisStorage", "allowed"]

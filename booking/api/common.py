@@ -14,7 +14,7 @@ from flask import current_app, g, request
 from sqlalchemy import Select
 
 from booking import accounts
-from booking.db import db
+from booking.db import MAX_ID, db
 from booking.errors import Forbidden, Invalid, Unauthorized
 from booking.models import User
 
@@ -132,7 +132,6 @@ def Integer(**kwargs) -> ma.fields.Integer:
 
 # The largest id: what the database's INTEGER keys hold (PostgreSQL refuses larger numbers in a
 # comparison with them, SQLite beyond 64 bits). Larger ids are refused (404/422), never queried.
-MAX_ID = 2**31 - 1
 
 
 def Id(**kwargs) -> ma.fields.Integer:

@@ -27,7 +27,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from booking import bookings, clock, compute, usage
-from booking.db import db
+from booking.db import MAX_ID, db
 from booking.models import Booking, ComputeOffer, Provider, UsageRecord
 from booking.web import blp
 from booking.web.access import page
@@ -240,7 +240,7 @@ def _row_problems(values: dict[str, str]) -> list[str]:
         problems.append(_("external_id must have 1 to 200 characters."))
     booking_id = values["booking_id"]
     if not (booking_id.isascii() and booking_id.isdigit() and len(booking_id) <= 16) or not (
-        1 <= int(booking_id) < 2**53
+        1 <= int(booking_id) <= MAX_ID
     ):
         problems.append(_("booking_id must be a booking number, not “%(value)s”.", value=_shown(booking_id)))
     instants = {}
