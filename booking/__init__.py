@@ -10,6 +10,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from booking.app import PlatformFlask
 from booking.config import DEV_SECRET_KEY, Config, config_for_environment
@@ -45,6 +46,9 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
     options = sqlite_engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     _refuse_insecure(app)
+    if hops := app.config.get("TRUSTED_PROXIES", 0):
+        # client address, scheme and host as the trusted proxies saw them (rate limits, absolute links)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     import instruments.models  # noqa: F401 - every table must be on the metadata (Alembic, drift test)
     import vouchers.models  # noqa: F401

@@ -62,6 +62,11 @@ class Config:
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_DEFAULT = "1200 per minute"
+    # Behind a reverse proxy: how many proxies in front of the app set X-Forwarded-For/-Proto/-Host
+    # (0 = none: those headers are ignored, as anyone could forge them).
+    TRUSTED_PROXIES = 0
+    # a sliding window: no burst of twice the limit across a minute boundary (memory and Redis both)
+    RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_HEADERS_ENABLED = True
     SIGN_IN_FAILURE_LIMIT = "10 per 15 minutes"
     # If the shared limit store (Redis) is down, serve requests unlimited (and log it) rather than fail.
@@ -98,6 +103,8 @@ class Config:
         for name in ("PAYMENTS_API_BASE", "PAYMENTS_API_KEY", "PAYMENTS_WEBHOOK_SECRET"):
             if env.get(name):
                 settings[name] = env[name]
+        if env.get("TRUSTED_PROXIES"):
+            settings["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
         if env.get("EXPORTS_RUNNER"):
             settings["EXPORTS_RUNNER"] = env["EXPORTS_RUNNER"]
         for name in ("PAYMENTS_MAX_RETRIES", "PAYMENTS_CAPTURE_MAX_FAILURES", "EXPORT_CHUNK_ROWS"):
