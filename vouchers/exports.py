@@ -23,8 +23,6 @@ boundary, like the outbox and card-capture jobs.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import tempfile
 import threading
@@ -187,26 +185,8 @@ def line_rows(user: User, period: str, district_code: str | None = None) -> Iter
         last_id = page[-1].id
 
 
-def _csv_pieces(header, rows) -> Iterator[str]:
-    """Like ``finance.statement_csv``: the BOM and header first, then one piece per row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    writer.writerow(header)
-    yield "\ufeff" + flush()
-    for row in rows:
-        writer.writerow(row)
-        yield flush()
-
-
 def lines_csv(user: User, period: str, district_code: str | None = None) -> Iterator[str]:
-    return _csv_pieces(LINE_COLUMNS, line_rows(user, period, district_code))
+    return finance.csv_pieces(LINE_COLUMNS, line_rows(user, period, district_code))
 
 
 def lines_xlsx(user: User, period: str, district_code: str | None = None) -> Iterator[bytes]:
@@ -333,7 +313,7 @@ def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
         db.session.commit()
         with tempfile.TemporaryFile() as handle:
             if fmt == "csv":
-                pieces = pieces if pieces is not None else _csv_pieces(header, values)
+                pieces = pieces if pieces is not None else finance.csv_pieces(header, values)
                 handle.write(next(pieces).encode())
                 done = 0
                 for done, piece in enumerate(pieces, start=1):

@@ -7,6 +7,8 @@ finance and admins see everything (and may narrow it to one district).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 
@@ -187,11 +189,9 @@ def statement_rows(user: User, period: str, district_code: str | None = None) ->
     return rows
 
 
-def statement_csv(rows: list[dict]) -> Iterator[str]:
-    """CSV, UTF-8 with a BOM (so spreadsheet programs read the Chinese names), header always."""
-    import csv
-    import io
-
+def csv_pieces(header, value_rows) -> Iterator[str]:
+    """CSV, UTF-8 with a BOM (so spreadsheet programs read the Chinese names), header always; one
+    piece per row, so a download streams instead of being built in memory."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -201,11 +201,15 @@ def statement_csv(rows: list[dict]) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    writer.writerow(STATEMENT_COLUMNS)
+    writer.writerow(header)
     yield "\ufeff" + flush()
-    for row in rows:
-        writer.writerow([row[c] for c in STATEMENT_COLUMNS])
+    for values in value_rows:
+        writer.writerow(values)
         yield flush()
+
+
+def statement_csv(rows: list[dict]) -> Iterator[str]:
+    return csv_pieces(STATEMENT_COLUMNS, ([row[c] for c in STATEMENT_COLUMNS] for row in rows))
 
 
 def statement_xlsx(rows: list[dict], period: str) -> Iterator[bytes]:

@@ -18,7 +18,7 @@ from booking.db import db
 from booking.models import Booking, User
 from instruments.models import Instrument, Lab
 from instruments.rules import zone
-from vouchers.finance import check_period, scope_district
+from vouchers.finance import check_period, csv_pieces, scope_district
 from vouchers.models import Settlement
 
 SERVED_STATUSES = ("confirmed", "checked_in", "completed", "settled", "no_show")
@@ -126,15 +126,4 @@ def income_by_mode(rows: list[dict]) -> dict[str, int]:
 
 
 def report_csv(rows: list[dict]) -> Iterator[str]:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(REPORT_COLUMNS)
-    yield "\ufeff" + buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([row[c] for c in REPORT_COLUMNS])
-        yield buffer.getvalue()
+    return csv_pieces(REPORT_COLUMNS, ([row[c] for c in REPORT_COLUMNS] for row in rows))

@@ -160,25 +160,31 @@ def instrument_book(instrument_id: int):
 
 def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
     """The confirm step: the cost and how vouchers would split it, before anything is booked."""
-    team = next((t for t in bookable_teams(current_user) if t.id == form.team_id.data), None)
     cost = time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at)
+    review = split_review(form, "instrument", cost, instrument.lab.organization_id, ends_at)
+    return render_instrument_page(instrument, form, 200, review=review)
+
+
+def split_review(form, kind: str, cost_fen: int, payee_organization_id: int, until: datetime) -> dict:
+    """What the confirm step of a booking form shows: the cost, how the team's vouchers would split
+    it (the same ``preview_split`` as the API's quote) and whether a card is needed."""
+    team = next((t for t in bookable_teams(current_user) if t.id == form.team_id.data), None)
     split = commitments.preview_split(
         team,
-        kind="instrument",
-        cost_fen=cost,
-        payee_organization_id=instrument.lab.organization_id,
-        until=ends_at,
+        kind=kind,
+        cost_fen=cost_fen,
+        payee_organization_id=payee_organization_id,
+        until=until,
         use_vouchers=form.use_vouchers.data,
     )
     form.confirmed.data = "yes"
-    review = {
-        "total_fen": cost,
+    return {
+        "total_fen": cost_fen,
         "municipal_fen": split.by_level("municipal"),
         "district_fen": split.by_level("district"),
         "team_pays_fen": split.team_pays_fen,
         "needs_payment": payments.client() is not None and split.team_pays_fen > 0,
     }
-    return render_instrument_page(instrument, form, 200, review=review)
 
 
 # --- the founders' bookings -----------------------------------------------------------------------------

@@ -19,16 +19,16 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import bookings, clock, compute, payments
+from booking import bookings, clock, compute
 from booking.db import db
 from booking.errors import DomainError
 from booking.models import ComputeOffer
 from booking.web import blp
 from booking.web.access import page
+from booking.web.bookings import split_review
 from booking.web.compute_forms import ComputeBookingForm, OfferSearchForm
 from booking.web.instruments import bookable_teams, team_choices
 from instruments.rules import zone
-from vouchers import commitments
 
 CATALOGUE_PAGE_SIZE = 24
 CHART_DAYS = 7
@@ -380,26 +380,9 @@ def _review(
         _show_error(form, form.gpus, compute_error_message(DomainError("", code="capacity_exceeded"), offer))
         form.confirmed.data = ""
         return render_offer_page(offer, form, 409)
-    team = next((t for t in bookable_teams(current_user) if t.id == form.team_id.data), None)
     cost = compute.estimated_cost_fen(offer, form.gpus.data, starts_at, ends_at)
-    split = commitments.preview_split(
-        team,
-        kind="compute",
-        cost_fen=cost,
-        payee_organization_id=offer.provider.organization_id,
-        until=ends_at,
-        use_vouchers=form.use_vouchers.data,
-    )
-    form.confirmed.data = "yes"
-    review = {
-        "total_fen": cost,
-        "gpus": form.gpus.data,
-        "gpu_hours": _gpu_hours(form.gpus.data, ends_at - starts_at),
-        "municipal_fen": split.by_level("municipal"),
-        "district_fen": split.by_level("district"),
-        "team_pays_fen": split.team_pays_fen,
-        "needs_payment": payments.client() is not None and split.team_pays_fen > 0,
-    }
+    review = split_review(form, "compute", cost, offer.provider.organization_id, ends_at)
+    review.update(gpus=form.gpus.data, gpu_hours=_gpu_hours(form.gpus.data, ends_at - starts_at))
     return render_offer_page(offer, form, status, review=review)
 
 
