@@ -7,32 +7,26 @@ Every page calls the same domain functions as the JSON API (``vouchers.finance``
   chart per programme (server-rendered SVG, no script), municipal vs district share;
 - ``/finance/reconciliation``: recent runs and "Run reconciliation";
 - ``/finance/exceptions``: the queue, filters, resolve with a comment;
-- ``/finance/statements``: lines per payee and per programme, CSV/XLSX downloads (streamed), and
-  background exports with a progress page (``/finance/exports/<id>``, refreshes itself by meta refresh);
-- ``/finance/periods`` (close a month), ``/finance/payouts`` (mark a payee paid);
-- ``/finance/audit``: the audit log, filtered and paginated, newest first;
-- ``/finance/lab-report``: lab open-sharing report with a utilisation chart and CSV.
+- ``/finance/periods`` (close a month), ``/finance/payouts`` (mark a payee paid).
+
+Statements and exports, the audit log and the lab report are in ``booking.web.finance_reports``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 
 from flask import (
-    Response,
     abort,
-    after_this_request,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import SelectChoice
 
 from booking import clock
@@ -44,49 +38,46 @@ from booking.web import blp
 from booking.web.access import page
 from booking.web.finance_forms import (
     EXCEPTION_KINDS,
-    AuditFilterForm,
     ClosePeriodForm,
     DistrictPickerForm,
     ExceptionFilterForm,
-    ExportForm,
     PayoutForm,
     PeriodForm,
     ResolveExceptionForm,
     RunReconciliationForm,
     district_choices,
 )
-from vouchers import audit, exports, finance, lab_report, ledger
-from vouchers.models import AccountingPeriod, AuditEntry, FinanceException, ReconciliationRun
+from vouchers import exports, finance, ledger
+from vouchers.models import AccountingPeriod, FinanceException, ReconciliationRun
 from vouchers.reconciliation import reconcile
 
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_LEFT = 640, 220, 24, 8
 PALETTE_SIZE = 8  # colour classes f-c0 … f-c7 in app.css, the same in the chart and its legend
-AUDIT_PAGE_SIZE = 50
 RUNS_SHOWN = 20
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def _municipal() -> bool:
+def municipal_view() -> bool:
     return finance.is_municipal(current_user)
 
 
-def _districts() -> list[District]:
+def all_districts() -> list[District]:
     return list(db.session.scalars(select(District).order_by(District.code)))
 
 
-def _district_arg() -> str | None:
+def district_arg() -> str | None:
     """The district asked for in the query string (district offices: always their own)."""
-    if not _municipal():
+    if not municipal_view():
         return current_user.district_code
     code = request.args.get("district_code") or None
     return code
 
 
-def _with_district_choices(form) -> None:
-    if _municipal():
-        form.district_code.choices = district_choices(_districts(), current_language())
+def with_district_choices(form) -> None:
+    if municipal_view():
+        form.district_code.choices = district_choices(all_districts(), current_language())
     else:
         own = db.session.get(District, current_user.district_code)
         form.district_code.choices = [SelectChoice(own.code, own.display_name(current_language()))]
@@ -108,22 +99,22 @@ def recent_periods(count: int = 12) -> list[str]:
     return periods
 
 
-def _period_form(period: str | None = None) -> tuple[PeriodForm, str | None, int]:
+def period_form(period: str | None = None) -> tuple[PeriodForm, str | None, int]:
     """The period filter (default: ``period``, else the previous month); (form, period or None if
     invalid, status)."""
     args = request.args.copy()
     if not args.get("period"):
         args["period"] = period or previous_period()
     form = PeriodForm(formdata=args)
-    _with_district_choices(form)
-    if not _municipal():
+    with_district_choices(form)
+    if not municipal_view():
         form.district_code.data = current_user.district_code
     if form.validate():
         return form, form.period.data, 200
     return form, None, 422
 
 
-def _show_error(form, error: DomainError, fields: dict) -> None:
+def show_error(form, error: DomainError, fields: dict) -> None:
     keys = list(error.details)
     field = next((fields[key] for key in keys if key in fields), None)
     message = error.message
@@ -214,11 +205,11 @@ def share_bar(share: dict) -> dict:
 @blp.route("/finance")
 @page("finance", "admin")
 def finance_dashboard():
-    district_code = _district_arg()
+    district_code = district_arg()
     picker = None
-    if _municipal():
+    if municipal_view():
         picker = DistrictPickerForm()
-        picker.district_code.choices = district_choices(_districts(), current_language())
+        picker.district_code.choices = district_choices(all_districts(), current_language())
         if not picker.validate():
             return render_template(
                 "finance/dashboard.html", picker=picker, data=None, chart=None, share=None
@@ -244,7 +235,7 @@ def _runs_page(form: RunReconciliationForm, status: int = 200):
     run_id = request.args.get("run", type=int)
     if run_id is not None:
         shown = db.session.get(ReconciliationRun, run_id)
-    names = _user_names({r.triggered_by_id for r in runs if r.triggered_by_id})
+    names = user_names({r.triggered_by_id for r in runs if r.triggered_by_id})
     return render_template(
         "finance/reconciliation.html", form=form, runs=runs, shown=shown, names=names
     ), status
@@ -274,7 +265,7 @@ def finance_reconciliation_run():
     return redirect(url_for("web.finance_reconciliation", run=run.id))
 
 
-def _user_names(ids) -> dict[int, str]:
+def user_names(ids) -> dict[int, str]:
     ids = [i for i in ids if i is not None]
     if not ids:
         return {}
@@ -303,7 +294,7 @@ def _exceptions_page(overrides: dict | None = None, status: int = 200):
         for e in items
         if e.status == "open"
     }
-    names = _user_names({e.resolved_by_id for e in items})
+    names = user_names({e.resolved_by_id for e in items})
     return render_template(
         "finance/exceptions.html", filters=filters, items=items, forms=forms, names=names
     ), status
@@ -326,142 +317,10 @@ def finance_exception_resolve(exception_id: int):
         finance.resolve_exception(current_user, exception.id, " ".join(form.comment.data.split()))
     except DomainError as error:
         db.session.rollback()
-        _show_error(form, error, {"comment": form.comment})
+        show_error(form, error, {"comment": form.comment})
         return _exceptions_page({exception.id: form}, error.status)
     flash(_("Exception %(id)d resolved.", id=exception.id), "success")
     return redirect(url_for("web.finance_exceptions", **request.args))
-
-
-# --- statements and exports ------------------------------------------------------------------------------
-
-
-def _statement_args() -> tuple[str, str | None]:
-    form, period, _status = _period_form()
-    if period is None:
-        from booking.errors import Invalid
-
-        raise Invalid("A period is a month: YYYY-MM.", details={"period": ["Not a YYYY-MM month."]})
-    return period, form.district_code.data or None
-
-
-@blp.route("/finance/statements")
-@page("finance", "admin")
-def finance_statements():
-    form, period, status = _period_form()
-    rows = programs = []
-    export_form = None
-    if period is not None:
-        district = form.district_code.data or None
-        rows = finance.statement_rows(current_user, period, district)
-        programs = exports.program_rows(current_user, period, district)
-        export_form = ExportForm(formdata=None, period=period, district_code=district or "")
-    totals = {
-        key: sum(r[key] for r in rows)
-        for key in (
-            "bookings",
-            "total_fen",
-            "municipal_fen",
-            "district_fen",
-            "subsidy_fen",
-            "team_fen",
-            "fee_fen",
-        )
-    }
-    program_total = sum(p["settled_fen"] for p in programs)
-    recent = list(
-        db.session.scalars(exports.visible_exports(current_user).order_by(exports.Export.id.desc()).limit(5))
-    )
-    return render_template(
-        "finance/statements.html",
-        form=form,
-        period=period,
-        rows=rows,
-        totals=totals,
-        programs=programs,
-        program_total=program_total,
-        export_form=export_form,
-        recent=recent,
-    ), status
-
-
-def _download(pieces, name: str, content_type: str) -> Response:
-    return Response(
-        stream_with_context(pieces),
-        content_type=content_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-@blp.route("/finance/statements/download")
-@page("finance", "admin")
-def finance_statement_download():
-    period, district = _statement_args()
-    fmt = request.args.get("format", "csv")
-    kind = request.args.get("kind", "statement")
-    if fmt not in exports.FORMATS or kind not in exports.KINDS:
-        from booking.errors import Invalid
-
-        raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
-    scoped = finance.scope_district(current_user, district)
-    name = exports.filename(kind, fmt, period, scoped)
-    if kind == "statement":
-        rows = finance.statement_rows(current_user, period, scoped)
-        pieces = finance.statement_csv(rows) if fmt == "csv" else finance.statement_xlsx(rows, period)
-    else:
-        maker = exports.lines_csv if fmt == "csv" else exports.lines_xlsx
-        pieces = maker(current_user, period, scoped)
-    return _download(pieces, name, exports.CONTENT_TYPES[fmt])
-
-
-@blp.route("/finance/exports", methods=["POST"])
-@page("finance", "admin")
-def finance_export_create():
-    form = ExportForm()
-    if not form.validate_on_submit():
-        flash(
-            _(
-                "The export could not be started: %(errors)s",
-                errors="; ".join(str(e) for errors in form.errors.values() for e in errors),
-            ),
-            "error",
-        )
-        return redirect(url_for("web.finance_statements", period=form.period.data or None))
-    district = (form.district_code.data or None) if _municipal() else current_user.district_code
-    export = exports.request_export(
-        current_user, form.kind.data, form.format.data, form.period.data, district
-    )
-    if exports.runner() == "thread":
-        export_id = export.id
-
-        @after_this_request
-        def _start(response):  # after the commit, so the thread sees the export
-            if response.status_code < 400:
-                exports.start_in_thread(export_id)
-            return response
-
-    return redirect(url_for("web.finance_export", export_id=export.id))
-
-
-@blp.route("/finance/exports/<int:export_id>")
-@page("finance", "admin")
-def finance_export(export_id: int):
-    export = exports.export_for(current_user, export_id)
-    response = make_response(render_template("finance/export.html", export=export))
-    if export.status in ("pending", "running"):
-        response.headers["Refresh"] = "2"  # the page reloads itself while the job writes (no script)
-    return response
-
-
-@blp.route("/finance/exports/<int:export_id>/download")
-@page("finance", "admin")
-def finance_export_download(export_id: int):
-    export = exports.export_for(current_user, export_id)
-    if export.status != "done":
-        return redirect(url_for("web.finance_export", export_id=export.id))
-    response = _download(exports.file_chunks(export), export.filename, export.content_type)
-    if export.size_bytes is not None:
-        response.headers["Content-Length"] = str(export.size_bytes)
-    return response
 
 
 # --- periods and payouts ---------------------------------------------------------------------------------
@@ -479,7 +338,7 @@ def _periods_page(form: ClosePeriodForm | None = None, status: int = 200):
         form = ClosePeriodForm(formdata=None)
     if form is not None:
         form.period.choices = [SelectChoice(p, p) for p in closable]
-    names = _user_names({p.closed_by_id for p in closed.values()})
+    names = user_names({p.closed_by_id for p in closed.values()})
     return render_template(
         "finance/periods.html", periods=periods, closed=closed, current=current, form=form, names=names
     ), status
@@ -501,14 +360,14 @@ def finance_period_close():
         finance.close_period(current_user, form.period.data)
     except DomainError as error:
         db.session.rollback()
-        _show_error(form, error, {"period": form.period})
+        show_error(form, error, {"period": form.period})
         return _periods_page(form, error.status)
     flash(_("%(period)s is closed.", period=form.period.data), "success")
     return redirect(url_for("web.finance_periods"))
 
 
 def _payouts_page(overrides: dict | None = None, status: int = 200, period: str | None = None):
-    form, period, status_ = _period_form(period)
+    form, period, status_ = period_form(period)
     status = max(status, status_)
     rows, paid = [], {}
     if period is not None:
@@ -544,7 +403,7 @@ def finance_payout(payee_kind: str, payee_id: int):
     key = f"{payee_kind}-{payee_id}"
     form = PayoutForm(prefix=f"payout-{key}")
     if not form.validate_on_submit():
-        return _payouts_page({key: form}, 422, _valid_period(form.period.data))
+        return _payouts_page({key: form}, 422, valid_period(form.period.data))
     try:
         result, new = finance.payout(
             current_user,
@@ -555,8 +414,8 @@ def finance_payout(payee_kind: str, payee_id: int):
         )
     except DomainError as error:
         db.session.rollback()
-        _show_error(form, error, {"reference": form.reference})
-        return _payouts_page({key: form}, error.status, _valid_period(form.period.data))
+        show_error(form, error, {"reference": form.reference})
+        return _payouts_page({key: form}, error.status, valid_period(form.period.data))
     if new:
         flash(_("Marked paid: %(amount)s.", amount=_yuan(result["paid_fen"])), "success")
     else:
@@ -564,7 +423,7 @@ def finance_payout(payee_kind: str, payee_id: int):
     return redirect(url_for("web.finance_payouts", period=form.period.data))
 
 
-def _valid_period(period: str | None) -> str | None:
+def valid_period(period: str | None) -> str | None:
     return period if period and finance.PERIOD_RE.match(period) else None
 
 
@@ -572,120 +431,6 @@ def _yuan(fen: int) -> str:
     from booking.i18n import format_yuan
 
     return format_yuan(fen)
-
-
-# --- audit log -------------------------------------------------------------------------------------------
-
-
-def _local_midnight(day) -> datetime:
-    from instruments.rules import zone
-
-    return datetime.combine(day, time(0), tzinfo=zone(ledger.PERIOD_ZONE)).astimezone(UTC)
-
-
-@blp.route("/finance/audit")
-@page("finance", "admin")
-def finance_audit():
-    filters = AuditFilterForm()
-    visible = audit.visible_entries(current_user)
-    actor_ids = set(
-        db.session.scalars(
-            select(AuditEntry.actor_id)
-            .where(AuditEntry.id.in_(visible.with_only_columns(AuditEntry.id)))
-            .distinct()
-        )
-    )
-    names = _user_names(actor_ids)
-    filters.actor_id.choices = [SelectChoice("", _("Anyone"))] + [
-        SelectChoice(str(i), names[i]) for i in sorted(names, key=lambda i: names[i])
-    ]
-    status = 200
-    query = visible
-    if filters.validate():
-        if filters.action.data:
-            query = query.where(AuditEntry.action == filters.action.data)
-        if filters.actor_id.data:
-            query = query.where(AuditEntry.actor_id == int(filters.actor_id.data))
-        if filters.since.data:
-            query = query.where(AuditEntry.at >= _local_midnight(filters.since.data))
-        if filters.until.data:
-            query = query.where(AuditEntry.at < _local_midnight(filters.until.data + timedelta(days=1)))
-    else:
-        status, query = 422, query.where(False)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    page_no = max(request.args.get("page", 1, type=int) or 1, 1)
-    pages = max((total + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE, 1)
-    page_no = min(page_no, pages)
-    entries = list(
-        db.session.scalars(
-            query.order_by(AuditEntry.id.desc())
-            .offset((page_no - 1) * AUDIT_PAGE_SIZE)
-            .limit(AUDIT_PAGE_SIZE)
-        )
-    )
-    args = {k: v for k, v in request.args.items() if k != "page"}
-    return render_template(
-        "finance/audit.html",
-        filters=filters,
-        entries=entries,
-        names=names,
-        page_no=page_no,
-        pages=pages,
-        total=total,
-        args=args,
-    ), status
-
-
-# --- lab open-sharing report -----------------------------------------------------------------------------
-
-
-def utilisation_chart(rows: list[dict]) -> dict:
-    """Horizontal bars: utilisation of opening hours per instrument (0–100%, longer for more)."""
-    width, label_w, row_h = 640, 220, 22
-    bars = []
-    for i, row in enumerate(rows):
-        bp = min(row["utilisation_bp"], 10_000)
-        bars.append(
-            {
-                "label": f"{row['lab_name']} · {row['instrument_name']}",
-                "bp": row["utilisation_bp"],
-                "y": i * row_h,
-                "width": (width - label_w - 60) * bp // 10_000,
-            }
-        )
-    return {
-        "width": width,
-        "label_w": label_w,
-        "row_h": row_h,
-        "height": max(len(rows), 1) * row_h,
-        "bars": bars,
-    }
-
-
-@blp.route("/finance/lab-report")
-@page("finance", "admin")
-def finance_lab_report():
-    form, period, status = _period_form()
-    rows = []
-    if period is not None:
-        rows = lab_report.report_rows(current_user, period, form.district_code.data or None)
-    return render_template(
-        "finance/lab_report.html",
-        form=form,
-        period=period,
-        rows=rows,
-        income=lab_report.income_by_mode(rows),
-        chart=utilisation_chart(rows),
-        mode_labels=operation_mode_labels(),
-    ), status
-
-
-@blp.route("/finance/lab-report/download")
-@page("finance", "admin")
-def finance_lab_report_download():
-    period, district = _statement_args()
-    rows = lab_report.report_rows(current_user, period, district)
-    return _download(lab_report.report_csv(rows), f"lab-report-{period}.csv", exports.CONTENT_TYPES["csv"])
 
 
 # --- presentation helpers --------------------------------------------------------------------------------

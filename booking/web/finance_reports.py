@@ -1,0 +1,282 @@
+"""The finance reports pages: statements (per payee and per programme, CSV/XLSX downloads streamed,
+background exports with a progress page), the audit log and the lab open-sharing report. Shared
+helpers (district scope, period forms) live in ``booking.web.finance``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from flask import (
+    Response,
+    after_this_request,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from wtforms import SelectChoice
+
+from booking.db import db
+from booking.web import blp
+from booking.web.access import page
+from booking.web.finance import municipal_view, operation_mode_labels, period_form, user_names
+from booking.web.finance_forms import (
+    AuditFilterForm,
+    ExportForm,
+)
+from vouchers import audit, exports, finance, lab_report, ledger
+from vouchers.models import AuditEntry
+
+AUDIT_PAGE_SIZE = 50
+
+
+# --- statements and exports ------------------------------------------------------------------------------
+
+
+def _statement_args() -> tuple[str, str | None]:
+    form, period, _status = period_form()
+    if period is None:
+        from booking.errors import Invalid
+
+        raise Invalid("A period is a month: YYYY-MM.", details={"period": ["Not a YYYY-MM month."]})
+    return period, form.district_code.data or None
+
+
+@blp.route("/finance/statements")
+@page("finance", "admin")
+def finance_statements():
+    form, period, status = period_form()
+    rows = programs = []
+    export_form = None
+    if period is not None:
+        district = form.district_code.data or None
+        rows = finance.statement_rows(current_user, period, district)
+        programs = exports.program_rows(current_user, period, district)
+        export_form = ExportForm(formdata=None, period=period, district_code=district or "")
+    totals = {
+        key: sum(r[key] for r in rows)
+        for key in (
+            "bookings",
+            "total_fen",
+            "municipal_fen",
+            "district_fen",
+            "subsidy_fen",
+            "team_fen",
+            "fee_fen",
+        )
+    }
+    program_total = sum(p["settled_fen"] for p in programs)
+    recent = list(
+        db.session.scalars(exports.visible_exports(current_user).order_by(exports.Export.id.desc()).limit(5))
+    )
+    return render_template(
+        "finance/statements.html",
+        form=form,
+        period=period,
+        rows=rows,
+        totals=totals,
+        programs=programs,
+        program_total=program_total,
+        export_form=export_form,
+        recent=recent,
+    ), status
+
+
+def _download(pieces, name: str, content_type: str) -> Response:
+    return Response(
+        stream_with_context(pieces),
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@blp.route("/finance/statements/download")
+@page("finance", "admin")
+def finance_statement_download():
+    period, district = _statement_args()
+    fmt = request.args.get("format", "csv")
+    kind = request.args.get("kind", "statement")
+    if fmt not in exports.FORMATS or kind not in exports.KINDS:
+        from booking.errors import Invalid
+
+        raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
+    scoped = finance.scope_district(current_user, district)
+    name = exports.filename(kind, fmt, period, scoped)
+    if kind == "statement":
+        rows = finance.statement_rows(current_user, period, scoped)
+        pieces = finance.statement_csv(rows) if fmt == "csv" else finance.statement_xlsx(rows, period)
+    else:
+        maker = exports.lines_csv if fmt == "csv" else exports.lines_xlsx
+        pieces = maker(current_user, period, scoped)
+    return _download(pieces, name, exports.CONTENT_TYPES[fmt])
+
+
+@blp.route("/finance/exports", methods=["POST"])
+@page("finance", "admin")
+def finance_export_create():
+    form = ExportForm()
+    if not form.validate_on_submit():
+        flash(
+            _(
+                "The export could not be started: %(errors)s",
+                errors="; ".join(str(e) for errors in form.errors.values() for e in errors),
+            ),
+            "error",
+        )
+        return redirect(url_for("web.finance_statements", period=form.period.data or None))
+    district = (form.district_code.data or None) if municipal_view() else current_user.district_code
+    export = exports.request_export(
+        current_user, form.kind.data, form.format.data, form.period.data, district
+    )
+    if exports.runner() == "thread":
+        export_id = export.id
+
+        @after_this_request
+        def _start(response):  # after the commit, so the thread sees the export
+            if response.status_code < 400:
+                exports.start_in_thread(export_id)
+            return response
+
+    return redirect(url_for("web.finance_export", export_id=export.id))
+
+
+@blp.route("/finance/exports/<int:export_id>")
+@page("finance", "admin")
+def finance_export(export_id: int):
+    export = exports.export_for(current_user, export_id)
+    response = make_response(render_template("finance/export.html", export=export))
+    if export.status in ("pending", "running"):
+        response.headers["Refresh"] = "2"  # the page reloads itself while the job writes (no script)
+    return response
+
+
+@blp.route("/finance/exports/<int:export_id>/download")
+@page("finance", "admin")
+def finance_export_download(export_id: int):
+    export = exports.export_for(current_user, export_id)
+    if export.status != "done":
+        return redirect(url_for("web.finance_export", export_id=export.id))
+    response = _download(exports.file_chunks(export), export.filename, export.content_type)
+    if export.size_bytes is not None:
+        response.headers["Content-Length"] = str(export.size_bytes)
+    return response
+
+
+# --- audit log -------------------------------------------------------------------------------------------
+
+
+def _local_midnight(day) -> datetime:
+    from instruments.rules import zone
+
+    return datetime.combine(day, time(0), tzinfo=zone(ledger.PERIOD_ZONE)).astimezone(UTC)
+
+
+@blp.route("/finance/audit")
+@page("finance", "admin")
+def finance_audit():
+    filters = AuditFilterForm()
+    visible = audit.visible_entries(current_user)
+    actor_ids = set(
+        db.session.scalars(
+            select(AuditEntry.actor_id)
+            .where(AuditEntry.id.in_(visible.with_only_columns(AuditEntry.id)))
+            .distinct()
+        )
+    )
+    names = user_names(actor_ids)
+    filters.actor_id.choices = [SelectChoice("", _("Anyone"))] + [
+        SelectChoice(str(i), names[i]) for i in sorted(names, key=lambda i: names[i])
+    ]
+    status = 200
+    query = visible
+    if filters.validate():
+        if filters.action.data:
+            query = query.where(AuditEntry.action == filters.action.data)
+        if filters.actor_id.data:
+            query = query.where(AuditEntry.actor_id == int(filters.actor_id.data))
+        if filters.since.data:
+            query = query.where(AuditEntry.at >= _local_midnight(filters.since.data))
+        if filters.until.data:
+            query = query.where(AuditEntry.at < _local_midnight(filters.until.data + timedelta(days=1)))
+    else:
+        status, query = 422, query.where(False)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    page_no = max(request.args.get("page", 1, type=int) or 1, 1)
+    pages = max((total + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE, 1)
+    page_no = min(page_no, pages)
+    entries = list(
+        db.session.scalars(
+            query.order_by(AuditEntry.id.desc())
+            .offset((page_no - 1) * AUDIT_PAGE_SIZE)
+            .limit(AUDIT_PAGE_SIZE)
+        )
+    )
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "finance/audit.html",
+        filters=filters,
+        entries=entries,
+        names=names,
+        page_no=page_no,
+        pages=pages,
+        total=total,
+        args=args,
+    ), status
+
+
+# --- lab open-sharing report -----------------------------------------------------------------------------
+
+
+def utilisation_chart(rows: list[dict]) -> dict:
+    """Horizontal bars: utilisation of opening hours per instrument (0–100%, longer for more)."""
+    width, label_w, row_h = 640, 220, 22
+    bars = []
+    for i, row in enumerate(rows):
+        bp = min(row["utilisation_bp"], 10_000)
+        bars.append(
+            {
+                "label": f"{row['lab_name']} · {row['instrument_name']}",
+                "bp": row["utilisation_bp"],
+                "y": i * row_h,
+                "width": (width - label_w - 60) * bp // 10_000,
+            }
+        )
+    return {
+        "width": width,
+        "label_w": label_w,
+        "row_h": row_h,
+        "height": max(len(rows), 1) * row_h,
+        "bars": bars,
+    }
+
+
+@blp.route("/finance/lab-report")
+@page("finance", "admin")
+def finance_lab_report():
+    form, period, status = period_form()
+    rows = []
+    if period is not None:
+        rows = lab_report.report_rows(current_user, period, form.district_code.data or None)
+    return render_template(
+        "finance/lab_report.html",
+        form=form,
+        period=period,
+        rows=rows,
+        income=lab_report.income_by_mode(rows),
+        chart=utilisation_chart(rows),
+        mode_labels=operation_mode_labels(),
+    ), status
+
+
+@blp.route("/finance/lab-report/download")
+@page("finance", "admin")
+def finance_lab_report_download():
+    period, district = _statement_args()
+    rows = lab_report.report_rows(current_user, period, district)
+    return _download(lab_report.report_csv(rows), f"lab-report-{period}.csv", exports.CONTENT_TYPES["csv"])
