@@ -71,3 +71,41 @@ def test_main_pages_fit_a_phone_screen_and_forms_keep_their_labels(browser_conte
         assert_fits(manager_page, path)
     manager_page.goto("/lab")
     expect(manager_page.get_by_role("button", name="Approve")).to_be_in_viewport()
+
+
+def test_compute_provider_and_finance_pages_fit_a_phone_screen(browser_context, make):
+    provider = make.provider(name="西部算力中心")
+    provider_user = make.user("provider", provider_id=provider.id, name="王芳")
+    offer = make.offer(provider, gpus_total=8, price_per_gpu_hour_fen=12_000)
+    founder = make.user("founder", name="李雷")
+    team = make.team(owner=founder, verified=True, district_code="500106", name="山城智算科技有限公司")
+    officer = make.finance(None)
+    make.voucher(team, make.program(officer=officer, rate_bp=3000), 100_000)
+    start = slot_start() + timedelta(days=1)
+    make.compute_booking(team, offer, start, start + timedelta(hours=3))  # bars on the capacity chart
+
+    pages = [
+        (founder, ["/compute", f"/compute/offers/{offer.id}", "/bookings"]),
+        (provider_user, ["/provider", "/provider/usage"]),
+        (
+            officer,
+            [
+                "/finance",
+                "/finance/reconciliation",
+                "/finance/exceptions",
+                "/finance/statements",
+                "/finance/periods",
+                "/finance/payouts",
+                "/finance/audit",
+                "/finance/lab-report",
+            ],
+        ),
+    ]
+    for user, paths in pages:
+        page = browser_context(viewport=PHONE).new_page()
+        sign_in(page, user.email)
+        for path in paths:
+            assert_fits(page, path)
+        if user is founder:
+            page.goto(f"/compute/offers/{offer.id}")
+            assert_labels_visible(page.locator("main form").last, ["Team"])
