@@ -29,6 +29,7 @@ from booking.web.instruments import (
     render_instrument_page,
     team_choices,
 )
+from booking.web.voucher_forms import RefundForm
 from instruments import catalogue
 from instruments.models import Instrument
 from instruments.rules import zone
@@ -205,8 +206,15 @@ def booking_list():
     return render_template("bookings/list.html", upcoming=list(upcoming), past=list(past), status=status)
 
 
-def _detail_page(booking: Booking, cancel_form: ReasonForm | None = None, status: int = 200):
+def _detail_page(
+    booking: Booking,
+    cancel_form: ReasonForm | None = None,
+    status: int = 200,
+    refund_form: RefundForm | None = None,
+):
     now = clock.now()
+    paid = payments.payment_of(booking) if current_user.role == "admin" else None
+    refundable_fen = paid.captured_fen - paid.refunded_fen if paid is not None else 0
     by_team = booking.team.has_member(current_user)
     instrument = booking.instrument
     manages = instrument is not None and catalogue.manages(current_user, instrument)
@@ -230,6 +238,8 @@ def _detail_page(booking: Booking, cancel_form: ReasonForm | None = None, status
         manages=manages,
         action_form=ActionForm(),
         reject_form=ReasonForm(prefix=f"reject-{booking.id}"),
+        refundable_fen=refundable_fen,
+        refund_form=refund_form or RefundForm(prefix="refund"),
     ), status
 
 
@@ -237,6 +247,34 @@ def _detail_page(booking: Booking, cancel_form: ReasonForm | None = None, status
 @page()
 def booking_detail(booking_id: int):
     return _detail_page(bookings.booking_for(current_user, booking_id))
+
+
+@blp.route("/bookings/<int:booking_id>/refund", methods=["POST"])
+@page("admin")
+def booking_refund(booking_id: int):
+    """Refund (part of) what the card payment captured — never more (``payments.refund``, as the API)."""
+    booking = bookings.booking_for(current_user, booking_id)
+    form = RefundForm(prefix="refund")
+    if not form.validate_on_submit():
+        return _detail_page(booking, status=422, refund_form=form)
+    try:
+        payments.refund(booking, form.amount.data)
+    except DomainError as error:
+        form.amount.errors.append(refund_error_message(error))
+        return _detail_page(booking, status=error.status, refund_form=form)
+    flash(_("Refunded %(amount)s to the card.", amount=format_yuan(form.amount.data)), "success")
+    return redirect(url_for("web.booking_detail", booking_id=booking.id))
+
+
+def refund_error_message(error: DomainError) -> str:
+    messages = {
+        "nothing_captured": _("Nothing was charged to a card for this booking."),
+        "refund_exceeds_captured": _("A refund cannot exceed what was charged and not yet refunded."),
+        "payments_unavailable": _(
+            "The payment service cannot be reached; nothing was refunded. Try again later."
+        ),
+    }
+    return messages.get(error.code, error.message)
 
 
 @blp.route("/bookings/<int:booking_id>/cancel", methods=["POST"])

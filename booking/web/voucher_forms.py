@@ -204,3 +204,9 @@ class RejectApplicationForm(FlaskForm):
 class RevokeForm(FlaskForm):
     reason = StringField(_l("Reason for revoking"), validators=[DataRequired(), Length(max=2000)])
     submit = SubmitField(_l("Revoke voucher"))
+
+
+class RefundForm(FlaskForm):
+    """An admin's refund of (part of) what a booking's card payment captured, in yuan."""
+
+    amount = YuanField(_l("Amount to refund (¥)"), validators=[InputRequired()])
