@@ -561,6 +561,23 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.provider_usage", "GET"): ("/provider/usage", None, "U F F F ok F F F ok"),
     ("web.provider_usage_template", "GET"): ("/provider/usage/template.csv", None, "U F F F ok F F F ok"),
     ("web.provider_usage_upload", "POST"): ("/provider/usage/upload", {}, "U F F F ok F F F F"),
+    # --- administration
+    ("web.admin_overview", "GET"): ("/admin", None, "U F F F F F F F ok"),
+    ("web.admin_users", "GET"): ("/admin/users", None, "U F F F F F F F ok"),
+    ("web.admin_users", "POST"): ("/admin/users", _user, "U F F F F F F F ok"),
+    ("web.admin_labs", "GET"): ("/admin/labs", None, "U F F F F F F F ok"),
+    ("web.admin_labs", "POST"): ("/admin/labs", _place, "U F F F F F F F ok"),
+    ("web.admin_lab_managers", "POST"): (
+        "/admin/labs/{lab}/managers",
+        {"user_id": "{spare_lab_manager}"},
+        "U F F F F F F F ok",
+    ),
+    ("web.admin_providers", "GET"): ("/admin/providers", None, "U F F F F F F F ok"),
+    ("web.admin_providers", "POST"): (
+        "/admin/providers",
+        {"name": "P", "organization": "云 Co"},
+        "U F F F F F F F ok",
+    ),
 }
 
 IGNORED_ENDPOINTS = {"static"}

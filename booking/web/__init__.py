@@ -208,4 +208,14 @@ def team_verify(team_id: int):
 
 
 # The instrument, booking and voucher pages register their routes on ``blp`` (imported last: they import it).
-from booking.web import account, bookings, compute, finance, finance_reports, instruments, provider, vouchers  # noqa: E402, F401
+from booking.web import (  # noqa: E402, F401
+    account,
+    admin,
+    bookings,
+    compute,
+    finance,
+    finance_reports,
+    instruments,
+    provider,
+    vouchers,
+)

@@ -1,0 +1,128 @@
+"""Forms of the administration pages: users, labs and their managers, compute providers.
+
+They take what ``POST /api/v1/users``, ``/labs``, ``/labs/{id}/managers`` and ``/providers`` take. The
+role-dependent rules of a new user (a district only for finance, a provider for provider users, a lab
+only for lab managers) are checked here too, so that the refusal is shown, translated, next to the
+field; the domain functions check them again.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, NumberRange, Regexp, ValidationError
+
+from booking.db import MAX_ID
+from booking.web import ROLE_LABELS
+
+# The API validates addresses with marshmallow's Email; this catches the usual slips without the
+# email_validator package (a form field may be stricter than the API, never laxer in what it stores).
+EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def _strip(value):
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def _no_nul(form, field) -> None:
+    # PostgreSQL cannot store it (the API refuses it the same way)
+    if isinstance(field.data, str) and "\x00" in field.data:
+        raise ValidationError(_l("Must not contain a NUL character."))
+
+
+class UserForm(FlaskForm):
+    email = EmailField(
+        _l("E-mail"),
+        filters=[_strip],
+        validators=[
+            DataRequired(),
+            Length(max=254),
+            _no_nul,
+            Regexp(EMAIL_SHAPE, message=_l("Enter an e-mail address, e.g. name@example.cn.")),
+        ],
+    )
+    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul])
+    role = SelectField(
+        _l("Role"),
+        choices=[SelectChoice(code, label) for code, label in ROLE_LABELS.items()],
+        validators=[DataRequired()],
+    )
+    password = PasswordField(
+        _l("Initial password"),
+        validators=[DataRequired(), Length(min=8, max=1024)],
+        description=_l("At least 8 characters. Tell it to the user on a safe channel."),
+    )
+    # "" = none; otherwise the code or id as a string (choices are filled in by the view)
+    district_code = SelectField(
+        _l("District (finance officers)"),
+        description=_l("Finance officers without a district are municipal finance."),
+    )
+    provider_id = SelectField(_l("Compute provider (provider users)"))
+    lab_id = SelectField(_l("Lab to manage (lab managers, optional)"))
+    submit = SubmitField(_l("Create user"))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        role = self.role.data
+        if role not in ROLE_LABELS:
+            return False
+        if self.district_code.data and role != "finance":
+            self.district_code.errors.append(_l("Only finance officers belong to a district."))
+            valid = False
+        if role == "provider" and not self.provider_id.data:
+            self.provider_id.errors.append(_l("Provider users need a compute provider."))
+            valid = False
+        if self.provider_id.data and role != "provider":
+            self.provider_id.errors.append(_l("Only provider users belong to a compute provider."))
+            valid = False
+        if self.lab_id.data and role != "lab_manager":
+            self.lab_id.errors.append(_l("Only lab managers can manage a lab."))
+            valid = False
+        return valid
+
+
+class UserFilterForm(FlaskForm):
+    """The users list's filter (a GET form: no CSRF token, nothing changes)."""
+
+    class Meta:
+        csrf = False
+
+    role = SelectField(_l("Role"))
+
+
+class LabForm(FlaskForm):
+    name = StringField(
+        _l("Lab name"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
+    )
+    university = StringField(
+        _l("University"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
+    )
+    district_code = SelectField(_l("District"), validators=[DataRequired()])
+    organization = StringField(
+        _l("Organisation (operator of the lab)"),
+        filters=[_strip],
+        validators=[DataRequired(), Length(max=200), _no_nul],
+    )
+    submit = SubmitField(_l("Create lab"))
+
+
+class LabManagerForm(FlaskForm):
+    # Any id is accepted here: the domain function refuses unknown users and users of other roles.
+    user_id = SelectField(
+        _l("Lab manager"),
+        coerce=int,
+        validate_choice=False,
+        validators=[DataRequired(), NumberRange(1, MAX_ID)],
+    )
+    submit = SubmitField(_l("Add manager"))
+
+
+class ProviderForm(FlaskForm):
+    name = StringField(
+        _l("Provider name"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
+    )
+    organization = StringField(
+        _l("Organisation (company)"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
+    )
+    submit = SubmitField(_l("Create provider"))
