@@ -447,7 +447,11 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.booking_list", "GET"): ("/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("web.booking_detail", "GET"): ("/bookings/{booking}", None, "U ok N ok N ok N ok ok"),
     ("web.booking_cancel", "POST"): ("/bookings/{booking}/cancel", {}, "U ok N ok N F N F ok"),
-    ("web.booking_refund", "POST"): ("/bookings/{booking}/refund", {"refund-amount": "1"}, "U F F F F F F F ok"),
+    ("web.booking_refund", "POST"): (
+        "/bookings/{booking}/refund",
+        {"refund-amount": "1"},
+        "U F F F F F F F ok",
+    ),
     ("web.lab_console", "GET"): ("/lab", None, "U F F ok F F F F ok"),
     ("web.lab_booking_approve", "POST"): ("/lab/bookings/{booking}/approve", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_reject", "POST"): ("/lab/bookings/{booking}/reject", {}, "U F F ok F F F F ok"),
