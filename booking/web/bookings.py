@@ -22,7 +22,7 @@ from booking.models import STATUSES, Booking
 from booking.money import time_cost_fen
 from booking.web import _safe_next, blp
 from booking.web.access import page
-from booking.web.forms import ActionForm, BookingForm, ReasonForm
+from booking.web.forms import ActionForm, BookingForm, ReasonForm, field_named, show_beside
 from booking.web.instruments import (
     bookable_teams,
     managed_labs,
@@ -146,11 +146,7 @@ def instrument_book(instrument_id: int):
         db.session.rollback()
         message = booking_error_message(error, instrument)
         fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
-        field = next((fields[k] for k in error.details if k in fields), None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-        else:
-            form.form_errors.append(message)
+        show_beside(form, field_named(fields, error.details), message)
         return render_instrument_page(instrument, form, error.status)
     if booking.status == "pending_approval":
         flash(_("Booking requested. The lab will approve or decline it."), "success")

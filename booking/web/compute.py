@@ -27,6 +27,7 @@ from booking.web import blp
 from booking.web.access import page
 from booking.web.bookings import split_review
 from booking.web.compute_forms import ComputeBookingForm, OfferSearchForm
+from booking.web.forms import field_named, show_beside
 from booking.web.instruments import bookable_teams, team_choices
 from instruments.rules import zone
 
@@ -306,14 +307,7 @@ def _field_for(form: ComputeBookingForm, error: DomainError):
         "team_id": form.team_id,
         "payment_method": form.payment_method,
     }
-    return next((fields[k] for k in error.details if k in fields), None)
-
-
-def _show_error(form: ComputeBookingForm, field, message: str) -> None:
-    if field is not None:
-        field.errors = [*field.errors, message]
-    else:
-        form.form_errors.append(message)
+    return field_named(fields, error.details)
 
 
 @blp.route("/compute/offers/<int:offer_id>/book", methods=["POST"])
@@ -344,7 +338,7 @@ def compute_book(offer_id: int):
     except DomainError as error:
         db.session.rollback()
         field = _field_for(form, error)
-        _show_error(form, field, compute_error_message(error, offer))
+        show_beside(form, field, compute_error_message(error, offer))
         if field is form.payment_method:  # stay on the confirm step, with the price and the card field
             return _review(offer, form, starts_at, ends_at, status=error.status)
         form.confirmed.data = ""
@@ -373,11 +367,11 @@ def _review(
     GPUs for the offer, or for what is free over the whole range, is said now rather than at confirm
     (booking checks capacity again, under the offer's lock)."""
     if form.gpus.data > offer.gpus_total:
-        _show_error(form, form.gpus, gpus_range_message(offer))
+        show_beside(form, form.gpus, gpus_range_message(offer))
         form.confirmed.data = ""
         return render_offer_page(offer, form, 422)
     if compute.peak_reserved(offer.id, starts_at, ends_at) + form.gpus.data > offer.gpus_total:
-        _show_error(form, form.gpus, compute_error_message(DomainError("", code="capacity_exceeded"), offer))
+        show_beside(form, form.gpus, compute_error_message(DomainError("", code="capacity_exceeded"), offer))
         form.confirmed.data = ""
         return render_offer_page(offer, form, 409)
     cost = compute.estimated_cost_fen(offer, form.gpus.data, starts_at, ends_at)

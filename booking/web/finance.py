@@ -47,6 +47,7 @@ from booking.web.finance_forms import (
     RunReconciliationForm,
     district_choices,
 )
+from booking.web.forms import field_named, show_beside
 from vouchers import exports, finance, ledger
 from vouchers.models import AccountingPeriod, FinanceException, ReconciliationRun
 from vouchers.reconciliation import reconcile
@@ -115,8 +116,6 @@ def period_form(period: str | None = None) -> tuple[PeriodForm, str | None, int]
 
 
 def show_error(form, error: DomainError, fields: dict) -> None:
-    keys = list(error.details)
-    field = next((fields[key] for key in keys if key in fields), None)
     message = error.message
     if error.code == "period_closed":
         message = _("That month is already closed.")
@@ -124,10 +123,7 @@ def show_error(form, error: DomainError, fields: dict) -> None:
         message = _("That month has not ended yet.")
     elif error.code == "invalid_status":
         message = _("This has already been decided; reload the page.")
-    if field is not None:
-        field.errors = [*field.errors, message]
-    else:
-        form.form_errors.append(message)
+    show_beside(form, field_named(fields, error.details), message)
 
 
 # --- dashboard -------------------------------------------------------------------------------------------

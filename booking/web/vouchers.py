@@ -24,6 +24,7 @@ from booking.models import District, Team
 from booking.money import round_half_up
 from booking.web import blp
 from booking.web.access import page
+from booking.web.forms import field_named, show_beside
 from booking.web.voucher_forms import (
     RESOURCE_KIND_LABELS,
     ApplyForm,
@@ -81,13 +82,8 @@ def error_message(error: DomainError) -> str:
 
 def _show_error(form, error: DomainError, fields: dict) -> None:
     """Put the refusal beside the field it is about (the API's ``details`` keys), else atop the form."""
-    message = error_message(error)
     keys = [*error.details, *ERROR_CODE_FIELDS.get(error.code, ())]
-    field = next((fields[key] for key in keys if fields.get(key) is not None), None)
-    if field is not None:
-        field.errors = [*field.errors, message]
-    else:
-        form.form_errors.append(message)
+    show_beside(form, field_named(fields, keys), error_message(error))
 
 
 # --- presentation helpers ------------------------------------------------------------------------------
