@@ -190,18 +190,7 @@ def lines_csv(user: User, period: str, district_code: str | None = None) -> Iter
 
 
 def lines_xlsx(user: User, period: str, district_code: str | None = None) -> Iterator[bytes]:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=period)
-    sheet.append(list(LINE_COLUMNS))
-    for row in line_rows(user, period, district_code):
-        sheet.append(row)
-    with tempfile.TemporaryFile() as handle:
-        workbook.save(handle)
-        handle.seek(0)
-        while chunk := handle.read(64 * 1024):
-            yield chunk
+    return finance.xlsx_pieces(LINE_COLUMNS, line_rows(user, period, district_code), period)
 
 
 # --- paid payees ----------------------------------------------------------------------------------------
@@ -294,8 +283,12 @@ def _source(export: Export, user: User) -> tuple[int, list[str], Iterator[list],
     period, district = export.params["period"], export.params.get("district_code")
     if export.kind == "statement":
         rows = finance.statement_rows(user, period, district)
-        values = ([row[c] for c in finance.STATEMENT_COLUMNS] for row in rows)
-        return len(rows), list(finance.STATEMENT_COLUMNS), values, finance.statement_csv(rows)
+        return (
+            len(rows),
+            list(finance.STATEMENT_COLUMNS),
+            finance.statement_values(rows),
+            finance.statement_csv(rows),
+        )
     total = count_lines(user, period, district)
     return total, list(LINE_COLUMNS), line_rows(user, period, district), None
 

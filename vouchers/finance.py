@@ -34,11 +34,8 @@ from vouchers.models import (
 from vouchers.programs import is_officer, summary, visible_programs
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-STATEMENT_COLUMNS = (
-    "payee_kind",
-    "payee_id",
-    "payee_name",
-    "organization",
+# what a payee's statement row sums (the statement page shows their totals too)
+STATEMENT_AMOUNTS = (
     "bookings",
     "total_fen",
     "municipal_fen",
@@ -47,6 +44,7 @@ STATEMENT_COLUMNS = (
     "team_fen",
     "fee_fen",
 )
+STATEMENT_COLUMNS = ("payee_kind", "payee_id", "payee_name", "organization", *STATEMENT_AMOUNTS)
 
 
 def check_period(period: str, field: str = "period") -> str:
@@ -208,11 +206,7 @@ def csv_pieces(header, value_rows) -> Iterator[str]:
         yield flush()
 
 
-def statement_csv(rows: list[dict]) -> Iterator[str]:
-    return csv_pieces(STATEMENT_COLUMNS, ([row[c] for c in STATEMENT_COLUMNS] for row in rows))
-
-
-def statement_xlsx(rows: list[dict], period: str) -> Iterator[bytes]:
+def xlsx_pieces(header, value_rows, title: str) -> Iterator[bytes]:
     """XLSX built with openpyxl's write-only mode (rows streamed to a temporary file, not held as
     cells in memory), then sent in chunks."""
     import tempfile
@@ -220,15 +214,27 @@ def statement_xlsx(rows: list[dict], period: str) -> Iterator[bytes]:
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=period)
-    sheet.append(list(STATEMENT_COLUMNS))
-    for row in rows:
-        sheet.append([row[c] for c in STATEMENT_COLUMNS])
+    sheet = workbook.create_sheet(title=title)
+    sheet.append(list(header))
+    for values in value_rows:
+        sheet.append(values)
     with tempfile.TemporaryFile() as handle:
         workbook.save(handle)
         handle.seek(0)
         while chunk := handle.read(64 * 1024):
             yield chunk
+
+
+def statement_values(rows: list[dict]) -> Iterator[list]:
+    return ([row[c] for c in STATEMENT_COLUMNS] for row in rows)
+
+
+def statement_csv(rows: list[dict]) -> Iterator[str]:
+    return csv_pieces(STATEMENT_COLUMNS, statement_values(rows))
+
+
+def statement_xlsx(rows: list[dict], period: str) -> Iterator[bytes]:
+    return xlsx_pieces(STATEMENT_COLUMNS, statement_values(rows), period)
 
 
 def payable_settled_fen(period: str, program_ids: list[int] | None = None) -> int:

@@ -59,18 +59,7 @@ def finance_statements():
         rows = finance.statement_rows(current_user, period, district)
         programs = exports.program_rows(current_user, period, district)
         export_form = ExportForm(formdata=None, period=period, district_code=district or "")
-    totals = {
-        key: sum(r[key] for r in rows)
-        for key in (
-            "bookings",
-            "total_fen",
-            "municipal_fen",
-            "district_fen",
-            "subsidy_fen",
-            "team_fen",
-            "fee_fen",
-        )
-    }
+    totals = {key: sum(r[key] for r in rows) for key in finance.STATEMENT_AMOUNTS}
     program_total = sum(p["settled_fen"] for p in programs)
     recent = list(
         db.session.scalars(exports.visible_exports(current_user).order_by(exports.Export.id.desc()).limit(5))
