@@ -153,9 +153,8 @@ def _period_total_breaches() -> list[str]:
         )
     }
     return [
-        f"account {key[0]}: {key[2]} total for {key[1]} is {maintained.get(key, 0)}, postings say {posted.get(key, 0)}"
-        for key in sorted(posted.keys() | maintained.keys())
-        if posted.get(key, 0) != maintained.get(key, 0)
+        f"account {key[0]}: {key[2]} total for {key[1]} is {kept}, postings say {actual}"
+        for key, kept, actual in _disagreements(maintained, posted, nothing=0)
     ]
 
 
@@ -185,11 +184,19 @@ def _settlement_total_breaches() -> list[str]:
         )
         for t in db.session.scalars(select(SettlementTotal))
     }
-    nothing = (0, 0, 0, 0)
     return [
-        f"settlement totals {key} are {maintained.get(key, nothing)}, settlements say {settled.get(key, nothing)}"
-        for key in sorted(settled.keys() | maintained.keys())
-        if settled.get(key, nothing) != maintained.get(key, nothing)
+        f"settlement totals {key} are {kept}, settlements say {actual}"
+        for key, kept, actual in _disagreements(maintained, settled, nothing=(0, 0, 0, 0))
+    ]
+
+
+def _disagreements(maintained: dict, actual: dict, nothing) -> list[tuple]:
+    """(key, maintained, actual) wherever a maintained total differs from what it sums (a missing row
+    counts as ``nothing``), in key order."""
+    return [
+        (key, maintained.get(key, nothing), actual.get(key, nothing))
+        for key in sorted(maintained.keys() | actual.keys())
+        if maintained.get(key, nothing) != actual.get(key, nothing)
     ]
 
 
