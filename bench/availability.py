@@ -78,6 +78,20 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
+def bench_app(url: str):
+    """The app the benchmarks measure: on ``url``, no rate limits, cheap password hashing, mails to
+    the console."""
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+            "PASSWORD_HASH_PROFILE": "CHEAPEST",
+            "MAIL_BACKEND": "console",
+        }
+    )
+
+
 def _bulk(model, rows: list[dict]) -> None:
     """One executemany INSERT (Core), not ORM objects one by one."""
     if rows:

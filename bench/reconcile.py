@@ -25,8 +25,8 @@ import flask_migrate
 import sqlalchemy as sa
 from sqlalchemy import func, insert, select
 
-from bench.availability import database_url, reset_schema
-from booking import clock, compute, create_app, teams
+from bench.availability import bench_app, database_url, reset_schema
+from booking import clock, compute, teams
 from booking.accounts import create_user, organization_named
 from booking.db import db, write_intent
 from booking.models import Booking, User
@@ -232,15 +232,7 @@ def main() -> int:
         url = database_url(tmp)
         reset_schema(url)
         engine_name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": url,
-                "SECRET_KEY": "bench",
-                "RATELIMIT_ENABLED": False,
-                "PASSWORD_HASH_PROFILE": "CHEAPEST",
-                "MAIL_BACKEND": "console",
-            }
-        )
+        app = bench_app(url)
         with app.app_context():
             flask_migrate.upgrade()
             log(f"reconciliation benchmark on {engine_name}")

@@ -29,8 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 import flask_migrate
 from sqlalchemy import insert, select
 
-from bench.availability import database_url, reset_schema
-from booking import clock, compute, create_app, teams
+from bench.availability import bench_app, database_url, reset_schema
+from booking import clock, compute, teams
 from booking.accounts import create_user
 from booking.db import db, write_intent
 from booking.models import Booking, User
@@ -195,15 +195,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url(tmp)
         reset_schema(url)
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": url,
-                "SECRET_KEY": "bench",
-                "RATELIMIT_ENABLED": False,
-                "PASSWORD_HASH_PROFILE": "CHEAPEST",
-                "MAIL_BACKEND": "console",
-            }
-        )
+        app = bench_app(url)
         with app.app_context():
             flask_migrate.upgrade()
             log(f"{db.engine.dialect.name}: building")
