@@ -124,7 +124,7 @@ def sign_out():
     return redirect(url_for("web.home"))
 
 
-def _district_choices() -> list[tuple[str, str]]:
+def district_options() -> list[tuple[str, str]]:
     locale = current_language()
     districts = db.session.scalars(select(District).order_by(District.code))
     return [(d.code, f"{d.display_name(locale)} ({d.code})") for d in districts]
@@ -141,7 +141,7 @@ def team_list():
 @page("founder")
 def team_new():
     form = TeamForm()
-    form.district_code.choices = _district_choices()
+    form.district_code.choices = district_options()
     status = 200
     if form.validate_on_submit():
         try:

@@ -21,7 +21,7 @@ from booking import accounts, providers
 from booking.db import MAX_ID, db
 from booking.errors import DomainError
 from booking.models import Provider, User
-from booking.web import ROLE_LABELS, _district_choices, blp
+from booking.web import ROLE_LABELS, blp, district_options
 from booking.web.access import page
 from booking.web.admin_forms import LabForm, LabManagerForm, ProviderForm, UserFilterForm, UserForm
 from instruments import labs
@@ -101,7 +101,7 @@ def admin_overview():
 
 def _user_form() -> UserForm:
     form = UserForm()
-    form.district_code.choices = _optional_choice(_("Municipal (no district)"), _district_choices())
+    form.district_code.choices = _optional_choice(_("Municipal (no district)"), district_options())
     form.provider_id.choices = _optional_choice(
         _("None"),
         (
@@ -192,7 +192,7 @@ def admin_users():
 
 def _lab_form() -> LabForm:
     form = LabForm()
-    form.district_code.choices = _choices(_district_choices())
+    form.district_code.choices = _choices(district_options())
     return form
 
 
