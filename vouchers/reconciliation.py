@@ -30,11 +30,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, insert, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from booking import clock
 from booking.bookings import billed_duration
-from booking.db import add_to_totals, among, db, insert_ignoring_conflicts
+from booking.db import add_to_totals, among, db, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking, ComputeOffer, Team, UsageRecord
 from booking.money import BP, time_cost_fen
 from booking.payments import mark_settled
@@ -44,6 +44,7 @@ from vouchers.models import (
     FinanceException,
     JournalTransaction,
     LedgerAccount,
+    Posting,
     Program,
     ReconciliationRun,
     Settlement,
@@ -354,12 +355,11 @@ def _reconcile_batch(
         "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS x(extra, settle, release, id) "
         "WHERE l.id = x.id",
     )
-    if new_lines:
-        db.session.execute(insert(SubsidyLine.__table__), new_lines)
-    db.session.execute(insert(Settlement.__table__), settlements)
+    insert_rows(SubsidyLine.__table__, LINE_COLUMNS, new_lines)
+    insert_rows(Settlement.__table__, SETTLEMENT_COLUMNS, settlements)
     add_settlement_totals(
-        (s["period"], b.team_id, s["payee_kind"], s["payee_id"], s["municipal_fen"], s["district_fen"])
-        for b, s in zip(to_settle, settlements, strict=True)
+        (period, b.team_id, *b.payee, municipal, district)
+        for b, (*_, municipal, district, _subsidy, _team, _fee) in zip(to_settle, settlements, strict=True)
     )
     _executemany(
         "UPDATE bookings SET status = 'settled' WHERE id = ?",
@@ -532,12 +532,48 @@ def _voucher_state(team_ids: list[int], booking_ids: list[int]):
     return vouchers, lines, accounts, balances
 
 
+JOURNAL_COLUMNS = (
+    "kind",
+    "occurred_at",
+    "period",
+    "program_id",
+    "voucher_id",
+    "booking_id",
+    "unique_key",
+    "memo",
+)
+SETTLEMENT_COLUMNS = (
+    "booking_id",
+    "run_id",
+    "settled_at",
+    "period",
+    "payee_kind",
+    "payee_id",
+    "actual_cost_fen",
+    "municipal_fen",
+    "district_fen",
+    "subsidy_fen",
+    "team_fen",
+    "fee_fen",
+)
+LINE_COLUMNS = (
+    "booking_id",
+    "voucher_id",
+    "program_id",
+    "level",
+    "position",
+    "committed_fen",
+    "released_fen",
+    "settled_fen",
+)
+
+
 class _LedgerWriter:
     """Collects the batch's journal transactions and postings and writes them with executemany."""
 
     def __init__(self, period: str, now: datetime):
         self.period, self.now = period, now
-        self.transactions: list[dict] = []
+        self.transactions: list[tuple] = []  # in the order of JOURNAL_COLUMNS
         self.postings: list[tuple[int, int, str]] = []  # (account id, amount, transaction key)
         self.deltas: dict[int, int] = defaultdict(int)
         self.totals: dict[tuple[int, str, str], int] = defaultdict(int)  # (account, period, kind)
@@ -559,17 +595,7 @@ class _LedgerWriter:
             return
         assert sum(merged.values()) == 0, merged
         self.transactions.append(
-            {
-                "kind": kind,
-                "occurred_at": self.now,
-                "period": self.period,
-                "program_id": program_id,
-                "voucher_id": voucher_id,
-                "booking_id": booking_id,
-                "unique_key": key,
-                "memo": "reconciliation",
-                "created_by_id": None,
-            }
+            (kind, self.now, self.period, program_id, voucher_id, booking_id, key, "reconciliation")
         )
         for account_id, amount in merged.items():
             self.postings.append((account_id, amount, key))
@@ -577,19 +603,25 @@ class _LedgerWriter:
             self.totals[(account_id, self.period, kind)] += amount
 
     def flush(self) -> None:
-        """executemany throughout; postings find their transaction by its unique settlement key, so no
-        RETURNING is needed (SQLite would fall back to one statement per row for it)."""
+        """Bulk inserts throughout. The postings need their transaction's id: the batch's
+        transactions are the rows above the highest id seen before inserting them (ids only grow),
+        found again by their unique settlement keys. No RETURNING, which SQLite's executemany lacks."""
         if not self.transactions:
             return
-        transactions = JournalTransaction.__table__
-        db.session.execute(insert(transactions), self.transactions)
-        _executemany(
-            "INSERT INTO postings (transaction_id, account_id, amount_fen) "
-            "SELECT id, ?, ? FROM journal_transactions WHERE unique_key = ?",
-            self.postings,
-            postgresql="INSERT INTO postings (transaction_id, account_id, amount_fen) "
-            "SELECT t.id, x.account_id, x.amount FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) "
-            "AS x(account_id, amount, key) JOIN journal_transactions AS t ON t.unique_key = x.key",
+        journal = JournalTransaction.__table__
+        before = db.session.scalar(select(func.coalesce(func.max(JournalTransaction.id), 0)))
+        insert_rows(journal, JOURNAL_COLUMNS, self.transactions)
+        ids = dict(
+            db.session.execute(
+                select(JournalTransaction.unique_key, JournalTransaction.id).where(
+                    JournalTransaction.id > before
+                )
+            ).all()
+        )
+        insert_rows(
+            Posting.__table__,
+            ("transaction_id", "account_id", "amount_fen"),
+            [(ids[key], account_id, amount) for account_id, amount, key in self.postings],
         )
         _executemany(
             "UPDATE ledger_accounts SET balance_fen = balance_fen + ? WHERE id = ?",
@@ -615,7 +647,7 @@ def _settle_one(
     run_id: int,
     period: str,
     now: datetime,
-) -> dict:
+) -> tuple:
     facts = {v.id: v for v in vouchers.get(b.team_id, [])}
     candidates = []
     for voucher in facts.values():
@@ -691,16 +723,16 @@ def _settle_one(
             )
         elif amount:
             new_lines.append(
-                {
-                    "booking_id": b.id,
-                    "voucher_id": voucher_id,
-                    "program_id": voucher.program_id,
-                    "level": voucher.level,
-                    "position": len(lines) + position[voucher_id],
-                    "committed_fen": amount,
-                    "released_fen": 0,
-                    "settled_fen": amount,
-                }
+                (
+                    b.id,
+                    voucher_id,
+                    voucher.program_id,
+                    voucher.level,
+                    len(lines) + position[voucher_id],
+                    amount,  # committed
+                    0,  # released
+                    amount,  # settled
+                )
             )
     writer.add(
         "settle",
@@ -710,20 +742,20 @@ def _settle_one(
         booking_id=b.id,
         key=f"settle:{b.id}",
     )
-    return {
-        "booking_id": b.id,
-        "run_id": run_id,
-        "settled_at": now,
-        "period": period,
-        "payee_kind": b.payee[0],
-        "payee_id": b.payee[1],
-        "actual_cost_fen": b.actual_cost_fen,
-        "municipal_fen": by_level["municipal"],
-        "district_fen": by_level["district"],
-        "subsidy_fen": by_level["municipal"] + by_level["district"],
-        "team_fen": b.actual_cost_fen - by_level["municipal"] - by_level["district"],
-        "fee_fen": b.fee_fen,
-    }
+    municipal, district = by_level["municipal"], by_level["district"]
+    return (  # in the order of SETTLEMENT_COLUMNS
+        b.id,
+        run_id,
+        now,
+        period,
+        *b.payee,
+        b.actual_cost_fen,
+        municipal,
+        district,
+        municipal + district,
+        b.actual_cost_fen - municipal - district,
+        b.fee_fen,
+    )
 
 
 def _note_after_expiry(b: Finished, voucher_id: int, now: datetime) -> None:
