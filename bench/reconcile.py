@@ -30,6 +30,7 @@ from booking import clock, compute, teams
 from booking.accounts import create_user, organization_named
 from booking.db import db, write_intent
 from booking.models import Booking, User
+from booking.money import MICROHOURS_PER_HOUR
 from booking.providers import create_provider
 from vouchers import programs
 from vouchers.models import Settlement
@@ -143,7 +144,7 @@ def load_usage(provider_id: int) -> datetime:
     """RECORDS_PER_BOOKING records per booking; every 100th booking uses 30 % more than booked."""
     started = time.perf_counter()
     bookings = db.session.execute(select(Booking.id, Booking.starts_at).order_by(Booking.id)).all()
-    share = 1 / RECORDS_PER_BOOKING
+    share = MICROHOURS_PER_HOUR // RECORDS_PER_BOOKING  # one GPU for the hour, in equal records
     last_end = T0
     engine = db.engine
 
@@ -155,7 +156,7 @@ def load_usage(provider_id: int) -> datetime:
                 begin = starts_at + timedelta(seconds=36 * (k % RECORDS_PER_BOOKING))
                 end = begin + timedelta(seconds=36)
                 last_end = max(last_end, end)
-                yield (provider_id, f"{booking_id}-{k}", booking_id, begin, end, f"{share:.6f}", T0)
+                yield (provider_id, f"{booking_id}-{k}", booking_id, begin, end, share, T0)
 
     columns = [
         "provider_id",
@@ -163,7 +164,7 @@ def load_usage(provider_id: int) -> datetime:
         "booking_id",
         "started_at",
         "ended_at",
-        "gpu_hours",
+        "gpu_microhours",
         "received_at",
     ]
     if engine.dialect.name == "postgresql":
@@ -219,7 +220,7 @@ def floor_seconds() -> float:
         started = time.perf_counter()
         db.session.execute(
             sa.text(
-                "SELECT booking_id, SUM(gpu_hours), MIN(started_at), MAX(ended_at) FROM usage_records GROUP BY booking_id"
+                "SELECT booking_id, SUM(gpu_microhours), MIN(started_at), MAX(ended_at) FROM usage_records GROUP BY booking_id"
             )
         ).all()
         timings.append(time.perf_counter() - started)

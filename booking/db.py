@@ -6,6 +6,7 @@ everything below it only ``flush()``es.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -120,15 +121,19 @@ def install_sqlite_transactions(engine: Engine) -> None:
 
 
 def among(column, values):
-    """``column IN values`` for long id lists: one array parameter on PostgreSQL (a 2,000-item IN
-    list costs more to send and parse than to run), a plain IN list on SQLite."""
+    """``column IN values`` for long lists of ids or keys, sent as one parameter: an array on
+    PostgreSQL, a JSON array read by ``json_each`` on SQLite. A 2,000-item IN list costs more to
+    compile, send and parse than to run."""
     values = list(values)
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import any_, literal
         from sqlalchemy.dialects.postgresql import ARRAY
 
         return column == any_(literal(values, ARRAY(column.type)))
-    return column.in_(values)
+    from sqlalchemy import func, literal, select
+    from sqlalchemy.types import String
+
+    return column.in_(select(func.json_each(literal(json.dumps(values), String)).table_valued("value")))
 
 
 def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:

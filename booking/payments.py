@@ -32,7 +32,7 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
 from booking import clock
-from booking.db import db, insert_ignoring_conflicts
+from booking.db import among, db, insert_ignoring_conflicts
 from booking.errors import DomainError, Invalid, ServiceUnavailable
 from booking.models import Booking, BookingPayment, PaymentEvent
 
@@ -400,7 +400,7 @@ def mark_settled(booking_ids: Iterable[int]) -> None:
     db.session.execute(
         update(BookingPayment)
         .where(
-            BookingPayment.booking_id.in_(ids),
+            among(BookingPayment.booking_id, ids),
             BookingPayment.due_fen.is_(None),
             BookingPayment.action.is_(None),
         )
@@ -414,7 +414,7 @@ def mark_settled(booking_ids: Iterable[int]) -> None:
     db.session.execute(
         update(Booking)
         .where(
-            Booking.id.in_(ids),
+            among(Booking.id, ids),
             Booking.payment_status == "none",
             Booking.id.in_(select(Settlement.booking_id).where(Settlement.team_fen + Settlement.fee_fen > 0)),
         )

@@ -1,9 +1,10 @@
 """Usage intake: providers report metered GPU-hours per compute booking, in batches.
 
 Each record is validated on its own (a bad record never sinks the batch), idempotent per provider +
-external id, and inserted set-based. GPU-hours are exact decimals (up to 6 places); the cost is
-computed at reconciliation: the booking's GPU-hours are summed exactly, multiplied by the offer's
-price per GPU-hour and rounded half up to the fen once per booking.
+external id, and inserted set-based. GPU-hours are exact decimals (up to 6 places), stored as integer
+micro-GPU-hours; the cost is computed at reconciliation: the booking's micro-GPU-hours are summed as
+integers, multiplied by the offer's price per GPU-hour and rounded half up to the fen once per
+booking.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from booking import clock
 from booking.db import MAX_ID, db, insert_ignoring_conflicts
 from booking.models import Booking, ComputeOffer, Team, UsageRecord, User
+from booking.models.usage import to_microhours
 from vouchers.models import FinanceException
 
 MAX_BATCH = 10_000
@@ -55,7 +57,8 @@ def _parse(raw) -> dict | None:
         "booking_id": booking_id,
         "started_at": started_at,
         "ended_at": ended_at,
-        "gpu_hours": Decimal(hours),
+        "gpu_hours": hours,  # as reported, for finance's view of a rejected record
+        "gpu_microhours": to_microhours(Decimal(hours)),
     }
 
 
@@ -112,7 +115,7 @@ def ingest(provider_user: User, records: list) -> IntakeResult:
                     "details": {
                         "external_id": r["external_id"],
                         "reported_booking_id": r["booking_id"],
-                        "gpu_hours": str(r["gpu_hours"]),
+                        "gpu_hours": r["gpu_hours"],
                     },
                 }
                 for r in unknown
@@ -123,7 +126,18 @@ def ingest(provider_user: User, records: list) -> IntakeResult:
             insert_ignoring_conflicts(UsageRecord)
             .on_conflict_do_nothing(index_elements=["provider_id", "external_id"])
             .returning(UsageRecord.external_id),
-            [{**r, "provider_id": provider_id, "received_at": now} for r in valid],
+            [
+                {
+                    "provider_id": provider_id,
+                    "external_id": r["external_id"],
+                    "booking_id": r["booking_id"],
+                    "started_at": r["started_at"],
+                    "ended_at": r["ended_at"],
+                    "gpu_microhours": r["gpu_microhours"],
+                    "received_at": now,
+                }
+                for r in valid
+            ],
         ).all()
         result.accepted = len(inserted)
         result.duplicates += len(valid) - len(inserted)

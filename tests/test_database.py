@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -108,3 +109,44 @@ def test_utc_datetime_round_trips_aware_and_refuses_naive(tmp_path):
     assert loaded == shanghai and loaded.tzinfo == UTC and loaded.hour == 1
     with pytest.raises(sa.exc.StatementError), engine.begin() as conn:
         conn.execute(table.insert().values(at=datetime(2026, 3, 1, 9, 30)))
+
+
+def test_usage_migration_converts_gpu_hours_to_exact_microhours(tmp_path):
+    """0011 turns the stored GPU-hours (a REAL on SQLite) into integer micro-GPU-hours, and back."""
+    import flask_migrate
+
+    from booking import create_app
+    from booking.config import TestConfig
+
+    app = create_app(
+        {
+            **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite3'}",
+            "SECRET_KEY": "test-secret",
+        }
+    )
+    hours = ["0.000001", "1.5", "0.333333", "123456.789012"]
+    with app.app_context():
+        flask_migrate.upgrade(revision="0010")
+        # the rows' parents do not matter here: foreign keys off, for the raw insert and the migration's copy
+        db.engine.dispose()
+        sa.event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys = OFF"))
+        with sqlite3.connect(tmp_path / "m.sqlite3") as raw:
+            raw.executemany(
+                "INSERT INTO usage_records (provider_id, external_id, booking_id, started_at, ended_at, "
+                "gpu_hours, received_at) VALUES (1, ?, 1, '2026-12-01 00:00:00', '2026-12-01 01:00:00', "
+                "?, '2026-12-01 01:00:00')",
+                [(f"r{i}", h) for i, h in enumerate(hours)],
+            )
+        raw.close()
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            stored = conn.execute(
+                sa.text("SELECT gpu_microhours FROM usage_records ORDER BY external_id")
+            ).scalars()
+            assert list(stored) == [1, 1_500_000, 333_333, 123_456_789_012]
+        flask_migrate.downgrade(revision="0010")
+        with db.engine.connect() as conn:
+            back = conn.execute(sa.text("SELECT gpu_hours FROM usage_records ORDER BY external_id")).scalars()
+            assert [f"{v:.6f}" for v in back] == ["0.000001", "1.500000", "0.333333", "123456.789012"]
+        db.engine.dispose()

@@ -26,17 +26,17 @@ import signal
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, null, or_, select
 
 from booking import clock
 from booking.bookings import billed_duration
 from booking.db import add_to_totals, among, db, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking, ComputeOffer, Team, UsageRecord
-from booking.money import BP, time_cost_fen
+from booking.models.usage import from_microhours
+from booking.money import BP, MICROHOURS_PER_HOUR, time_cost_fen, usage_cost_fen
 from booking.payments import mark_settled
 from instruments.models import Instrument, Lab
 from vouchers import ledger
@@ -224,7 +224,7 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
             for row in db.session.execute(
                 select(
                     UsageRecord.booking_id,
-                    func.sum(UsageRecord.gpu_hours).label("gpu_hours"),
+                    *_summed_microhours(),
                     func.min(UsageRecord.started_at).label("first"),
                     func.max(UsageRecord.ended_at).label("last"),
                     func.count().label("records"),
@@ -261,11 +261,11 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
         if row is None:
             b.actual_cost_fen, b.used_until = 0, b.ends_at
             continue
-        hours = Decimal(row.gpu_hours)
-        b.actual_cost_fen = int((hours * prices[b.id]).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        microhours = int(row.microhours) + int(row.hours or 0) * MICROHOURS_PER_HOUR
+        b.actual_cost_fen = usage_cost_fen(microhours, prices[b.id])
         b.used_until = row.last
         details = {
-            "gpu_hours": str(hours),
+            "gpu_hours": str(from_microhours(microhours)),
             "records": row.records,
             "actual_cost_fen": b.actual_cost_fen,
             "estimated_cost_fen": b.estimated_cost_fen,
@@ -294,6 +294,20 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
                     "details": {**details, "tolerance_bp": tolerance_bp},
                 }
             )
+
+
+def _summed_microhours() -> tuple:
+    """A booking's micro-GPU-hours, as the columns ``microhours`` and ``hours`` (whole hours, to be
+    added). PostgreSQL sums BIGINT into NUMERIC, which cannot overflow; SQLite's integer SUM raises
+    on overflow, so there whole hours and the rest are summed apart (no sum then overflows short of
+    millions of records for one booking)."""
+    micro = UsageRecord.gpu_microhours
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.sum(micro).label("microhours"), null().label("hours")
+    return (
+        func.sum(micro % MICROHOURS_PER_HOUR).label("microhours"),
+        func.sum(micro // MICROHOURS_PER_HOUR).label("hours"),
+    )
 
 
 def _resolved_exceptions(booking_ids: list[int]) -> set[tuple[int, str]]:

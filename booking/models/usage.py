@@ -3,15 +3,25 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from booking import clock
 from booking.db import Base
+from booking.money import MICROHOURS_PER_HOUR
+
 
 # GPU-hours are exact decimals with up to 6 places (a GPU-second is 0.000277…, so providers round
-# their meters to the micro-GPU-hour); never floats.
-GPU_HOURS = Numeric(18, 6, asdecimal=True)
+# their meters to the micro-GPU-hour). They are stored and summed as integer micro-GPU-hours: a
+# NUMERIC column would be a floating-point REAL on SQLite. Never floats.
+def to_microhours(gpu_hours: Decimal) -> int:
+    """Exact for the six decimals the API accepts (checked before this is called)."""
+    return int(gpu_hours * MICROHOURS_PER_HOUR)
+
+
+def from_microhours(microhours: int) -> Decimal:
+    """GPU-hours with their six decimals (1500000 → 1.500000)."""
+    return Decimal(microhours).scaleb(-6)
 
 
 class UsageRecord(Base):
@@ -21,10 +31,10 @@ class UsageRecord(Base):
     __tablename__ = "usage_records"
     __table_args__ = (
         UniqueConstraint("provider_id", "external_id"),
-        CheckConstraint("gpu_hours >= 0", name="gpu_hours_not_negative"),
+        CheckConstraint("gpu_microhours >= 0", name="gpu_microhours_not_negative"),
         CheckConstraint("ended_at >= started_at", name="ends_after_start"),
         # covering: reconciliation aggregates a booking's usage from the index alone
-        Index("ix_usage_records_booking_totals", "booking_id", "gpu_hours", "started_at", "ended_at"),
+        Index("ix_usage_records_booking_totals", "booking_id", "gpu_microhours", "started_at", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,5 +43,9 @@ class UsageRecord(Base):
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"))
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime]
-    gpu_hours: Mapped[Decimal] = mapped_column(GPU_HOURS)
+    gpu_microhours: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def gpu_hours(self) -> Decimal:
+        return from_microhours(self.gpu_microhours)

@@ -18,7 +18,6 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from booking import bookings, clock, compute, usage
 from booking.db import MAX_ID, db
 from booking.models import Booking, ComputeOffer, Provider, UsageRecord
+from booking.money import usage_cost_fen
 from booking.web import blp
 from booking.web.access import page
 from booking.web.compute import platform_tz
@@ -446,12 +446,6 @@ def provider_usage_template():
 # --- usage history --------------------------------------------------------------------------------------------
 
 
-def record_cost_fen(gpu_hours: Decimal, price_fen: int) -> int:
-    """One record's GPU-hours at the offer's price, rounded half up to the fen (reconciliation
-    rounds once per booking, on the sum of its records)."""
-    return int((gpu_hours * price_fen).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
 @blp.route("/provider/usage")
 @page("provider", "admin")
 def provider_usage():
@@ -471,8 +465,9 @@ def provider_usage():
         {
             "record": record,
             "offer": offer,
-            "gpu_hours": f"{Decimal(record.gpu_hours).normalize():f}",
-            "cost_fen": record_cost_fen(Decimal(record.gpu_hours), offer.price_per_gpu_hour_fen),
+            "gpu_hours": f"{record.gpu_hours.normalize():f}",
+            # one record at the offer's price (reconciliation rounds once per booking, on the sum)
+            "cost_fen": usage_cost_fen(record.gpu_microhours, offer.price_per_gpu_hour_fen),
         }
         for record, offer in found[:HISTORY_PAGE_SIZE]
     ]

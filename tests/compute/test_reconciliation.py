@@ -145,6 +145,37 @@ def test_usage_exactly_at_tolerance_is_billed(api, make, world, app):
     assert _run(app).settled == 1
 
 
+def test_usage_is_summed_exactly_to_the_micro_gpu_hour(api, make, world, app):
+    """Eighteen significant digits survive storage and the sum (a REAL on SQLite would not), and
+    a sum beyond a 64-bit integer of micro-GPU-hours does not break the run."""
+    precise = make.compute_booking(world["team"], world["offer"], START, END)
+    usage(
+        api,
+        world,
+        precise,
+        (START, END, "123456789012.345678"),
+        (START, END, "0.000001"),
+        (START, END, "0.000001"),
+    )
+    huge = make.compute_booking(world["team"], world["offer"], START, END)
+    usage(api, world, huge, *[(START, END, "999999999999.999999")] * 10)
+    result = _run(app)
+    assert (result.settled, result.exceptions) == (0, 2)
+    with app.app_context():
+        details = {
+            e.booking_id: e.details
+            for e in db.session.scalars(
+                select(FinanceException).where(FinanceException.kind == "over_tolerance")
+            )
+        }
+    assert details[precise.id]["gpu_hours"] == "123456789012.345680"
+    # 10,000 fen per GPU-hour, half up: 123456789012.345680 × 10,000 = 1,234,567,890,123,456.8
+    assert details[precise.id]["actual_cost_fen"] == 1_234_567_890_123_457
+    assert details[huge.id]["gpu_hours"] == "9999999999999.999990"
+    # 9,999,999,999,999.999990 × 10,000 = 99,999,999,999,999,999.9, half up
+    assert details[huge.id]["actual_cost_fen"] == 100_000_000_000_000_000
+
+
 def test_usage_outside_the_booking_window_is_an_exception(api, make, world, app):
     booking = make.compute_booking(world["team"], world["offer"], START, END)
     usage(api, world, booking, (START - timedelta(minutes=5), END, "1"))
