@@ -141,7 +141,8 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
 
     PostgreSQL: one statement with one array per column (``unnest``); SQLite: ``executemany``. Each
     value still goes through its column type's bind processor, so a datetime is stored exactly as
-    the ORM stores it; what is skipped is SQLAlchemy's per-row statement machinery.
+    the ORM stores it; what is skipped is SQLAlchemy's per-row statement machinery. Values are
+    plain and hashable (numbers, text, datetimes, None), not JSON documents.
     """
     if not rows:
         return
@@ -150,11 +151,14 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     types = [table.c[name].type for name in columns]
     processors = [(i, p) for i, p in enumerate(t.bind_processor(dialect) for t in types) if p is not None]
     if processors:
-        processed = []
+        processed, seen = [], {}  # a batch repeats its timestamps: each distinct value is processed once
         for row in rows:
             row = list(row)
             for i, process in processors:
-                row[i] = process(row[i])
+                key = (i, row[i])
+                if key not in seen:
+                    seen[key] = process(row[i])
+                row[i] = seen[key]
             processed.append(tuple(row))
         rows = processed
     names = ", ".join(columns)

@@ -36,7 +36,7 @@ from sqlalchemy import and_, exists, func, null, or_, select
 from booking import clock
 from booking.bookings import billed_duration
 from booking.db import add_to_totals, among, db, insert_ignoring_conflicts, insert_rows
-from booking.models import Booking, ComputeOffer, Team, UsageRecord
+from booking.models import Booking, ComputeOffer, Provider, Team, UsageRecord
 from booking.models.usage import from_microhours
 from booking.money import BP, MICROHOURS_PER_HOUR, time_cost_fen, usage_cost_fen
 from booking.payments import mark_settled
@@ -60,7 +60,7 @@ class ReconcileFault(RuntimeError):
     """Raised by the test-only fault switch (``RECONCILE_FAULT_AFTER``)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Finished:
     """One finished booking and what reconciliation needs to know about it."""
 
@@ -76,6 +76,7 @@ class Finished:
     ends_at: datetime
     estimated_cost_fen: int
     fee_fen: int
+    price_per_gpu_hour_fen: int | None  # compute
     actual_cost_fen: int = 0
     used_until: datetime | None = None
     exceptions: list[dict] = field(default_factory=list)
@@ -194,15 +195,17 @@ def _load(ids: list[int]) -> list[Finished]:
             Lab.id.label("lab_id"),
             Lab.organization_id.label("lab_org"),
             ComputeOffer.provider_id,
+            ComputeOffer.price_per_gpu_hour_fen,
+            Provider.organization_id.label("provider_org"),
         )
         .join(Team, Booking.team_id == Team.id)
         .outerjoin(Instrument, Booking.instrument_id == Instrument.id)
         .outerjoin(Lab, Instrument.lab_id == Lab.id)
         .outerjoin(ComputeOffer, Booking.offer_id == ComputeOffer.id)
+        .outerjoin(Provider, ComputeOffer.provider_id == Provider.id)
         .where(among(Booking.id, ids))
         .order_by(Booking.id)
     ).all()
-    provider_orgs = _provider_organizations({r.provider_id for r in rows if r.provider_id})
     return [
         Finished(
             id=r.id,
@@ -212,26 +215,15 @@ def _load(ids: list[int]) -> list[Finished]:
             team_district=r.district_code,
             team_organization_id=r.organization_id,
             payee=("lab", r.lab_id) if r.kind == "instrument" else ("provider", r.provider_id),
-            payee_organization_id=r.lab_org if r.kind == "instrument" else provider_orgs[r.provider_id],
+            payee_organization_id=r.lab_org if r.kind == "instrument" else r.provider_org,
             starts_at=r.starts_at,
             ends_at=r.ends_at,
             estimated_cost_fen=r.estimated_cost_fen,
             fee_fen=r.fee_fen,
+            price_per_gpu_hour_fen=r.price_per_gpu_hour_fen,
         )
         for r in rows
     ]
-
-
-def _provider_organizations(provider_ids: set[int]) -> dict[int, int]:
-    from booking.models import Provider
-
-    if not provider_ids:
-        return {}
-    return dict(
-        db.session.execute(
-            select(Provider.id, Provider.organization_id).where(among(Provider.id, provider_ids))
-        ).all()
-    )
 
 
 def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
@@ -253,13 +245,6 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
                 .group_by(UsageRecord.booking_id)
             )
         }
-        prices = dict(
-            db.session.execute(
-                select(Booking.id, ComputeOffer.price_per_gpu_hour_fen)
-                .join(ComputeOffer, Booking.offer_id == ComputeOffer.id)
-                .where(among(Booking.id, compute_ids))
-            ).all()
-        )
     resolved = _resolved_exceptions([b.id for b in batch])
     instrument_rows = {}
     instrument_ids = [b.id for b in batch if b.kind == "instrument" and b.status != "no_show"]
@@ -282,7 +267,7 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
             b.actual_cost_fen, b.used_until = 0, b.ends_at
             continue
         microhours = int(row.microhours) + int(row.hours or 0) * MICROHOURS_PER_HOUR
-        b.actual_cost_fen = usage_cost_fen(microhours, prices[b.id])
+        b.actual_cost_fen = usage_cost_fen(microhours, b.price_per_gpu_hour_fen)
         b.used_until = row.last
         details = {
             "gpu_hours": str(from_microhours(microhours)),
@@ -604,21 +589,25 @@ class _LedgerWriter:
         self.deltas: dict[int, int] = defaultdict(int)
         self.totals: dict[tuple[int, str, str], int] = defaultdict(int)  # (account, period, kind)
         self.accounts: dict[tuple, LedgerAccount] = {}  # programme accounts, opened on first use
+        self.account_ids: dict[tuple, int] = {}
 
     def account(self, kind: str, program_id: int, payee: tuple[str, int] | None = None) -> int:
         """A programme account's id (unissued, or payable to a payee)."""
         key = (kind, program_id, payee)
-        if key not in self.accounts:
+        if key not in self.account_ids:
             self.accounts[key] = ledger.account(kind, program_id, payee=payee)
-        return self.accounts[key].id
+            self.account_ids[key] = self.accounts[key].id
+        return self.account_ids[key]
 
     def add(self, kind: str, entries: list[tuple[int, int]], *, program_id, voucher_id, booking_id, key):
         """One balanced transaction of (account id, amount) entries; postings to the same account
         are merged."""
         merged: dict[int, int] = {}
         for account_id, amount in entries:
-            merged[account_id] = merged.get(account_id, 0) + amount
-        merged = {account_id: amount for account_id, amount in merged.items() if amount}
+            if amount:
+                merged[account_id] = merged.get(account_id, 0) + amount
+        if 0 in merged.values():
+            merged = {account_id: amount for account_id, amount in merged.items() if amount}
         if not merged:
             return
         assert sum(merged.values()) == 0, merged

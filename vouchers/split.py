@@ -1,6 +1,7 @@
 """The stacking split: how a cost is shared between municipal vouchers, district vouchers and the team.
 
-Pure functions of plain values, so the rule can be read, table-tested and property-tested alone:
+Pure functions of plain values (immutable named tuples, cheap to make: reconciliation makes some
+for every settled booking), so the rule can be read, table-tested and property-tested alone:
 
 1. Municipal first: m = min(floor(C × rate_m), municipal balance).
 2. District stacked on top: d = min(floor(C × rate_d), district balance, floor(C × stack_ceiling) − m), ≥ 0.
@@ -13,16 +14,15 @@ above); each district programme's stack ceiling caps m + d the same way. Subsidi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from booking.money import BP
 
 LEVEL_ORDER = {"municipal": 0, "district": 1}
 
 
-@dataclass(frozen=True)
-class VoucherBalance:
+class VoucherBalance(NamedTuple):
     """What the split needs to know about one usable voucher."""
 
     voucher_id: int
@@ -34,8 +34,7 @@ class VoucherBalance:
     stack_ceiling_bp: int | None = None  # district programmes only (default 10000)
 
 
-@dataclass(frozen=True)
-class SplitLine:
+class SplitLine(NamedTuple):
     voucher_id: int
     program_id: int
     level: str
@@ -43,8 +42,7 @@ class SplitLine:
     amount_fen: int
 
 
-@dataclass(frozen=True)
-class Split:
+class Split(NamedTuple):
     total_fen: int
     lines: tuple[SplitLine, ...]
 
@@ -85,8 +83,7 @@ def split_cost(cost_fen: int, vouchers: list[VoucherBalance]) -> Split:
     return Split(cost_fen, tuple(lines))
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A voucher the team holds, with what decides whether it may pay for a given use."""
 
     balance: VoucherBalance

@@ -13,7 +13,7 @@ Nothing here touches the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -346,7 +346,7 @@ ELIGIBILITY_CASES = [
     ),
     EligibilityCase(
         "active municipal that expires before the use ends is ignored",
-        candidates=[cand(replace(M1, expires_at=USE_ENDS - timedelta(minutes=1))), cand(D2)],
+        candidates=[cand(M1._replace(expires_at=USE_ENDS - timedelta(minutes=1))), cand(D2)],
         usable_ids=[2],
         lines=[(2, 1, 5000)],
         team_pays=5000,
