@@ -206,11 +206,21 @@ def load_usage(provider_id: int) -> datetime:
         db.session.commit()
     total = db.session.scalar(select(func.count()).select_from(sa.table("usage_records")))
     log(f"  {total:,} usage records loaded in {time.perf_counter() - started:.1f} s")
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(sa.text("ANALYZE"))
-            conn.commit()
+    settle_after_bulk_load(engine)
     return last_end
+
+
+def settle_after_bulk_load(engine) -> None:
+    """Leave the database as a running system would, rather than mid-way through a bulk load, so
+    the floor and the run both read it in that state: PostgreSQL vacuumed (the visibility map that
+    index-only scans rely on, as autovacuum would set it) and analysed; SQLite's write-ahead log
+    checkpointed (otherwise the run's first commit pays for copying the whole load into the file)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+    else:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def floor_seconds() -> float:

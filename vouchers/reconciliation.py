@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, null, or_, select
+from sqlalchemy import and_, exists, func, null, or_, select, update
 
 from booking import clock
 from booking.bookings import billed_duration
@@ -271,36 +271,43 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
         microhours = int(row.microhours) + int(row.hours or 0) * MICROHOURS_PER_HOUR
         b.actual_cost_fen = usage_cost_fen(microhours, b.price_per_gpu_hour_fen)
         b.used_until = row.last
-        details = {
-            "gpu_hours": str(from_microhours(microhours)),
-            "records": row.records,
-            "actual_cost_fen": b.actual_cost_fen,
-            "estimated_cost_fen": b.estimated_cost_fen,
-        }
-        if (row.first < b.starts_at or row.last > b.ends_at) and (
-            b.id,
-            "usage_outside_window",
-        ) not in resolved:
-            b.exceptions.append(
-                {
-                    "kind": "usage_outside_window",
-                    "blocking": True,
-                    "details": {
-                        **details,
-                        "first_usage": row.first.isoformat(),
-                        "last_usage": row.last.isoformat(),
-                    },
-                }
-            )
-        limit = b.estimated_cost_fen * (BP + tolerance_bp)
-        if b.actual_cost_fen * BP > limit and (b.id, "over_tolerance") not in resolved:
-            b.exceptions.append(
-                {
-                    "kind": "over_tolerance",
-                    "blocking": True,
-                    "details": {**details, "tolerance_bp": tolerance_bp},
-                }
-            )
+        outside = row.first < b.starts_at or row.last > b.ends_at
+        over = b.actual_cost_fen * BP > b.estimated_cost_fen * (BP + tolerance_bp)
+        if outside or over:
+            _note_usage_exceptions(b, row, microhours, outside, over, tolerance_bp, resolved)
+
+
+def _note_usage_exceptions(
+    b: Finished, row, microhours: int, outside: bool, over: bool, tolerance_bp, resolved
+):
+    """Usage outside the booking window, or above the estimate beyond the tolerance, blocks the
+    booking until finance resolves it (a resolved exception of the same kind lets it through)."""
+    details = {
+        "gpu_hours": str(from_microhours(microhours)),
+        "records": row.records,
+        "actual_cost_fen": b.actual_cost_fen,
+        "estimated_cost_fen": b.estimated_cost_fen,
+    }
+    if outside and (b.id, "usage_outside_window") not in resolved:
+        b.exceptions.append(
+            {
+                "kind": "usage_outside_window",
+                "blocking": True,
+                "details": {
+                    **details,
+                    "first_usage": row.first.isoformat(),
+                    "last_usage": row.last.isoformat(),
+                },
+            }
+        )
+    if over and (b.id, "over_tolerance") not in resolved:
+        b.exceptions.append(
+            {
+                "kind": "over_tolerance",
+                "blocking": True,
+                "details": {**details, "tolerance_bp": tolerance_bp},
+            }
+        )
 
 
 def _summed_microhours() -> tuple:
@@ -382,11 +389,14 @@ def _reconcile_batch(
         (period, b.team_id, *b.payee, municipal, district)
         for b, (*_, municipal, district, _subsidy, _team, _fee) in zip(to_settle, settlements, strict=True)
     )
-    _executemany(
-        "UPDATE bookings SET status = 'settled' WHERE id = ?",
-        [(b.id,) for b in to_settle if b.status != "no_show"],
-        postgresql="UPDATE bookings SET status = 'settled' WHERE id = ANY(%s::bigint[])",
-    )
+    settled_ids = [b.id for b in to_settle if b.status != "no_show"]
+    if settled_ids:
+        db.session.execute(
+            update(Booking)
+            .where(among(Booking.id, settled_ids))
+            .values(status="settled")
+            .execution_options(synchronize_session=False)
+        )
     # card holds are only marked here; the capture_payments job captures (never the API in the batch)
     mark_settled([b.id for b in to_settle])
     return len(to_settle), raised
