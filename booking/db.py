@@ -149,7 +149,9 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     connection = db.session.connection()
     dialect = connection.dialect
     types = [table.c[name].type for name in columns]
-    processors = [(i, p) for i, p in enumerate(t.bind_processor(dialect) for t in types) if p is not None]
+    # the dialect's own processors (a datetime on SQLite becomes the ORM's text, microseconds included)
+    bound = (t.dialect_impl(dialect).bind_processor(dialect) for t in types)
+    processors = [(i, p) for i, p in enumerate(bound) if p is not None]
     if processors:
         processed, seen = [], {}  # a batch repeats its timestamps: each distinct value is processed once
         for row in rows:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from booking import clock
 from booking.db import db
-from vouchers.models import AccountingPeriod, FinanceException, JournalTransaction, Posting
+from vouchers.models import AccountingPeriod, FinanceException, JournalTransaction, Posting, Settlement
 from vouchers.reconciliation import reconcile
 from vouchers.verify import ledger_breaches
 
@@ -143,6 +143,25 @@ def test_usage_exactly_at_tolerance_is_billed(api, make, world, app):
     booking = make.compute_booking(world["team"], world["offer"], START, END)
     usage(api, world, booking, (START, END, "2.4"))
     assert _run(app).settled == 1
+
+
+def test_bulk_written_rows_store_times_as_the_orm_does(api, make, world, app):
+    """The batch writes settlements and journal transactions in bulk; their times must compare equal
+    to the same instant queried through the ORM (on SQLite: the same text, microseconds included)."""
+    make.voucher(world["team"], world["municipal"], 100_000)
+    booking = make.compute_booking(world["team"], world["offer"], START, END)
+    usage(api, world, booking, (START, END, "1"))
+    assert _run(app).settled == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).where(Settlement.settled_at == AFTER)) == 1
+        assert (
+            db.session.scalar(
+                select(func.count()).where(
+                    JournalTransaction.booking_id == booking.id, JournalTransaction.occurred_at == AFTER
+                )
+            )
+            == 1
+        )
 
 
 def test_usage_is_summed_exactly_to_the_micro_gpu_hour(api, make, world, app):
