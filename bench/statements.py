@@ -37,7 +37,7 @@ from booking.models import Booking, User
 from booking.providers import create_provider
 from vouchers import exports, finance, ledger, programs
 from vouchers.models import JournalTransaction, Posting, Settlement
-from vouchers.reconciliation import add_settlement_totals
+from vouchers.settling import add_settlement_totals
 
 SETTLED = int(os.environ.get("BENCH_SETTLED", "100000"))
 POSTINGS = int(os.environ.get("BENCH_POSTINGS", "1000000"))

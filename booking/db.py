@@ -175,6 +175,24 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
         connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
+def execute_many(statement: str, rows: list[tuple], *, postgresql: str | None = None) -> None:
+    """Run one bulk statement (a ``?``-marked statement for each row) straight on the driver.
+
+    SQLite: ``executemany`` (in-process, cheap per row). PostgreSQL: the ``postgresql`` form, sent
+    once with one array per column (``unnest``), since executemany there costs a round trip per row.
+    SQLAlchemy's per-row parameter processing is skipped: these statements carry only ints and keys.
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql" and postgresql:
+        columns = tuple(list(column) for column in zip(*rows, strict=True))
+        connection.exec_driver_sql(postgresql, columns)
+    else:
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection.exec_driver_sql(statement.replace("?", marker), rows)
+
+
 def insert_ignoring_conflicts(model):
     """INSERT … ON CONFLICT DO NOTHING on the current engine (PostgreSQL and SQLite both have it)."""
     from sqlalchemy.dialects import postgresql, sqlite
