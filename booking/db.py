@@ -152,27 +152,23 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     # the dialect's own processors (a datetime on SQLite becomes the ORM's text, microseconds included)
     bound = (t.dialect_impl(dialect).bind_processor(dialect) for t in types)
     processors = [(i, p) for i, p in enumerate(bound) if p is not None]
-    if processors:
-        processed, seen = [], {}  # a batch repeats its timestamps: each distinct value is processed once
-        for row in rows:
-            row = list(row)
-            for i, process in processors:
-                key = (i, row[i])
-                if key not in seen:
-                    seen[key] = process(row[i])
-                row[i] = seen[key]
-            processed.append(tuple(row))
-        rows = processed
+    values = [list(column) for column in zip(*rows, strict=True)]  # column by column
+    for i, process in processors:
+        processed: dict = {}  # a batch repeats its timestamps: each distinct value is processed once
+        values[i] = [
+            processed[v] if v in processed else processed.setdefault(v, process(v)) for v in values[i]
+        ]
     names = ", ".join(columns)
     if dialect.name == "postgresql":
         arrays = ", ".join(f"%s::{t.compile(dialect=dialect)}[]" for t in types)
         connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})",
-            tuple(list(column) for column in zip(*rows, strict=True)),
+            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})", tuple(values)
         )
     else:
         marks = ", ".join("?" for _ in columns)
-        connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(zip(*values, strict=True))
+        )
 
 
 def execute_many(statement: str, rows: list[tuple], *, postgresql: str | None = None) -> None:

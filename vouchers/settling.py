@@ -113,11 +113,11 @@ class BatchSettler:
                 if voucher.expires_at < b.used_until and voucher.id in lines:
                     _note_after_expiry(b, voucher.id, now)
         split = split_cost(b.actual_cost_fen, usable)
-        paid = {line.voucher_id: line.amount_fen for line in split.lines}
-        by_level = {"municipal": 0, "district": 0}
+        paid, position, by_level = {}, {}, {"municipal": 0, "district": 0}
         for line in split.lines:
+            paid[line.voucher_id] = line.amount_fen
+            position[line.voucher_id] = line.position
             by_level[line.level] += line.amount_fen
-        position = {line.voucher_id: line.position for line in split.lines}
         entries: list[tuple] = []  # one settlement transaction per booking, across its vouchers
         programs_touched: set[int] = set()
         touched = sorted(set(paid) | set(lines))
