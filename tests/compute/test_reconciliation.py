@@ -338,3 +338,31 @@ def test_finance_runs_reconciliation_through_the_api(api, make, world, app):
         response = api.as_(make.finance(None)).post("/api/v1/reconciliation/runs")
         assert api.as_(world["owner"]).post("/api/v1/reconciliation/runs").status_code == 403
     assert response.status_code == 201 and response.json["settled"] == 1
+
+
+def test_the_garbage_collector_is_paused_only_while_a_batch_runs(api, make, world, app, monkeypatch):
+    import gc
+
+    from vouchers import reconciliation
+
+    seen = []
+    original = reconciliation._reconcile_batch
+
+    def batch(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reconciliation, "_reconcile_batch", batch)
+    booking = make.compute_booking(world["team"], world["offer"], START, END)
+    usage(api, world, booking, (START, END, "1"))
+    assert gc.isenabled()
+    assert _run(app).settled == 1
+    assert seen == [False] and gc.isenabled()
+    second = make.compute_booking(world["team"], world["offer"], START, END)
+    usage(api, world, second, (START, END, "1"))
+    gc.disable()  # switched off by someone else: it stays off after the run
+    try:
+        assert _run(app).settled == 1
+        assert seen == [False, False] and not gc.isenabled()
+    finally:
+        gc.enable()
