@@ -15,7 +15,7 @@ import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from booking import clock, notifications, payments
 from booking.db import db
@@ -65,6 +65,31 @@ def overlapping_holder(instrument_id: int, starts_at: datetime, ends_at: datetim
 
 def _slot_taken() -> Conflict:
     return Conflict("Someone else holds (part of) this time.", code="slot_taken")
+
+
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for a deadlock it broke
+INSERT_ATTEMPTS = 3
+
+
+def _insert_holding(booking: Booking) -> None:
+    """Insert a booking that holds time, in a SAVEPOINT.
+
+    Two requests that insert overlapping bookings at the same instant each find the other's
+    uncommitted row when checking the exclusion constraint and wait for each other; PostgreSQL
+    breaks that deadlock by failing one of them. Only the SAVEPOINT is lost, so the loser inserts
+    again: now it simply waits for the other request and then fails with the constraint (→ 409
+    ``slot_taken``) or, if the other rolled back, holds the time itself. Should that keep
+    deadlocking, others are racing for the same time right now: ``slot_taken``, nothing held.
+    """
+    for _attempt in range(INSERT_ATTEMPTS):
+        try:
+            with db.session.begin_nested():
+                db.session.add(booking)
+            return
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != DEADLOCK:
+                raise
+    raise _slot_taken()
 
 
 def create_instrument_booking(
@@ -118,8 +143,7 @@ def create_instrument_booking(
         request_digest=digest,
     )
     try:
-        with db.session.begin_nested():
-            db.session.add(booking)
+        _insert_holding(booking)
     except IntegrityError as error:
         # A concurrent request committed first: either it holds the slot (exclusion constraint) or it
         # was this very request sent twice with the same Idempotency-Key.

@@ -455,3 +455,50 @@ def test_no_show_job_runs_from_the_cli_as_of_an_instant(api, make, lab_world, ap
     assert api.as_(lab_world["owner"]).get(f"/api/v1/bookings/{created['id']}").json["status"] == "no_show"
     naive = runner.invoke(args=["jobs", "run", "no_shows", "--now", "2026-12-02T10:20:00"])
     assert naive.exit_code != 0
+
+
+def _deadlock_on_booking_inserts(app, times: int):
+    """Make the next ``times`` INSERTs into bookings fail as PostgreSQL fails a deadlock's victim."""
+    import sqlalchemy as sa
+
+    class Deadlocked(Exception):
+        sqlstate = "40P01"
+
+    left = {"n": times}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO bookings") and left["n"] > 0:
+            left["n"] -= 1
+            raise sa.exc.OperationalError(statement, parameters, Deadlocked("deadlock detected"))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", before)
+    return lambda: sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_deadlocked_insert_is_tried_again(api, make, lab_world, app):
+    """Two requests inserting overlapping time at once wait for each other's exclusion check and
+    PostgreSQL fails one: only its SAVEPOINT is lost, and inserting again settles who holds it."""
+    instrument = make.instrument(lab_world["lab"])
+    stop = _deadlock_on_booking_inserts(app, times=1)
+    try:
+        response = book(api, lab_world["owner"], lab_world["team"], instrument, at(2, 10), at(2, 11))
+    finally:
+        stop()
+    assert response.status_code == 201, response.json
+    mine = api.as_(lab_world["owner"]).get(f"/api/v1/bookings?team_id={lab_world['team'].id}").json
+    assert [b["id"] for b in mine["items"]] == [response.json["id"]]
+
+
+def test_a_booking_that_keeps_deadlocking_is_refused_and_nothing_is_held(api, make, lab_world, app):
+    instrument = make.instrument(lab_world["lab"])
+    stop = _deadlock_on_booking_inserts(app, times=3)
+    try:
+        response = book(api, lab_world["owner"], lab_world["team"], instrument, at(2, 10), at(2, 11))
+    finally:
+        stop()
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "slot_taken"
+    listed = api.as_(lab_world["owner"]).get(f"/api/v1/bookings?team_id={lab_world['team'].id}").json
+    assert listed["items"] == []
