@@ -151,9 +151,39 @@ def release_booking(booking: Booking) -> int:
     return released
 
 
+def preload(bookings: list[Booking]) -> None:
+    """For a page of bookings about to be shown: their subsidy lines and settlements in two queries
+    instead of two or three per booking. Only for read-only views: what is preloaded is what
+    ``quote`` and ``settlement`` then show for these objects."""
+    ids = [b.id for b in bookings]
+    if not ids:
+        return
+    lines: dict[int, list[SubsidyLine]] = {booking_id: [] for booking_id in ids}
+    for line in db.session.scalars(
+        select(SubsidyLine)
+        .where(SubsidyLine.booking_id.in_(ids))
+        .order_by(SubsidyLine.booking_id, SubsidyLine.position)
+    ):
+        lines[line.booking_id].append(line)
+    settled = {
+        s.booking_id: s for s in db.session.scalars(select(Settlement).where(Settlement.booking_id.in_(ids)))
+    }
+    for booking in bookings:
+        booking.preloaded_money = (lines[booking.id], settled.get(booking.id))
+
+
+def _lines_and_settlement(booking: Booking) -> tuple[list[SubsidyLine], Settlement | None]:
+    preloaded = getattr(booking, "preloaded_money", None)
+    if preloaded is not None:
+        return preloaded
+    return lines_of(booking.id), db.session.scalar(
+        select(Settlement).where(Settlement.booking_id == booking.id)
+    )
+
+
 def quote(booking: Booking) -> dict:
     """The booking's split on its estimated cost, as committed, in the order it was applied."""
-    lines = lines_of(booking.id)
+    lines, _ = _lines_and_settlement(booking)
     subsidies = [
         {
             "voucher_id": x.voucher_id,
@@ -173,7 +203,7 @@ def quote(booking: Booking) -> dict:
 
 def settlement(booking: Booking) -> dict | None:
     """The booking's split on its actual cost, once reconciliation has settled it."""
-    settled = db.session.scalar(select(Settlement).where(Settlement.booking_id == booking.id))
+    lines, settled = _lines_and_settlement(booking)
     if settled is None:
         return None
     subsidies = [
@@ -183,7 +213,7 @@ def settlement(booking: Booking) -> dict | None:
             "level": x.level,
             "amount_fen": x.settled_fen,
         }
-        for x in lines_of(booking.id)
+        for x in lines
         if x.settled_fen
     ]
     return {

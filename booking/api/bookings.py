@@ -103,15 +103,6 @@ class PaymentSchema(ma.Schema):
     intent_id = ma.fields.String(allow_none=True)
 
 
-def _quote(booking: Booking) -> dict:
-    # Voucher subsidies are committed against bookings with the voucher issue; until then the team pays all.
-    return {
-        "total_fen": booking.estimated_cost_fen,
-        "subsidies": [],
-        "team_pays_fen": booking.estimated_cost_fen,
-    }
-
-
 class BookingSchema(ma.Schema):
     id = ma.fields.Integer()
     team_id = ma.fields.Integer()
@@ -198,7 +189,9 @@ class Bookings(MethodView):
     @blp.arguments(BookingListArgs, location="query")
     def get(self, args):
         """Bookings you may see, filtered by team, instrument, status and time range."""
-        return paginate(bookings.filtered_bookings(current_actor(), args), Booking.id, args)
+        page = paginate(bookings.filtered_bookings(current_actor(), args), Booking.id, args)
+        commitments.preload(page["items"])
+        return page
 
 
 @blp.route("/bookings/<int:booking_id>")

@@ -366,3 +366,47 @@ def test_the_garbage_collector_is_paused_only_while_a_batch_runs(api, make, worl
         assert seen == [False, False] and not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_booking_list_shows_what_each_booking_shows_in_a_constant_number_of_queries(
+    api, make, world, app
+):
+    """The list preloads the page's subsidy lines and settlements (two queries, not two or three
+    per booking); what it shows for each booking is what the booking's own page shows."""
+    import sqlalchemy as sa
+
+    make.voucher(world["team"], world["municipal"], 1_000_000)
+    make.voucher(world["team"], world["district"], 1_000_000)
+    settled = make.compute_booking(world["team"], world["offer"], START, END)
+    usage(api, world, settled, (START, END, "1.5"))
+    assert _run(app).settled == 1
+    owner = api.as_(world["owner"])
+    url = f"/api/v1/bookings?team_id={world['team'].id}"
+
+    def listed():
+        statements = []
+        with app.app_context():
+            engine = db.engine
+
+        def count(*_):
+            statements.append(1)
+
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            response = owner.get(url)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        assert response.status_code == 200
+        return response.json["items"], len(statements)
+
+    items, few = listed()
+    for day in range(1, 9):
+        make.compute_booking(
+            world["team"], world["offer"], START + timedelta(days=day), END + timedelta(days=day)
+        )
+    more_items, many = listed()
+    assert (len(items), len(more_items)) == (1, 9)
+    assert many == few
+    assert more_items[0]["settlement"]["subsidies"] and more_items[1]["quote"]["subsidies"]
+    for item in more_items:
+        assert item == owner.get(f"/api/v1/bookings/{item['id']}").json
