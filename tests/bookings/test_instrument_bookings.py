@@ -457,48 +457,43 @@ def test_no_show_job_runs_from_the_cli_as_of_an_instant(api, make, lab_world, ap
     assert naive.exit_code != 0
 
 
-def _deadlock_on_booking_inserts(app, times: int):
-    """Make the next ``times`` INSERTs into bookings fail as PostgreSQL fails a deadlock's victim."""
+def _book_through_deadlocks(api, make, lab_world, app, deadlocks: int):
+    """Book an hour while the next ``deadlocks`` INSERTs into bookings fail as PostgreSQL fails a
+    deadlock's victim; returns the response and the team's bookings afterwards."""
     import sqlalchemy as sa
 
     class Deadlocked(Exception):
         sqlstate = "40P01"
 
-    left = {"n": times}
+    left = {"n": deadlocks}
 
     def before(conn, cursor, statement, parameters, context, executemany):
         if statement.startswith("INSERT INTO bookings") and left["n"] > 0:
             left["n"] -= 1
             raise sa.exc.OperationalError(statement, parameters, Deadlocked("deadlock detected"))
 
+    instrument = make.instrument(lab_world["lab"])
     with app.app_context():
         engine = db.engine
     sa.event.listen(engine, "before_cursor_execute", before)
-    return lambda: sa.event.remove(engine, "before_cursor_execute", before)
+    try:
+        response = book(api, lab_world["owner"], lab_world["team"], instrument, at(2, 10), at(2, 11))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+    listed = api.as_(lab_world["owner"]).get(f"/api/v1/bookings?team_id={lab_world['team'].id}").json
+    return response, [b["id"] for b in listed["items"]]
 
 
 def test_a_deadlocked_insert_is_tried_again(api, make, lab_world, app):
     """Two requests inserting overlapping time at once wait for each other's exclusion check and
     PostgreSQL fails one: only its SAVEPOINT is lost, and inserting again settles who holds it."""
-    instrument = make.instrument(lab_world["lab"])
-    stop = _deadlock_on_booking_inserts(app, times=1)
-    try:
-        response = book(api, lab_world["owner"], lab_world["team"], instrument, at(2, 10), at(2, 11))
-    finally:
-        stop()
+    response, held = _book_through_deadlocks(api, make, lab_world, app, deadlocks=1)
     assert response.status_code == 201, response.json
-    mine = api.as_(lab_world["owner"]).get(f"/api/v1/bookings?team_id={lab_world['team'].id}").json
-    assert [b["id"] for b in mine["items"]] == [response.json["id"]]
+    assert held == [response.json["id"]]
 
 
 def test_a_booking_that_keeps_deadlocking_is_refused_and_nothing_is_held(api, make, lab_world, app):
-    instrument = make.instrument(lab_world["lab"])
-    stop = _deadlock_on_booking_inserts(app, times=3)
-    try:
-        response = book(api, lab_world["owner"], lab_world["team"], instrument, at(2, 10), at(2, 11))
-    finally:
-        stop()
+    response, held = _book_through_deadlocks(api, make, lab_world, app, deadlocks=3)
     assert response.status_code == 409, response.json
     assert response.json["error"]["code"] == "slot_taken"
-    listed = api.as_(lab_world["owner"]).get(f"/api/v1/bookings?team_id={lab_world['team'].id}").json
-    assert listed["items"] == []
+    assert held == []
