@@ -172,18 +172,21 @@ def preload(bookings: list[Booking]) -> None:
         booking.preloaded_money = (lines[booking.id], settled.get(booking.id))
 
 
-def _lines_and_settlement(booking: Booking) -> tuple[list[SubsidyLine], Settlement | None]:
+def _lines(booking: Booking) -> list[SubsidyLine]:
+    preloaded = getattr(booking, "preloaded_money", None)
+    return preloaded[0] if preloaded is not None else lines_of(booking.id)
+
+
+def _settlement_row(booking: Booking) -> Settlement | None:
     preloaded = getattr(booking, "preloaded_money", None)
     if preloaded is not None:
-        return preloaded
-    return lines_of(booking.id), db.session.scalar(
-        select(Settlement).where(Settlement.booking_id == booking.id)
-    )
+        return preloaded[1]
+    return db.session.scalar(select(Settlement).where(Settlement.booking_id == booking.id))
 
 
 def quote(booking: Booking) -> dict:
     """The booking's split on its estimated cost, as committed, in the order it was applied."""
-    lines, _ = _lines_and_settlement(booking)
+    lines = _lines(booking)
     subsidies = [
         {
             "voucher_id": x.voucher_id,
@@ -203,7 +206,7 @@ def quote(booking: Booking) -> dict:
 
 def settlement(booking: Booking) -> dict | None:
     """The booking's split on its actual cost, once reconciliation has settled it."""
-    lines, settled = _lines_and_settlement(booking)
+    settled = _settlement_row(booking)
     if settled is None:
         return None
     subsidies = [
@@ -213,7 +216,7 @@ def settlement(booking: Booking) -> dict | None:
             "level": x.level,
             "amount_fen": x.settled_fen,
         }
-        for x in lines
+        for x in _lines(booking)
         if x.settled_fen
     ]
     return {
