@@ -20,6 +20,7 @@ from booking import clock
 from booking.db import MAX_ID, db, insert_ignoring_conflicts
 from booking.models import Booking, ComputeOffer, Team, UsageRecord, User
 from booking.models.usage import to_microhours
+from vouchers.late_usage import note_after_settlement
 from vouchers.models import FinanceException
 
 MAX_BATCH = 10_000
@@ -141,6 +142,8 @@ def ingest(provider_user: User, records: list) -> IntakeResult:
         ).all()
         result.accepted = len(inserted)
         result.duplicates += len(valid) - len(inserted)
+        # a booking already settled: accepted, and finance is told (never silently dropped)
+        note_after_settlement(provider_id, valid, {row.external_id for row in inserted}, now)
     return result
 
 

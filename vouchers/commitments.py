@@ -107,6 +107,7 @@ def commit_subsidy(booking: Booking, payee_organization_id: int | None) -> Split
                 level=line.level,
                 position=line.position,
                 committed_fen=line.amount_fen,
+                quoted_fen=line.amount_fen,
             )
         )
     db.session.flush()
@@ -185,16 +186,17 @@ def _settlement_row(booking: Booking) -> Settlement | None:
 
 
 def quote(booking: Booking) -> dict:
-    """The booking's split on its estimated cost, as committed, in the order it was applied."""
-    lines = _lines(booking)
+    """The booking's split on its estimated cost, as committed at booking, in the order it was
+    applied. Settlement never changes it (a line it adds or draws more on is not quoted)."""
     subsidies = [
         {
             "voucher_id": x.voucher_id,
             "program_id": x.program_id,
             "level": x.level,
-            "amount_fen": x.committed_fen,
+            "amount_fen": x.quoted_fen,
         }
-        for x in lines
+        for x in _lines(booking)
+        if x.quoted_fen
     ]
     subsidy = sum(s["amount_fen"] for s in subsidies)
     return {

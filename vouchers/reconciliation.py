@@ -8,7 +8,7 @@ compute: past its end plus ``USAGE_GRACE_MINUTES`` so late usage records arrive 
 2. exceptions instead of silent charges — usage outside the booking window or more than
    ``USAGE_TOLERANCE_BP`` above the estimate blocks the booking until finance resolves it; usage
    after a voucher's expiry gets no subsidy from that voucher;
-3. the same stacking split on the actual cost, against the balances of this moment (the booking's
+3. the same stacking split on the actual cost (none where the team booked without vouchers), against the balances of this moment (the booking's
    own commitment counts as available to it), so no voucher, cap, budget or ceiling is exceeded;
 4. settle (commitment → payable to the lab or provider), release the over-commitment, and record
    the team's final share for payment capture.
@@ -157,6 +157,7 @@ def _load(ids: list[int]) -> list[Finished]:
             Booking.ends_at,
             Booking.estimated_cost_fen,
             Booking.fee_fen,
+            Booking.use_vouchers,
             Booking.instrument_id,
             Lab.id.label("lab_id"),
             Lab.organization_id.label("lab_org"),
@@ -187,6 +188,7 @@ def _load(ids: list[int]) -> list[Finished]:
             estimated_cost_fen=r.estimated_cost_fen,
             fee_fen=r.fee_fen,
             price_per_gpu_hour_fen=r.price_per_gpu_hour_fen,
+            use_vouchers=r.use_vouchers,
         )
         for r in rows
     ]

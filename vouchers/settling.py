@@ -31,7 +31,7 @@ from vouchers.models import (
     SubsidyLine,
     Voucher,
 )
-from vouchers.split import Candidate, VoucherBalance, split_cost, usable_vouchers
+from vouchers.split import LEVEL_ORDER, Candidate, VoucherBalance, split_cost, usable_vouchers
 
 
 @dataclass(slots=True)
@@ -51,6 +51,7 @@ class Finished:
     estimated_cost_fen: int
     fee_fen: int
     price_per_gpu_hour_fen: int | None  # compute
+    use_vouchers: bool = True  # the team's choice at booking: False, and no voucher ever pays
     actual_cost_fen: int = 0
     used_until: datetime | None = None
     exceptions: list[dict] = field(default_factory=list)
@@ -69,7 +70,7 @@ class BatchSettler:
         )
         self.writer = LedgerWriter(period, now)
         self.settlements: list[tuple] = []  # in the order of SETTLEMENT_COLUMNS
-        self.line_updates: list[tuple] = []  # (extra, settle, release, line id)
+        self.line_updates: list[tuple] = []  # (extra, settle, release, position, line id)
         self.new_lines: list[tuple] = []  # in the order of LINE_COLUMNS
 
     def settle(self, b: Finished) -> None:
@@ -100,24 +101,28 @@ class BatchSettler:
                     district_code=voucher.district_code,
                 )
             )
-        usable = usable_vouchers(
-            candidates,
-            kind=b.kind,
-            team_district_code=b.team_district,
-            team_organization_id=b.team_organization_id,
-            payee_organization_id=b.payee_organization_id,
-            until=b.used_until or b.ends_at,
+        usable = (
+            usable_vouchers(
+                candidates,
+                kind=b.kind,
+                team_district_code=b.team_district,
+                team_organization_id=b.team_organization_id,
+                payee_organization_id=b.payee_organization_id,
+                until=b.used_until or b.ends_at,
+            )
+            if b.use_vouchers
+            else []
         )
         if b.kind == "compute" and b.used_until is not None:
             for voucher in facts.values():
                 if voucher.expires_at < b.used_until and voucher.id in lines:
                     _note_after_expiry(b, voucher.id, now)
         split = split_cost(b.actual_cost_fen, usable)
-        paid, position, by_level = {}, {}, {"municipal": 0, "district": 0}
+        paid, by_level = {}, {"municipal": 0, "district": 0}
         for line in split.lines:
             paid[line.voucher_id] = line.amount_fen
-            position[line.voucher_id] = line.position
             by_level[line.level] += line.amount_fen
+        position = applied_order(facts, set(paid) | set(lines))
         entries: list[tuple] = []  # one settlement transaction per booking, across its vouchers
         programs_touched: set[int] = set()
         touched = sorted(set(paid) | set(lines))
@@ -148,7 +153,7 @@ class BatchSettler:
             balances[("committed", voucher_id)] -= outstanding
             if line is not None:
                 # money drawn beyond the original hold counts as committed at settlement, then settled
-                self.line_updates.append((from_available, amount, over, line.id))
+                self.line_updates.append((from_available, amount, over, position[voucher_id], line.id))
             elif amount:
                 self.new_lines.append(
                     (
@@ -156,10 +161,11 @@ class BatchSettler:
                         voucher_id,
                         voucher.program_id,
                         voucher.level,
-                        len(lines) + position[voucher_id],
+                        position[voucher_id],
                         amount,  # committed
                         0,  # released
                         amount,  # settled
+                        0,  # quoted: nothing, the booking's quote had no line for this voucher
                     )
                 )
         writer.add(
@@ -191,14 +197,15 @@ class BatchSettler:
         """The batch's ledger, subsidy lines, settlements and totals; bookings marked settled and
         their final team share marked for capture."""
         self.writer.flush()
+        # quoted_fen is left alone: the quote stays what was quoted
         execute_many(
             "UPDATE subsidy_lines SET committed_fen = committed_fen + ?, settled_fen = settled_fen + ?, "
-            "released_fen = released_fen + ? WHERE id = ?",
+            "released_fen = released_fen + ?, position = ? WHERE id = ?",
             self.line_updates,
             postgresql="UPDATE subsidy_lines AS l SET committed_fen = l.committed_fen + x.extra, "
-            "settled_fen = l.settled_fen + x.settle, released_fen = l.released_fen + x.release "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS x(extra, settle, release, id) "
-            "WHERE l.id = x.id",
+            "settled_fen = l.settled_fen + x.settle, released_fen = l.released_fen + x.release, "
+            "position = x.position FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[], "
+            "%s::bigint[]) AS x(extra, settle, release, position, id) WHERE l.id = x.id",
         )
         insert_rows(SubsidyLine.__table__, LINE_COLUMNS, self.new_lines)
         insert_rows(Settlement.__table__, SETTLEMENT_COLUMNS, self.settlements)
@@ -218,6 +225,15 @@ class BatchSettler:
             )
         # card holds are only marked here; the capture_payments job captures (never the API in the batch)
         mark_settled([b.id for b in self.to_settle])
+
+
+def applied_order(facts: dict[int, VoucherFacts], voucher_ids: set[int]) -> dict[int, int]:
+    """Each of a booking's lines' position (1-based) in the order the split applies vouchers:
+    municipal before district, earliest-expiring first. The quote's lines keep their relative order
+    (the split at booking used the same order), and a voucher that only pays at settlement takes its
+    place among them instead of being appended after the district lines."""
+    ordered = sorted(voucher_ids, key=lambda v: (LEVEL_ORDER[facts[v].level], facts[v].expires_at, v))
+    return {voucher_id: index for index, voucher_id in enumerate(ordered, start=1)}
 
 
 @dataclass
@@ -343,6 +359,7 @@ LINE_COLUMNS = (
     "committed_fen",
     "released_fen",
     "settled_fen",
+    "quoted_fen",
 )
 
 

@@ -43,8 +43,10 @@ class Voucher(Base):
 class SubsidyLine(Base):
     """One voucher's share of one booking, in the order it was applied (municipal before district).
 
-    ``committed_fen`` is what the booking committed at its estimate; ``released_fen`` and
-    ``settled_fen`` record what later left the commitment (never more than was committed).
+    ``quoted_fen`` is what the booking committed at its estimate (its quote; 0 for a voucher that
+    only paid at settlement) and is never rewritten. ``committed_fen`` is everything that went
+    through the commitment: the quoted amount, plus what settlement drew beyond it when the actual
+    cost was higher; ``released_fen`` and ``settled_fen`` record what left it (never more).
     """
 
     __tablename__ = "subsidy_lines"
@@ -52,6 +54,7 @@ class SubsidyLine(Base):
         CheckConstraint("committed_fen >= 0 AND released_fen >= 0 AND settled_fen >= 0", name="not_negative"),
         CheckConstraint("released_fen + settled_fen <= committed_fen", name="within_commitment"),
         CheckConstraint("level IN ('municipal', 'district')", name="level"),
+        CheckConstraint("quoted_fen >= 0 AND quoted_fen <= committed_fen", name="quoted_within_commitment"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +66,7 @@ class SubsidyLine(Base):
     committed_fen: Mapped[int] = mapped_column(BigInteger)
     released_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     settled_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    quoted_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     voucher: Mapped[Voucher] = relationship()
 
