@@ -229,3 +229,19 @@ def settlement(booking: Booking) -> dict | None:
         "period": settled.period,
         "settled_at": settled.settled_at,
     }
+
+
+def shares(split: dict | None) -> dict | None:
+    """A quote or settlement summed by level, as pages show it: total, municipal, district, team."""
+    if split is None:
+        return None
+    by_level = {"municipal": 0, "district": 0}
+    for line in split["subsidies"]:
+        by_level[line["level"]] += line["amount_fen"]
+    return {
+        "total_fen": split["total_fen"],
+        "municipal_fen": by_level["municipal"],
+        "district_fen": by_level["district"],
+        "team_pays_fen": split["team_pays_fen"],
+        "period": split.get("period"),
+    }

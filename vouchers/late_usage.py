@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from booking.db import among, db, insert_ignoring_conflicts
 from booking.models import Booking, Team
@@ -62,3 +62,21 @@ def note_after_settlement(
         rows,
     )
     return len(rows)
+
+
+def exceptions_shown_with(booking_id: int, user) -> list[FinanceException]:
+    """The finance exceptions of one booking that ``user`` may see on the booking's page: finance
+    and admins all of them (the page is already scoped to their district), a provider its own."""
+    if user.role in ("finance", "admin"):
+        mine = true()
+    elif user.role == "provider":
+        mine = FinanceException.provider_id == user.provider_id
+    else:
+        return []
+    return list(
+        db.session.scalars(
+            select(FinanceException)
+            .where(FinanceException.booking_id == booking_id, mine)
+            .order_by(FinanceException.id)
+        )
+    )

@@ -33,7 +33,7 @@ from booking.web.voucher_forms import RefundForm
 from instruments import catalogue
 from instruments.models import Instrument
 from instruments.rules import zone
-from vouchers import commitments
+from vouchers import commitments, late_usage
 
 STATUS_LABELS = {
     "pending_approval": _l("awaiting approval"),
@@ -199,7 +199,13 @@ def booking_list():
     past = db.session.scalars(
         query.where(Booking.ends_at <= now).order_by(Booking.starts_at.desc()).limit(LIST_LIMIT)
     )
-    return render_template("bookings/list.html", upcoming=list(upcoming), past=list(past), status=status)
+    upcoming, past = list(upcoming), list(past)
+    commitments.preload(upcoming + past)  # the quotes and settlements shown, in two queries
+    money = {
+        b.id: (commitments.shares(commitments.quote(b)), commitments.shares(commitments.settlement(b)))
+        for b in upcoming + past
+    }
+    return render_template("bookings/list.html", upcoming=upcoming, past=past, status=status, money=money)
 
 
 def _detail_page(
@@ -220,6 +226,9 @@ def _detail_page(
         booking=booking,
         tz_name=instrument.timezone if instrument is not None else None,
         quote=commitments.quote(booking),
+        estimate=commitments.shares(commitments.quote(booking)),
+        actual=commitments.shares(commitments.settlement(booking)),
+        exceptions=late_usage.exceptions_shown_with(booking.id, current_user),
         level_labels=VOUCHER_LEVEL_LABELS,
         billed_minutes=int(bookings.billed_duration(booking).total_seconds() // 60),
         can_cancel=can_cancel,

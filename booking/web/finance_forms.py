@@ -59,7 +59,7 @@ class RunReconciliationForm(FlaskForm):
     submit = SubmitField(_l("Run reconciliation"))
 
 
-EXCEPTION_KINDS = ("unknown_booking", "over_tolerance", "after_expiry", "capture_failed")
+EXCEPTION_KINDS = ("unknown_booking", "over_tolerance", "after_expiry", "after_settlement", "capture_failed")
 
 
 class ExceptionFilterForm(QueryForm):

@@ -48,6 +48,7 @@ EXCEPTION_LABELS = {
     "usage_outside_window": _l("usage outside the booked time"),
     "over_tolerance": _l("usage more than 20% above the estimate"),
     "after_expiry": _l("usage after the voucher expired"),
+    "after_settlement": _l("usage after settlement"),
     "capture_failed": _l("card charge failed"),
 }
 EXCEPTION_STATUS_LABELS = {"open": _l("unresolved"), "resolved": _l("resolved")}
