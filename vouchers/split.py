@@ -105,7 +105,9 @@ def usable_vouchers(
 
     No subsidy at all where the lab or provider is the team's own organisation (self-dealing;
     sharing a university is fine). A voucher must be active, cover the kind, still be valid when
-    the use ends, and (district vouchers) belong to the team's district.
+    the use ends, hold at least one fen, and (district vouchers) belong to the team's district.
+    A voucher is valid through its expiry instant: one whose ``expires_at`` is exactly ``until``
+    still pays (``expires_at >= until``); one expiring a microsecond earlier does not.
     """
     if payee_organization_id is not None and payee_organization_id == team_organization_id:
         return []

@@ -363,6 +363,34 @@ ELIGIBILITY_CASES = [
         team_pays=3800,
     ),
     EligibilityCase(
+        "a voucher is valid through its expiry instant: expiring exactly when the use ends, it pays",
+        candidates=[cand(M1._replace(expires_at=USE_ENDS)), cand(D2._replace(expires_at=USE_ENDS))],
+        usable_ids=[1, 2],
+        lines=[(1, 1, 3000), (2, 2, 4000)],
+        team_pays=3000,
+    ),
+    EligibilityCase(
+        "expiring one microsecond before the use ends, it does not",
+        candidates=[cand(M1._replace(expires_at=USE_ENDS - timedelta(microseconds=1))), cand(D2)],
+        usable_ids=[2],
+        lines=[(2, 1, 5000)],
+        team_pays=5000,
+    ),
+    EligibilityCase(
+        "a municipal voucher with a 1-fen balance pays its fen; the district tops up to its rate",
+        candidates=[cand(mun(1, 3000, balance=1)), cand(D2)],
+        usable_ids=[1, 2],
+        lines=[(1, 1, 1), (2, 2, 5000)],  # d = min(5000, 7000 − 1)
+        team_pays=4999,
+    ),
+    EligibilityCase(
+        "a district voucher with a 1-fen balance pays its fen on top of the municipal share",
+        candidates=[cand(M1), cand(dis(2, 5000, balance=1, ceiling_bp=7000))],
+        usable_ids=[1, 2],
+        lines=[(1, 1, 3000), (2, 2, 1)],
+        team_pays=6999,
+    ),
+    EligibilityCase(
         "revoked municipal ignored",
         candidates=[cand(M1, status="revoked"), cand(D2)],
         usable_ids=[2],
@@ -446,6 +474,17 @@ def test_usable_vouchers_then_split(case: EligibilityCase):
     expected = tuple(line(by_id[vid], position, amount) for vid, position, amount in case.lines)
     assert split.lines == expected
     assert split.team_pays_fen == case.team_pays
+
+
+def test_a_one_fen_balance_pays_only_where_the_share_reaches_a_fen():
+    """floor(C × 30%) is 0 fen for C = 3 and 1 fen for C = 4: the 1-fen voucher pays nothing, then
+    its whole balance, and never more; the next voucher of the level tops up to the rate."""
+    one_fen = mun(1, 3000, balance=1, expires=1)
+    assert split_cost(3, [one_fen]).lines == ()
+    assert split_cost(4, [one_fen]).lines == (line(one_fen, 1, 1),)
+    assert split_cost(10, [one_fen]).lines == (line(one_fen, 1, 1),)  # floor(3) but only 1 held
+    after = mun(2, 3000, expires=2)
+    assert split_cost(10, [after, one_fen]).lines == (line(one_fen, 1, 1), line(after, 2, 2))
 
 
 # ---------------------------------------------------------------------------------------------------
