@@ -151,3 +151,22 @@ def test_usage_after_settlement_is_accepted_and_an_exception_for_finance(api, ma
     # the settlement is what it was: the late usage is finance's to decide, not silently billed
     assert booking_json(api, world, booking)["settlement"]["total_fen"] == 20_000
     assert _run(app, AFTER + timedelta(hours=2)).settled == 1  # only the other booking
+
+
+def test_opting_out_in_one_batch_leaves_the_teams_vouchers_to_its_other_bookings(api, make, world, app):
+    """The team's bookings settle in one batch against one working copy of its balances: the
+    opted-out ones draw nothing, the others get the split they would get alone."""
+    make.voucher(world["team"], world["municipal"], 100_000)
+    booked = []
+    for hour, use_vouchers in enumerate((False, True, False, True)):
+        starts = START + timedelta(minutes=30 * hour)
+        booking = make.compute_booking(
+            world["team"], world["offer"], starts, starts + timedelta(minutes=30), use_vouchers=use_vouchers
+        )
+        usage(api, world, booking, (starts, starts + timedelta(minutes=30), "0.5"))
+        booked.append((booking, use_vouchers))
+    assert _run(app).settled == 4
+    for booking, use_vouchers in booked:
+        settlement = booking_json(api, world, booking)["settlement"]
+        assert amounts(settlement) == ([("municipal", 1_500)] if use_vouchers else []), booking.id
+    assert wallet(api, world)["municipal"]["spent_fen"] == 3_000
