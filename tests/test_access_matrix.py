@@ -418,6 +418,7 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("healthz", "GET"): ("/healthz", None, "ok ok ok ok ok ok ok ok ok"),
     # --- HTML pages
     ("web.home", "GET"): ("/", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.favicon", "GET"): ("/favicon.ico", None, "ok ok ok ok ok ok ok ok ok"),
     ("web.set_language", "GET"): ("/language/en", None, "ok ok ok ok ok ok ok ok ok"),
     ("web.sign_in", "GET"): ("/sign-in", None, "ok ok ok ok ok ok ok ok ok"),
     ("web.sign_in", "POST"): (
@@ -727,7 +728,7 @@ def test_access_matrix(app, make, world, isolated_db, key):
         finally:
             savepoint.rollback()
         got[role] = _verdict(endpoint, response)
-        details[role] = f"{response.status_code} {response.get_data(as_text=True)[:200]!r}"
+        details[role] = f"{response.status_code} {response.get_data()[:200].decode(errors='replace')!r}"
         if got[role] in ("U", "F", "N") and not _is_html(endpoint):
             assert set(response.json["error"]) == {"code", "message", "details"}, (role, response.json)
         if got[role] == "U" and not _is_html(endpoint):
