@@ -121,6 +121,11 @@ def instrument_book(instrument_id: int):
         return render_instrument_page(instrument, form, 422)
     starts_at, ends_at = _booked_range(form, instrument.timezone)
     if form.confirmed.data != "yes":
+        problems = bookings.slot_problems(current_user, instrument, starts_at, ends_at, clock.now())
+        if problems:  # no price for a slot that cannot be booked: say everything that is wrong
+            for problem in problems:
+                _show_refusal(form, problem, instrument)
+            return render_instrument_page(instrument, form, 422)
         return _review(instrument, form, starts_at, ends_at)
     try:
         booking, _created = bookings.create_instrument_booking(
@@ -144,15 +149,18 @@ def instrument_book(instrument_id: int):
         )
     except DomainError as error:
         db.session.rollback()
-        message = booking_error_message(error, instrument)
-        fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
-        show_beside(form, field_named(fields, error.details), message)
+        _show_refusal(form, error, instrument)
         return render_instrument_page(instrument, form, error.status)
     if booking.status == "pending_approval":
         flash(_("Booking requested. The lab will approve or decline it."), "success")
     else:
         flash(_("Booked. See you at the lab!"), "success")
     return redirect(url_for("web.booking_detail", booking_id=booking.id))
+
+
+def _show_refusal(form: BookingForm, error: DomainError, instrument: Instrument) -> None:
+    fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
+    show_beside(form, field_named(fields, error.details), booking_error_message(error, instrument))
 
 
 def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
