@@ -541,7 +541,7 @@ def test_lab_manager_edits_opening_hours(client, app, login, founder_setup):
     _founder, _team, manager, _lab, instrument = founder_setup
     login(manager)
     page = text(client.get(f"/lab/instruments/{instrument.id}"))
-    assert 'name="d0_0_opens" placeholder="08:00" size="5" type="text" value="08:00"' in page
+    assert 'name="d0_0_opens" placeholder="时:分" size="5" type="text" value="08:00"' in page
     token = csrf_token(client, f"/lab/instruments/{instrument.id}")
     path = f"/lab/instruments/{instrument.id}/hours"
 
