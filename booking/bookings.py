@@ -27,7 +27,7 @@ from booking.teams import booking_team
 from instruments.catalogue import blackouts_of, is_qualified, manages
 from instruments.models import Instrument, Lab, LabManager
 from instruments.rules import Policy, time_problems
-from vouchers import commitments
+from vouchers import audit, commitments
 
 
 def request_digest(body: dict) -> str:
@@ -338,6 +338,22 @@ def check_out(actor: User, booking_id: int, at: datetime | None = None) -> Booki
     booking.actual_ends_at = at
     booking.status = "completed"
     db.session.flush()
+    return booking
+
+
+def undo_check_in(actor: User, booking_id: int) -> Booking:
+    """Correct a mistaken check-in (until check-out): confirmed again, no actual start; audited,
+    since the actual start decides the billed time."""
+    booking = _managed_booking(actor, booking_id)
+    if booking.status != "checked_in":
+        raise _invalid_status(booking, "un-checked-in")
+    before = {"status": booking.status, "actual_starts_at": booking.actual_starts_at}
+    booking.status, booking.actual_starts_at = "confirmed", None
+    db.session.flush()
+    after = {"status": booking.status, "actual_starts_at": None}
+    audit.record(
+        actor, "undo_check_in", booking, before=before, after=after, district_code=booking.team.district_code
+    )
     return booking
 
 

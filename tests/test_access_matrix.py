@@ -458,6 +458,11 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.lab_booking_reject", "POST"): ("/lab/bookings/{booking}/reject", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_check_in", "POST"): ("/lab/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_check_out", "POST"): ("/lab/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
+    ("web.lab_booking_undo_check_in", "POST"): (
+        "/lab/bookings/{booking}/undo-check-in",
+        {},
+        "U F F ok F F F F ok",
+    ),
     ("web.lab_instrument_new", "GET"): ("/lab/instruments/new", None, "U F F ok F F F F ok"),
     ("web.lab_instrument_new", "POST"): ("/lab/instruments/new", {"name": "X"}, "U F F ok F F F F ok"),
     ("web.lab_instrument", "GET"): ("/lab/instruments/{instrument}", None, "U F F ok F F F F ok"),

@@ -384,13 +384,55 @@ def lab_booking_reject(booking_id: int):
     )
 
 
+def _confirm_first(booking_id: int, status: str, question: str, button: str):
+    """A confirm step before a lab action that a misplaced click would get wrong (it works without
+    JavaScript: the page posts the same action again with ``confirmed=yes``). None once confirmed, or
+    when the booking is no longer in ``status`` (the action then explains why it cannot run)."""
+    form = ActionForm()
+    if not form.validate_on_submit() or request.form.get("confirmed") == "yes":
+        return None
+    booking = bookings.booking_for(current_user, booking_id)
+    if booking.status != status:
+        return None
+    action = url_for(request.endpoint, booking_id=booking_id, next=request.args.get("next"))
+    return render_template(
+        "lab/confirm_action.html",
+        booking=booking,
+        question=question,
+        button=button,
+        action=action,
+        back=_back(),
+        now=clock.now(),
+        action_form=form,
+    )
+
+
 @blp.route("/lab/bookings/<int:booking_id>/check-in", methods=["POST"])
 @page("lab_manager", "admin")
 def lab_booking_check_in(booking_id: int):
-    return _lab_action(booking_id, bookings.check_in, _("Checked in."))
+    asked = _confirm_first(booking_id, "confirmed", _("Check in this booking?"), _("Confirm check-in"))
+    return asked or _lab_action(
+        booking_id,
+        bookings.check_in,
+        _("Checked in. Wrong booking? Undo the check-in on this page until check-out."),
+    )
 
 
 @blp.route("/lab/bookings/<int:booking_id>/check-out", methods=["POST"])
 @page("lab_manager", "admin")
 def lab_booking_check_out(booking_id: int):
-    return _lab_action(booking_id, bookings.check_out, _("Checked out."))
+    asked = _confirm_first(booking_id, "checked_in", _("Check out this booking?"), _("Confirm check-out"))
+    return asked or _lab_action(booking_id, bookings.check_out, _("Checked out."))
+
+
+@blp.route("/lab/bookings/<int:booking_id>/undo-check-in", methods=["POST"])
+@page("lab_manager", "admin")
+def lab_booking_undo_check_in(booking_id: int):
+    return _lab_action(
+        booking_id,
+        bookings.undo_check_in,
+        _(
+            "Check-in undone: the booking is confirmed again. If nobody checks in within the grace "
+            "period, it becomes a no-show."
+        ),
+    )

@@ -689,12 +689,14 @@ def test_lab_manager_checks_in_and_out_from_todays_list(client, app, make, login
         assert f"/lab/bookings/{tomorrow.id}/check-in" not in console  # not today
         token = csrf_token(client, "/lab")
         response = client.post(
-            f"/lab/bookings/{today.id}/check-in", data={"csrf_token": token}, follow_redirects=True
+            f"/lab/bookings/{today.id}/check-in",
+            data={"csrf_token": token, "confirmed": "yes"},
+            follow_redirects=True,
         )
         assert "已签到。" in text(response)
         assert f'action="/lab/bookings/{today.id}/check-out"' in text(response)
     with clock.frozen_at(cst(2, 10, 20)):
-        client.post(f"/lab/bookings/{today.id}/check-out", data={"csrf_token": token})
+        client.post(f"/lab/bookings/{today.id}/check-out", data={"csrf_token": token, "confirmed": "yes"})
         detail = text(client.get(f"/bookings/{today.id}"))
     done = get_booking(app, today.id)
     assert done.status == "completed"
