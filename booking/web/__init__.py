@@ -223,6 +223,7 @@ from booking.web import (  # noqa: E402, F401
     finance,
     finance_reports,
     instruments,
+    lab_console,
     provider,
     vouchers,
 )

@@ -16,6 +16,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from booking import accounts, bookings, clock, teams
@@ -128,7 +129,8 @@ def instrument_list():
             query = availability.search_query(**filters)
         found = list(
             db.session.scalars(
-                query.order_by(Instrument.name, Instrument.id)
+                query.options(selectinload(Instrument.opening_hours))  # the "no opening hours" badge
+                .order_by(Instrument.name, Instrument.id)
                 .offset((page - 1) * CATALOGUE_PAGE_SIZE)
                 .limit(CATALOGUE_PAGE_SIZE + 1)
             )
