@@ -7,7 +7,15 @@ from booking.db import db, reset_write_intent, set_write_intent
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+ICON_MAX_AGE = 7 * 24 * 3600  # icons rarely change and browsers ask for them on every page
+
+
 class PlatformFlask(Flask):
+    def get_send_file_max_age(self, filename: str | None) -> int | None:
+        if filename and filename.rsplit("/", 1)[-1].startswith("favicon."):
+            return ICON_MAX_AGE
+        return super().get_send_file_max_age(filename)
+
     def dispatch_request(self):
         """Run the view, then commit once if it succeeded; roll back on any error.
 

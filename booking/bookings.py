@@ -19,15 +19,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from booking import clock, notifications, payments
 from booking.db import db
-from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
+from booking.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import HOLDING_STATUSES, Booking, ComputeOffer, Team, TeamMember, User
 from booking.models.booking import NO_OVERLAP_CONSTRAINT
 from booking.money import share_fen, time_cost_fen
 from booking.teams import booking_team
 from instruments.catalogue import blackouts_of, is_qualified, manages
 from instruments.models import Instrument, Lab, LabManager
-from instruments.rules import Policy, check_times
-from vouchers import commitments
+from instruments.rules import Policy, time_problems
+from vouchers import audit, commitments
 
 
 def request_digest(body: dict) -> str:
@@ -92,6 +92,27 @@ def _insert_holding(booking: Booking) -> None:
     raise _slot_taken()
 
 
+def slot_problems(
+    actor: User, instrument: Instrument, starts_at: datetime, ends_at: datetime, now: datetime
+) -> list[DomainError]:
+    """Every rule that refuses ``actor`` this slot (training, the time rules, someone else holding
+    it), in the order booking checks them: booking refuses with the first, a form shows them all."""
+    problems: list[DomainError] = []
+    if instrument.requires_training and not is_qualified(instrument, actor):
+        problems.append(
+            Invalid(
+                "You are not qualified on this instrument yet; ask the lab for training.",
+                code="not_qualified",
+                details={"instrument_id": ["Training required."]},
+            )
+        )
+    blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
+    problems += time_problems(Policy.of(instrument), starts_at, ends_at, now, blackouts)
+    if ends_at > starts_at and overlapping_holder(instrument.id, starts_at, ends_at) is not None:
+        problems.append(_slot_taken())
+    return problems
+
+
 def create_instrument_booking(
     actor: User,
     *,
@@ -112,20 +133,13 @@ def create_instrument_booking(
     instrument = db.session.get(Instrument, instrument_id)
     if instrument is None or not instrument.active:
         raise unknown_reference("instrument_id", "instrument")
-    if instrument.requires_training and not is_qualified(instrument, actor):
-        raise Invalid(
-            "You are not qualified on this instrument yet; ask the lab for training.",
-            code="not_qualified",
-            details={"instrument_id": ["Training required."]},
-        )
-    now = clock.now()
-    blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
-    check_times(Policy.of(instrument), starts_at, ends_at, now, blackouts)
-    if overlapping_holder(instrument.id, starts_at, ends_at) is not None:
-        earlier = replay(actor, idempotency_key, digest)  # this very request, committed meanwhile
-        if earlier is not None:
-            return earlier, False
-        raise _slot_taken()
+    problems = slot_problems(actor, instrument, starts_at, ends_at, clock.now())
+    if problems:
+        if problems[0].code == "slot_taken":
+            earlier = replay(actor, idempotency_key, digest)  # this very request, committed meanwhile
+            if earlier is not None:
+                return earlier, False
+        raise problems[0]
 
     booking = Booking(
         team=team,
@@ -324,6 +338,22 @@ def check_out(actor: User, booking_id: int, at: datetime | None = None) -> Booki
     booking.actual_ends_at = at
     booking.status = "completed"
     db.session.flush()
+    return booking
+
+
+def undo_check_in(actor: User, booking_id: int) -> Booking:
+    """Correct a mistaken check-in (until check-out): confirmed again, no actual start; audited,
+    since the actual start decides the billed time."""
+    booking = _managed_booking(actor, booking_id)
+    if booking.status != "checked_in":
+        raise _invalid_status(booking, "un-checked-in")
+    before = {"status": booking.status, "actual_starts_at": booking.actual_starts_at}
+    booking.status, booking.actual_starts_at = "confirmed", None
+    db.session.flush()
+    after = {"status": booking.status, "actual_starts_at": None}
+    audit.record(
+        actor, "undo_check_in", booking, before=before, after=after, district_code=booking.team.district_code
+    )
     return booking
 
 

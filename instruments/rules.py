@@ -8,7 +8,7 @@ in the instrument's IANA zone (DST-free Asia/Shanghai by default, any other zone
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
@@ -152,24 +152,34 @@ def check_times(
     policy: Policy, starts_at: datetime, ends_at: datetime, now: datetime, blackouts: Iterable[Interval]
 ):
     """Raise ``Invalid`` with the API's code for the first rule the requested range breaks."""
+    for problem in time_problems(policy, starts_at, ends_at, now, blackouts):
+        raise problem
+
+
+def time_problems(
+    policy: Policy, starts_at: datetime, ends_at: datetime, now: datetime, blackouts: Iterable[Interval]
+) -> Iterator[Invalid]:
+    """Every rule the requested range breaks, in the order ``check_times`` refuses them (so a form
+    can show them all at once, and booking refuses with the first)."""
     if ends_at <= starts_at:
-        raise _refuse("invalid", "The booking must end after it starts.", "ends_at")
+        yield _refuse("invalid", "The booking must end after it starts.", "ends_at")
+        return  # the other rules measure a range that does not exist
     if not (
         on_grid(starts_at, policy.timezone, policy.slot_minutes)
         and on_grid(ends_at, policy.timezone, policy.slot_minutes)
     ):
-        raise _refuse("off_grid", f"Bookings start and end on the {policy.slot_minutes}-minute grid.")
+        yield _refuse("off_grid", f"Bookings start and end on the {policy.slot_minutes}-minute grid.")
     minutes = (ends_at - starts_at).total_seconds() / 60
     if minutes < policy.min_minutes:
-        raise _refuse("too_short", f"Book at least {policy.min_minutes} minutes.", "ends_at")
+        yield _refuse("too_short", f"Book at least {policy.min_minutes} minutes.", "ends_at")
     if minutes > policy.max_minutes:
-        raise _refuse("too_long", f"Book at most {policy.max_minutes} minutes.", "ends_at")
+        yield _refuse("too_long", f"Book at most {policy.max_minutes} minutes.", "ends_at")
     if starts_at < policy.earliest_start(now):
-        raise _refuse("inside_lead_time", f"Book at least {policy.lead_minutes} minutes ahead.")
+        yield _refuse("inside_lead_time", f"Book at least {policy.lead_minutes} minutes ahead.")
     if ends_at > policy.latest_end(now):
-        raise _refuse("beyond_horizon", f"Book at most {policy.horizon_days} days ahead.", "ends_at")
+        yield _refuse("beyond_horizon", f"Book at most {policy.horizon_days} days ahead.", "ends_at")
     windows = opening_windows(policy.ranges, policy.timezone, starts_at, ends_at)
     if not any(ws <= starts_at and ends_at <= we for ws, we in windows):
-        raise _refuse("outside_opening_hours", "The instrument is not open for the whole booking.")
+        yield _refuse("outside_opening_hours", "The instrument is not open for the whole booking.")
     if any(bs < ends_at and starts_at < be for bs, be in blackouts):
-        raise _refuse("blackout", "The instrument is unavailable (maintenance or closure) then.")
+        yield _refuse("blackout", "The instrument is unavailable (maintenance or closure) then.")

@@ -418,6 +418,7 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("healthz", "GET"): ("/healthz", None, "ok ok ok ok ok ok ok ok ok"),
     # --- HTML pages
     ("web.home", "GET"): ("/", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.favicon", "GET"): ("/favicon.ico", None, "ok ok ok ok ok ok ok ok ok"),
     ("web.set_language", "GET"): ("/language/en", None, "ok ok ok ok ok ok ok ok ok"),
     ("web.sign_in", "GET"): ("/sign-in", None, "ok ok ok ok ok ok ok ok ok"),
     ("web.sign_in", "POST"): (
@@ -457,6 +458,11 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.lab_booking_reject", "POST"): ("/lab/bookings/{booking}/reject", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_check_in", "POST"): ("/lab/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_check_out", "POST"): ("/lab/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
+    ("web.lab_booking_undo_check_in", "POST"): (
+        "/lab/bookings/{booking}/undo-check-in",
+        {},
+        "U F F ok F F F F ok",
+    ),
     ("web.lab_instrument_new", "GET"): ("/lab/instruments/new", None, "U F F ok F F F F ok"),
     ("web.lab_instrument_new", "POST"): ("/lab/instruments/new", {"name": "X"}, "U F F ok F F F F ok"),
     ("web.lab_instrument", "GET"): ("/lab/instruments/{instrument}", None, "U F F ok F F F F ok"),
@@ -727,7 +733,7 @@ def test_access_matrix(app, make, world, isolated_db, key):
         finally:
             savepoint.rollback()
         got[role] = _verdict(endpoint, response)
-        details[role] = f"{response.status_code} {response.get_data(as_text=True)[:200]!r}"
+        details[role] = f"{response.status_code} {response.get_data()[:200].decode(errors='replace')!r}"
         if got[role] in ("U", "F", "N") and not _is_html(endpoint):
             assert set(response.json["error"]) == {"code", "message", "details"}, (role, response.json)
         if got[role] == "U" and not _is_html(endpoint):

@@ -26,6 +26,7 @@ ACTIONS = (
     "resolve_exception",
     "close_period",
     "payout",
+    "undo_check_in",  # a lab manager's correction of a mistaken check-in (it decides the billed time)
 )
 
 

@@ -79,6 +79,13 @@ def home():
     return render_template("home.html")
 
 
+@blp.route("/favicon.ico")
+@public_page
+def favicon():
+    """Browsers (and crawlers) ask for this path whatever the page links; answer with the icon."""
+    return current_app.send_static_file("favicon.ico")
+
+
 @blp.route("/language/<code>")
 @public_page
 def set_language(code: str):
@@ -216,6 +223,7 @@ from booking.web import (  # noqa: E402, F401
     finance,
     finance_reports,
     instruments,
+    lab_console,
     provider,
     vouchers,
 )

@@ -20,12 +20,11 @@ from booking.errors import Conflict, DomainError, Invalid
 from booking.i18n import format_yuan
 from booking.models import STATUSES, Booking
 from booking.money import time_cost_fen
-from booking.web import _safe_next, blp
+from booking.web import blp
 from booking.web.access import page
 from booking.web.forms import ActionForm, BookingForm, ReasonForm, field_named, show_beside
 from booking.web.instruments import (
     bookable_teams,
-    managed_labs,
     render_instrument_page,
     team_choices,
 )
@@ -121,6 +120,11 @@ def instrument_book(instrument_id: int):
         return render_instrument_page(instrument, form, 422)
     starts_at, ends_at = _booked_range(form, instrument.timezone)
     if form.confirmed.data != "yes":
+        problems = bookings.slot_problems(current_user, instrument, starts_at, ends_at, clock.now())
+        if problems:  # no price for a slot that cannot be booked: say everything that is wrong
+            for problem in problems:
+                _show_refusal(form, problem, instrument)
+            return render_instrument_page(instrument, form, 422)
         return _review(instrument, form, starts_at, ends_at)
     try:
         booking, _created = bookings.create_instrument_booking(
@@ -144,15 +148,18 @@ def instrument_book(instrument_id: int):
         )
     except DomainError as error:
         db.session.rollback()
-        message = booking_error_message(error, instrument)
-        fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
-        show_beside(form, field_named(fields, error.details), message)
+        _show_refusal(form, error, instrument)
         return render_instrument_page(instrument, form, error.status)
     if booking.status == "pending_approval":
         flash(_("Booking requested. The lab will approve or decline it."), "success")
     else:
         flash(_("Booked. See you at the lab!"), "success")
     return redirect(url_for("web.booking_detail", booking_id=booking.id))
+
+
+def _show_refusal(form: BookingForm, error: DomainError, instrument: Instrument) -> None:
+    fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
+    show_beside(form, field_named(fields, error.details), booking_error_message(error, instrument))
 
 
 def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
@@ -306,92 +313,3 @@ def booking_cancel(booking_id: int):
         else:
             flash(_("Booking cancelled free of charge."), "success")
     return redirect(url_for("web.booking_detail", booking_id=booking_id))
-
-
-# --- the lab console ------------------------------------------------------------------------------------
-
-
-def todays_bookings(now: datetime) -> list[Booking]:
-    """Confirmed and checked-in bookings of the user's instruments that touch today, in each
-    instrument's own timezone."""
-    query = bookings.filtered_bookings(
-        current_user, {"from": now - timedelta(days=1), "to": now + timedelta(days=1)}
-    ).where(Booking.status.in_(("confirmed", "checked_in")), Booking.kind == "instrument")
-    found = []
-    for booking in db.session.scalars(query.order_by(Booking.starts_at)):
-        tz = zone(booking.instrument.timezone)
-        midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
-        if booking.starts_at < midnight + timedelta(days=1) and booking.ends_at > midnight:
-            found.append(booking)
-    return found
-
-
-@blp.route("/lab")
-@page("lab_manager", "admin")
-def lab_console():
-    now = clock.now()
-    instruments = db.session.scalars(
-        catalogue.managed_instruments(current_user).order_by(Instrument.lab_id, Instrument.name)
-    )
-    pending = db.session.scalars(
-        bookings.filtered_bookings(current_user, {"status": "pending_approval"})
-        .order_by(Booking.starts_at)
-        .limit(LIST_LIMIT)
-    )
-    return render_template(
-        "lab/console.html",
-        labs=managed_labs(current_user),
-        instruments=list(instruments),
-        pending=list(pending),
-        today=todays_bookings(now),
-        action_form=ActionForm(),
-        reject_form=lambda booking: ReasonForm(prefix=f"reject-{booking.id}"),
-    )
-
-
-def _back() -> str:
-    return _safe_next(request.args.get("next")) if request.args.get("next") else url_for("web.lab_console")
-
-
-def _lab_action(booking_id: int, change, done: str, form: ActionForm | ReasonForm | None = None):
-    """Run one lab-side state change (approve, check in...) and go back where the button was."""
-    form = form or ActionForm()
-    if not form.validate_on_submit():
-        flash(_("The reason is too long (at most 500 characters)."), "error")
-        return redirect(_back())
-    try:
-        change(current_user, booking_id)
-    except (Invalid, Conflict) as error:  # 403/404 go to the error pages
-        db.session.rollback()
-        flash(action_error_message(error, bookings.booking_for(current_user, booking_id)), "error")
-    else:
-        flash(done, "success")
-    return redirect(_back())
-
-
-@blp.route("/lab/bookings/<int:booking_id>/approve", methods=["POST"])
-@page("lab_manager", "admin")
-def lab_booking_approve(booking_id: int):
-    return _lab_action(booking_id, bookings.approve, _("Booking approved."))
-
-
-@blp.route("/lab/bookings/<int:booking_id>/reject", methods=["POST"])
-@page("lab_manager", "admin")
-def lab_booking_reject(booking_id: int):
-    form = ReasonForm(prefix=f"reject-{booking_id}")
-    reason = (form.reason.data or "").strip() or None
-    return _lab_action(
-        booking_id, lambda actor, bid: bookings.reject(actor, bid, reason), _("Booking declined."), form
-    )
-
-
-@blp.route("/lab/bookings/<int:booking_id>/check-in", methods=["POST"])
-@page("lab_manager", "admin")
-def lab_booking_check_in(booking_id: int):
-    return _lab_action(booking_id, bookings.check_in, _("Checked in."))
-
-
-@blp.route("/lab/bookings/<int:booking_id>/check-out", methods=["POST"])
-@page("lab_manager", "admin")
-def lab_booking_check_out(booking_id: int):
-    return _lab_action(booking_id, bookings.check_out, _("Checked out."))

@@ -284,6 +284,8 @@ class _OpeningHoursBase(FlaskForm):
     """Per weekday, up to ``per_day`` opening ranges as HH:MM (24:00 closes at midnight)."""
 
     per_day = 3
+    # "yes" once the manager confirmed saving no range at all (the instrument can then not be booked)
+    close_all = HiddenField(validators=[Optional(), Length(max=3)])
     submit = SubmitField(_l("Save opening hours"))
 
     def pair(self, weekday: int, index: int):

@@ -16,6 +16,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from booking import accounts, bookings, clock, teams
@@ -128,7 +129,8 @@ def instrument_list():
             query = availability.search_query(**filters)
         found = list(
             db.session.scalars(
-                query.order_by(Instrument.name, Instrument.id)
+                query.options(selectinload(Instrument.opening_hours))  # the "no opening hours" badge
+                .order_by(Instrument.name, Instrument.id)
                 .offset((page - 1) * CATALOGUE_PAGE_SIZE)
                 .limit(CATALOGUE_PAGE_SIZE + 1)
             )
@@ -345,7 +347,7 @@ def _ranges_per_day(instrument: Instrument) -> int:
     return max(3, *counts)
 
 
-def _manage_page(instrument: Instrument, status: int = 200, **forms):
+def _manage_page(instrument: Instrument, status: int = 200, confirm_no_hours: bool = False, **forms):
     """The console page of one instrument; ``forms`` are submitted forms to show with their errors."""
     details = forms.get("details")
     if details is None:
@@ -363,6 +365,7 @@ def _manage_page(instrument: Instrument, status: int = 200, **forms):
         instrument=instrument,
         details=details,
         hours_form=hours,
+        confirm_no_hours=confirm_no_hours,
         blackout_form=forms.get("blackout") or BlackoutForm(),
         qualification_form=forms.get("qualification") or QualificationForm(),
         action_form=ActionForm(),
@@ -434,12 +437,26 @@ def lab_instrument_hours(instrument_id: int):
     form = opening_hours_form(_ranges_per_day(instrument))()
     if not form.validate_on_submit():
         return _manage_page(instrument, 422, hours=form)
+    ranges = form.ranges()
+    if not ranges and form.close_all.data != "yes":
+        # An empty grid closes the instrument to every booking: ask before doing that.
+        return _manage_page(instrument, 200, hours=form, confirm_no_hours=True)
     try:
-        catalogue.set_opening_hours(instrument, form.ranges())
+        catalogue.set_opening_hours(instrument, ranges)
     except DomainError as error:
         _domain_error(error)
         return _manage_page(instrument, error.status, hours=form)
-    flash(_("Opening hours saved."), "success")
+    if ranges:
+        flash(_("Opening hours saved."), "success")
+    else:
+        flash(
+            _(
+                "Opening hours cleared: %(name)s has no bookable hours now, so nobody can book it "
+                "until you add some.",
+                name=instrument.name,
+            ),
+            "warning",
+        )
     return redirect(_manage_url(instrument, "hours"))
 
 

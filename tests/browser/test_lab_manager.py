@@ -40,10 +40,15 @@ def test_a_lab_manager_approves_a_pending_booking_and_checks_it_in(page, app, ma
     today = section(page, "Today's bookings").get_by_role("row").filter(has_text=team.name)
     expect(today).to_contain_text("confirmed")
     today.get_by_role("button", name="Check in").click()
+    # a confirm step first: the team and time are shown, nothing changes until confirmed
+    expect(page.get_by_role("heading", name="Check in this booking?")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(team.name)
+    page.get_by_role("button", name="Confirm check-in").click()
 
-    flash(page, "Checked in.")
+    flash(page, "Checked in. Wrong booking? Undo the check-in on this page until check-out.")
     expect(today).to_contain_text("checked in")
     expect(today.get_by_role("button", name="Check out")).to_be_visible()
+    expect(today.get_by_role("button", name="Undo check-in")).to_be_visible()
 
     with app.app_context():
         done, waiting = db.session.get(Booking, booking.id), db.session.get(Booking, later.id)

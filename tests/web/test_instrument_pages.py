@@ -541,7 +541,7 @@ def test_lab_manager_edits_opening_hours(client, app, login, founder_setup):
     _founder, _team, manager, _lab, instrument = founder_setup
     login(manager)
     page = text(client.get(f"/lab/instruments/{instrument.id}"))
-    assert 'name="d0_0_opens" placeholder="08:00" size="5" type="text" value="08:00"' in page
+    assert 'name="d0_0_opens" placeholder="时:分" size="5" type="text" value="08:00"' in page
     token = csrf_token(client, f"/lab/instruments/{instrument.id}")
     path = f"/lab/instruments/{instrument.id}/hours"
 
@@ -689,12 +689,14 @@ def test_lab_manager_checks_in_and_out_from_todays_list(client, app, make, login
         assert f"/lab/bookings/{tomorrow.id}/check-in" not in console  # not today
         token = csrf_token(client, "/lab")
         response = client.post(
-            f"/lab/bookings/{today.id}/check-in", data={"csrf_token": token}, follow_redirects=True
+            f"/lab/bookings/{today.id}/check-in",
+            data={"csrf_token": token, "confirmed": "yes"},
+            follow_redirects=True,
         )
         assert "已签到。" in text(response)
         assert f'action="/lab/bookings/{today.id}/check-out"' in text(response)
     with clock.frozen_at(cst(2, 10, 20)):
-        client.post(f"/lab/bookings/{today.id}/check-out", data={"csrf_token": token})
+        client.post(f"/lab/bookings/{today.id}/check-out", data={"csrf_token": token, "confirmed": "yes"})
         detail = text(client.get(f"/bookings/{today.id}"))
     done = get_booking(app, today.id)
     assert done.status == "completed"
