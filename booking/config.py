@@ -23,6 +23,14 @@ class Config:
     SQLALCHEMY_DATABASE_URI: str | None = None  # filled in by create_app (instance folder)
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SQLALCHEMY_RECORD_QUERIES = False
+    # How long a request may wait on the database before it gives up with 503 (booking/db.py,
+    # engine_options): PostgreSQL's connect, statement, lock and idle-in-transaction timeouts,
+    # SQLite's busy timeout (its lock wait). 0 turns one off.
+    DATABASE_CONNECT_TIMEOUT_SECONDS = 5
+    DATABASE_STATEMENT_TIMEOUT_MS = 30_000
+    DATABASE_LOCK_TIMEOUT_MS = 15_000
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
+    DATABASE_BUSY_TIMEOUT_MS = 30_000
 
     # API
     API_TITLE = "Compute-voucher and instrument booking API"
@@ -97,6 +105,15 @@ class Config:
             settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(env["DATABASE_URL"])
         if env.get("SECRET_KEY"):
             settings["SECRET_KEY"] = env["SECRET_KEY"]
+        for name in (
+            "DATABASE_CONNECT_TIMEOUT_SECONDS",
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            "DATABASE_LOCK_TIMEOUT_MS",
+            "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            "DATABASE_BUSY_TIMEOUT_MS",
+        ):
+            if env.get(name):
+                settings[name] = int(env[name])
         for name in ("USAGE_TOLERANCE_BP", "USAGE_GRACE_MINUTES", "RECONCILE_BATCH_SIZE"):
             if env.get(name):
                 settings[name] = int(env[name])
