@@ -89,6 +89,10 @@ class Config:
     PAYMENTS_BACKOFF_SECONDS = 0.5
     PAYMENTS_BACKOFF_CAP_SECONDS = 8.0
     PAYMENTS_CAPTURE_MAX_FAILURES = 5  # then finance sees a capture_failed exception
+    # capture_payments also cancels card holds no booking keeps (booking/card_holds.py): those older
+    # than this (never a request's still in flight), among this many pages of 100 recent intents
+    PAYMENTS_ORPHAN_GRACE_SECONDS = 600
+    PAYMENTS_ORPHAN_SCAN_PAGES = 5
 
     # Background statement exports (vouchers/exports.py): who writes them — "thread" (a daemon thread
     # of the web process, the default outside tests) or "scheduler" (only the scheduler's exports job);
@@ -124,7 +128,13 @@ class Config:
             settings["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
         if env.get("EXPORTS_RUNNER"):
             settings["EXPORTS_RUNNER"] = env["EXPORTS_RUNNER"]
-        for name in ("PAYMENTS_MAX_RETRIES", "PAYMENTS_CAPTURE_MAX_FAILURES", "EXPORT_CHUNK_ROWS"):
+        for name in (
+            "PAYMENTS_MAX_RETRIES",
+            "PAYMENTS_CAPTURE_MAX_FAILURES",
+            "PAYMENTS_ORPHAN_GRACE_SECONDS",
+            "PAYMENTS_ORPHAN_SCAN_PAGES",
+            "EXPORT_CHUNK_ROWS",
+        ):
             if env.get(name):
                 settings[name] = int(env[name])
         if env.get("API_TOKEN_TTL_DAYS"):
