@@ -226,7 +226,9 @@ def engine_options(config: Mapping) -> dict:
         "lock_timeout": config.get("DATABASE_LOCK_TIMEOUT_MS", 0),
         "idle_in_transaction_session_timeout": config.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 0),
     }
-    connect_args: dict = {"options": " ".join(f"-c {name}={int(ms)}" for name, ms in settings.items())}
+    connect_args: dict = {}
+    if options := " ".join(f"-c {name}={int(ms)}" for name, ms in settings.items() if ms):
+        connect_args["options"] = options
     if config.get("DATABASE_CONNECT_TIMEOUT_SECONDS"):
         # libpq takes whole seconds; at least 2 (it treats 1 as 2 anyway)
         connect_args["connect_timeout"] = max(2, int(config["DATABASE_CONNECT_TIMEOUT_SECONDS"]))

@@ -79,6 +79,19 @@ def test_database_down_is_a_friendly_503_page(kind, tmp_path):
         db.engine.dispose()
 
 
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_database_down_for_a_signed_in_person_is_the_friendly_page(kind, tmp_path, make, client, login):
+    """Signed in while the database was up (same secret key), then it goes away: loading the person
+    (the rate limit's key, the page's menu) needs it, and still the answer is the 503 page."""
+    login(make.user("founder"))
+    down = app_for(_unreachable_url(kind, tmp_path), tmp_path).test_client()
+    down.set_cookie("session", client.get_cookie("session").value)
+    for path in ("/bookings", "/"):
+        page = down.get(path)
+        assert page.status_code == 503, (path, page.status_code)
+        assert "服务暂时无法使用" in page.get_data(as_text=True)
+
+
 def test_programming_errors_stay_500(tmp_path):
     """Only connection-level failures mean 'unavailable': a missing table is a bug, not an outage."""
     app = app_for("sqlite:///" + str(tmp_path / "empty.sqlite3"), tmp_path)  # no schema at all
