@@ -90,8 +90,11 @@ def release_unkept() -> int:
     api = api.single_attempt()
     released = 0
     try:
+        known: dict[str, str | None] = {}  # payment key → intent id, if the create answered
+        for key, intent_id in holds:
+            known[key] = intent_id or known.get(key)
         intents: dict[str, dict] = {}
-        for key, intent_id in dict.fromkeys(holds):
+        for key, intent_id in known.items():
             intent = api.intent(intent_id) if intent_id else api.find_intent(key)
             if intent is not None and intent.get("status") in CANCELABLE:
                 intents[intent["id"]] = intent
