@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from booking.app import PlatformFlask
 from booking.config import DEV_SECRET_KEY, Config, config_for_environment
-from booking.db import db, install_sqlite_transactions, sqlite_engine_options
+from booking.db import db, engine_options, install_sqlite_transactions, merged_engine_options
 from booking.ratelimit import limiter
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -43,8 +43,9 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
             app.instance_path, "booking.sqlite3"
         )
-    options = sqlite_engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = merged_engine_options(
+        engine_options(app.config), app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    )
     _refuse_insecure(app)
     if hops := app.config.get("TRUSTED_PROXIES", 0):
         # client address, scheme and host as the trusted proxies saw them (rate limits, absolute links)
@@ -55,7 +56,7 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
 
     db.init_app(app)
     with app.app_context():
-        install_sqlite_transactions(db.engine)
+        install_sqlite_transactions(db.engine, app.config["DATABASE_BUSY_TIMEOUT_MS"])
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
     _init_login(app)
     csrf.init_app(app)
@@ -78,7 +79,10 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
     app.register_blueprint(web_blp)
     app.add_url_rule("/healthz", "healthz", healthz)
 
+    from booking.outage import init_outage_handling
     from booking.security import init_security_headers
+
+    init_outage_handling(app)
 
     init_security_headers(app)
 

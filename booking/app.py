@@ -2,6 +2,7 @@
 
 from flask import Flask, request
 
+from booking import card_holds
 from booking.db import db, reset_write_intent, set_write_intent
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -24,11 +25,14 @@ class PlatformFlask(Flask):
         A request that will write declares write intent first, so SQLite begins it IMMEDIATE.
         """
         token = set_write_intent(request.method not in SAFE_METHODS)
+        holds = card_holds.begin_unit()
+        failed = True
         try:
             rv = super().dispatch_request()
             response = self.make_response(rv)
             if response.status_code < 400:
                 db.session.commit()
+                failed = False
             else:
                 db.session.rollback()
             return response
@@ -37,3 +41,5 @@ class PlatformFlask(Flask):
             raise
         finally:
             reset_write_intent(token)
+            # card holds this request placed but no committed booking keeps are released
+            card_holds.end_unit(holds, failed=failed)

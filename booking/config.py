@@ -23,6 +23,14 @@ class Config:
     SQLALCHEMY_DATABASE_URI: str | None = None  # filled in by create_app (instance folder)
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SQLALCHEMY_RECORD_QUERIES = False
+    # How long a request may wait on the database before it gives up with 503 (booking/db.py,
+    # engine_options): PostgreSQL's connect, statement, lock and idle-in-transaction timeouts,
+    # SQLite's busy timeout (its lock wait). 0 turns one off.
+    DATABASE_CONNECT_TIMEOUT_SECONDS = 5
+    DATABASE_STATEMENT_TIMEOUT_MS = 30_000
+    DATABASE_LOCK_TIMEOUT_MS = 15_000
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
+    DATABASE_BUSY_TIMEOUT_MS = 30_000
 
     # API
     API_TITLE = "Compute-voucher and instrument booking API"
@@ -81,6 +89,10 @@ class Config:
     PAYMENTS_BACKOFF_SECONDS = 0.5
     PAYMENTS_BACKOFF_CAP_SECONDS = 8.0
     PAYMENTS_CAPTURE_MAX_FAILURES = 5  # then finance sees a capture_failed exception
+    # capture_payments also cancels card holds no booking keeps (booking/card_holds.py): those older
+    # than this (never a request's still in flight), among this many pages of 100 recent intents
+    PAYMENTS_ORPHAN_GRACE_SECONDS = 600
+    PAYMENTS_ORPHAN_SCAN_PAGES = 5
 
     # Background statement exports (vouchers/exports.py): who writes them — "thread" (a daemon thread
     # of the web process, the default outside tests) or "scheduler" (only the scheduler's exports job);
@@ -97,6 +109,15 @@ class Config:
             settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(env["DATABASE_URL"])
         if env.get("SECRET_KEY"):
             settings["SECRET_KEY"] = env["SECRET_KEY"]
+        for name in (
+            "DATABASE_CONNECT_TIMEOUT_SECONDS",
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            "DATABASE_LOCK_TIMEOUT_MS",
+            "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            "DATABASE_BUSY_TIMEOUT_MS",
+        ):
+            if env.get(name):
+                settings[name] = int(env[name])
         for name in ("USAGE_TOLERANCE_BP", "USAGE_GRACE_MINUTES", "RECONCILE_BATCH_SIZE"):
             if env.get(name):
                 settings[name] = int(env[name])
@@ -107,7 +128,13 @@ class Config:
             settings["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
         if env.get("EXPORTS_RUNNER"):
             settings["EXPORTS_RUNNER"] = env["EXPORTS_RUNNER"]
-        for name in ("PAYMENTS_MAX_RETRIES", "PAYMENTS_CAPTURE_MAX_FAILURES", "EXPORT_CHUNK_ROWS"):
+        for name in (
+            "PAYMENTS_MAX_RETRIES",
+            "PAYMENTS_CAPTURE_MAX_FAILURES",
+            "PAYMENTS_ORPHAN_GRACE_SECONDS",
+            "PAYMENTS_ORPHAN_SCAN_PAGES",
+            "EXPORT_CHUNK_ROWS",
+        ):
             if env.get(name):
                 settings[name] = int(env[name])
         if env.get("API_TOKEN_TTL_DAYS"):

@@ -7,7 +7,7 @@ everything below it only ``flush()``es.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -94,11 +94,12 @@ def write_intent() -> Iterator[None]:
         _write_intent.reset(token)
 
 
-def install_sqlite_transactions(engine: Engine) -> None:
+def install_sqlite_transactions(engine: Engine, busy_timeout_ms: int = 30_000) -> None:
     """Give pysqlite real transactions, as SQLAlchemy's SQLite docs describe.
 
     The driver's own transaction handling is switched off (it defers BEGIN and breaks SAVEPOINT and
     serializable behaviour); SQLAlchemy emits BEGIN itself: IMMEDIATE when the unit of work will write.
+    A writer waits at most ``busy_timeout_ms`` for the database lock, then fails ("database is locked").
     """
     if engine.dialect.name != "sqlite":
         return
@@ -109,7 +110,7 @@ def install_sqlite_transactions(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -197,11 +198,49 @@ def insert_ignoring_conflicts(model):
     return dialect.insert(model.__table__)
 
 
-def sqlite_engine_options(uri: str) -> dict:
+def sqlite_engine_options(uri: str, busy_timeout_ms: int = 30_000) -> dict:
     """Engine options for a SQLite URI: a driver-level timeout as well as the PRAGMA."""
     if not uri.startswith("sqlite"):
         return {}
-    return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"connect_args": {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}}
+
+
+def engine_options(config: Mapping) -> dict:
+    """Engine options that bound how long a request can wait on the database (merged under the
+    app's own ``SQLALCHEMY_ENGINE_OPTIONS``).
+
+    PostgreSQL: ``connect_timeout`` (libpq waits forever by default), ``statement_timeout`` (a
+    statement, lock waits included), ``lock_timeout`` (shorter: a lock wait is the usual hang, and
+    the normal ones, e.g. a booking race's wait for the winner's commit, last milliseconds), and
+    ``idle_in_transaction_session_timeout`` (a transaction left open by a stuck worker, longer than
+    the slowest payments call a request makes inside its transaction). 0 turns one off.
+    SQLite: the busy timeout (the lock wait; see ``install_sqlite_transactions``).
+    """
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        return sqlite_engine_options(uri, config.get("DATABASE_BUSY_TIMEOUT_MS", 30_000))
+    if not uri.startswith("postgresql"):
+        return {}
+    settings = {
+        "statement_timeout": config.get("DATABASE_STATEMENT_TIMEOUT_MS", 0),
+        "lock_timeout": config.get("DATABASE_LOCK_TIMEOUT_MS", 0),
+        "idle_in_transaction_session_timeout": config.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 0),
+    }
+    connect_args: dict = {}
+    if options := " ".join(f"-c {name}={int(ms)}" for name, ms in settings.items() if ms):
+        connect_args["options"] = options
+    if config.get("DATABASE_CONNECT_TIMEOUT_SECONDS"):
+        # libpq takes whole seconds; at least 2 (it treats 1 as 2 anyway)
+        connect_args["connect_timeout"] = max(2, int(config["DATABASE_CONNECT_TIMEOUT_SECONDS"]))
+    return {"connect_args": connect_args}
+
+
+def merged_engine_options(ours: dict, theirs: dict) -> dict:
+    """The app's explicit options win; ``connect_args`` are merged key by key."""
+    merged = {**ours, **theirs}
+    if "connect_args" in ours and "connect_args" in theirs:
+        merged["connect_args"] = {**ours["connect_args"], **theirs["connect_args"]}
+    return merged
 
 
 def add_to_totals(

@@ -8,6 +8,7 @@
   charges the difference with a second intent. After ``PAYMENTS_CAPTURE_MAX_FAILURES`` failures finance
   sees a ``capture_failed`` exception (the job keeps trying).
 - A free cancellation cancels the hold before the request returns (left to the job if the API is down).
+- A booking that fails after its hold may exist leaves no hold behind (``booking.card_holds``).
 
 Every POST carries an ``Idempotency-Key``; since a Stripe-compatible server may ignore those
 (localstripe does), an attempt that may have reached the server is reconciled before it is repeated:
@@ -18,20 +19,21 @@ With no ``PAYMENTS_API_BASE`` configured nothing here runs: the share is owed (`
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
-from booking import clock
+from booking import card_holds, clock
 from booking.db import among, db, insert_ignoring_conflicts
 from booking.errors import DomainError, Invalid, ServiceUnavailable
 from booking.models import Booking, BookingPayment, PaymentEvent
@@ -148,6 +150,12 @@ class PaymentsClient:
             )
         return self.session.get(self.base + path, params=encode_form(params or {}), timeout=self.timeout)
 
+    def single_attempt(self) -> PaymentsClient:
+        """This client (same pool) without retries: for clean-up after a request already failed."""
+        quick = copy.copy(self)
+        quick.retries = 0
+        return quick
+
     def call(
         self, method: str, path: str, params: Mapping | None = None, *, key: str | None = None, reconcile=None
     ):
@@ -186,13 +194,32 @@ class PaymentsClient:
 
     # --- PaymentIntents ---
 
+    def intents(self, pages: int = 1) -> Iterator[dict]:
+        """Recent intents, 100 a page (Stripe lists the newest first)."""
+        after = None
+        for _ in range(pages):
+            listing = self.call("GET", "/v1/payment_intents", {"limit": 100, "starting_after": after})
+            data = listing.get("data", [])
+            yield from data
+            if not listing.get("has_more") or not data:
+                return
+            after = data[-1]["id"]
+
     def find_intent(self, payment_key: str) -> dict | None:
         """The intent created with this key (by metadata), if any: recent intents are listed."""
-        listing = self.call("GET", "/v1/payment_intents", {"limit": 100})
-        for intent in listing.get("data", []):
+        for intent in self.intents():
             if (intent.get("metadata") or {}).get("payment_key") == payment_key:
                 return intent
         return None
+
+    def find_holds(self, payment_key: str) -> list[dict]:
+        """Intents created with this key or a retry's fresh key derived from it (``key-…``)."""
+        family = []
+        for intent in self.intents():
+            key = (intent.get("metadata") or {}).get("payment_key") or ""
+            if key == payment_key or key.startswith(payment_key + "-"):
+                family.append(intent)
+        return family
 
     def create_intent(self, payment_key: str, params: dict, *, lookup_first: bool = False) -> dict:
         """Create (or, for a key used before, find) the intent for ``payment_key``."""
@@ -326,13 +353,25 @@ def authorize_booking(booking: Booking, payment_method: str | None, request_key:
         "payment_method": payment_method,
         "metadata": {"booking_id": booking.id, "team_id": booking.team_id},
     }
-    # a key derived from the request's Idempotency-Key may have a hold from a rolled-back attempt
-    intent = api.create_intent(key, params, lookup_first=bool(request_key))
-    if intent.get("amount") != team_pays_fen and intent.get("status") == "requires_capture":
-        # a hold of an earlier attempt of this request, for another amount: release it, start afresh
-        api.cancel(intent["id"], key=f"{key}:cancel")
-        key = f"{key}-{uuid.uuid4().hex[:8]}"
+    intent = None
+    if request_key:
+        # A key derived from the request's Idempotency-Key may have holds of rolled-back attempts:
+        # one still in place for this amount is reused, any other released; once the key's own
+        # intent is spent (cancelled, another amount) a fresh key places the one new hold.
+        family = api.find_holds(key)
+        held = [i for i in family if i.get("status") == "requires_capture"]
+        intent = next((i for i in held if i.get("amount") == team_pays_fen), None)
+        for stale in held:
+            if stale is not intent:
+                api.cancel(stale["id"], key=f"{stale['metadata']['payment_key']}:cancel")
+        if intent is not None:
+            key = intent["metadata"]["payment_key"]
+        elif family:
+            key = f"{key}-{uuid.uuid4().hex[:8]}"
+    if intent is None:
+        card_holds.track(key)  # the create may reach the server and its answer be lost
         intent = api.create_intent(key, params)
+    card_holds.track(key, intent["id"])
     if intent.get("status") != "requires_capture":
         if intent.get("status") in ("requires_action", "requires_confirmation"):
             api.cancel(intent["id"], key=f"{key}:cancel")
@@ -528,7 +567,7 @@ def capture_payments(now=None, limit: int = 200) -> dict:
     """Job: do the pending captures/cancels, each its own unit of work (commits per booking), so a
     failing one never holds back the others nor the database."""
     if client() is None:
-        return {"done": 0, "failed": 0}
+        return {"done": 0, "failed": 0, "released": 0}
     ids = list(
         db.session.scalars(
             select(BookingPayment.booking_id)
@@ -554,7 +593,9 @@ def capture_payments(now=None, limit: int = 200) -> dict:
             _note_failure(row, error)
             failed += 1
         db.session.commit()
-    return {"done": done, "failed": failed}
+    # holds of bookings that failed after placing them, when the API was down at the time
+    released = card_holds.release_orphans()
+    return {"done": done, "failed": failed, "released": released}
 
 
 # --- refunds and webhooks ---------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def api_auth(*roles: str) -> Callable:
             g.api_user = user
             return func(*args, **kwargs)
 
-        _add_doc(wrapper, codes=(401, 403, 429) if roles else (401, 429), security=True)
+        # 503: the token is looked up in the database, which may be unreachable
+        _add_doc(wrapper, codes=(401, 403, 429, 503) if roles else (401, 429, 503), security=True)
         wrapper._access_roles = roles or ("*",)
         return wrapper
 

@@ -119,12 +119,12 @@ def test_no_show_fee_is_captured_by_the_job(api, app, payments_on, lab_world):
         assert mark_no_shows(later) == 1
         db.session.commit()
     assert row_of(app, booking["id"]).action == "capture"
-    assert run_capture_job(app, later) == {"done": 1, "failed": 0}
+    assert run_capture_job(app, later) == {"done": 1, "failed": 0, "released": 0}
     row = row_of(app, booking["id"])
     assert row.action is None and row.captured_fen == row.due_fen > 0
     assert intent(payments_on, booking["payment"]["intent_id"])["status"] == "succeeded"
     # the job again does nothing: no double capture
-    assert run_capture_job(app, later) == {"done": 0, "failed": 0}
+    assert run_capture_job(app, later) == {"done": 0, "failed": 0, "released": 0}
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def test_settlement_above_the_hold_charges_the_difference(api, app, payments_on,
     assert extra["status"] == "succeeded" and extra["amount"] == 3_000
     assert intent(payments_on, row.hold_intent_id)["status"] == "succeeded"
     assert len(intents(payments_on)) == 2
-    assert run_capture_job(app, C_AFTER) == {"done": 0, "failed": 0}
+    assert run_capture_job(app, C_AFTER) == {"done": 0, "failed": 0, "released": 0}
     assert len(intents(payments_on)) == 2
 
 
