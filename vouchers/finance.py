@@ -105,8 +105,36 @@ def resolve_exception(officer: User, exception_id: int, comment: str) -> Finance
 # --- period close ----------------------------------------------------------------------------------------
 
 
+def may_close_periods(user: User) -> bool:
+    """A period is the platform's ledger month, shared by every district: closing it is the
+    municipality's act (municipal finance or an admin), never one district's."""
+    return user.role in ("finance", "admin") and is_municipal(user)
+
+
+def closable_periods() -> list[str]:
+    """The ended, still open months since the first settlement, newest first (before anything was
+    settled there is nothing a close would freeze)."""
+    first = db.session.scalar(select(func.min(Settlement.period)))
+    if first is None:
+        return []
+    closed = set(db.session.scalars(select(AccountingPeriod.period)))
+    current, periods, period = ledger.period_of(clock.now()), [], first
+    while period < current:
+        if period not in closed:
+            periods.append(period)
+        year, month = int(period[:4]), int(period[5:])
+        period = f"{year + (month == 12):04d}-{month % 12 + 1:02d}"
+    return periods[::-1]
+
+
 def close_period(officer: User, period: str) -> AccountingPeriod:
-    """Close a month that has ended: from now on entries dated in it go to the next open period."""
+    """Close a month that has ended, for the whole city: from now on entries dated in it go to the
+    next open period."""
+    if not may_close_periods(officer):
+        raise Forbidden(
+            "Closing a period applies city-wide: only municipal finance or an admin may close it.",
+            code="wrong_level",
+        )
     check_period(period)
     if period >= ledger.period_of(clock.now()):
         raise Conflict("The month has not ended yet.", code="period_not_ended")

@@ -176,10 +176,11 @@ class ExceptionResolution(MethodView):
 class PeriodClose(MethodView):
     @blp.response(200, PeriodSchema)
     @documents(404, 409, 422)
-    @api_auth("finance")
+    @api_auth("finance", "admin")
     def post(self, period):
         """Close a month that has ended (409 ``period_closed`` / ``period_not_ended``); entries dated
-        in it go to the next open period."""
+        in it go to the next open period. A period is the platform's ledger month: municipal finance
+        and admins only (district finance → 403 ``wrong_level``)."""
         if not PERIOD_PATTERN.match(period):
             raise Invalid(
                 "A period is a month: YYYY-MM.", details={"period": ["YYYY-MM, years 1900 to 2199."]}

@@ -329,14 +329,19 @@ def _periods_page(form: ClosePeriodForm | None = None, status: int = 200):
     }
     current = ledger.period_of(clock.now())
     periods = sorted(set(recent_periods()) | set(closed), reverse=True)
-    closable = [p for p in periods if p < current and p not in closed]
-    if form is None and current_user.role == "finance":
+    may_close = finance.may_close_periods(current_user)
+    if form is None and may_close:
         form = ClosePeriodForm(formdata=None)
     if form is not None:
-        form.period.choices = [SelectChoice(p, p) for p in closable]
+        form.period.choices = [SelectChoice(p, p) for p in finance.closable_periods()]
     names = user_names({p.closed_by_id for p in closed.values()})
     return render_template(
-        "finance/periods.html", periods=periods, closed=closed, current=current, form=form, names=names
+        "finance/periods.html",
+        periods=periods,
+        closed=closed,
+        current=current,
+        form=form if may_close else None,
+        names=names,
     ), status
 
 
@@ -347,9 +352,15 @@ def finance_periods():
 
 
 @blp.route("/finance/periods/close", methods=["POST"])
-@page("finance")  # the same role as POST /api/v1/finance/periods/{period}/close
+@page("finance", "admin")  # the same roles as POST /api/v1/finance/periods/{period}/close
 def finance_period_close():
+    if not finance.may_close_periods(current_user):
+        # a district office never sees the form; a forged POST is refused before anything is read
+        abort(403)
     form = ClosePeriodForm()
+    # what the form offered, or a month closed meanwhile (another tab): the domain then says so
+    taken = finance.closable_periods() + list(db.session.scalars(select(AccountingPeriod.period)))
+    form.period.choices = [SelectChoice(p, p) for p in taken]
     if not form.validate_on_submit():
         return _periods_page(form, 422)
     try:

@@ -106,11 +106,10 @@ class ExportForm(FlaskForm):
 
 
 class ClosePeriodForm(FlaskForm):
-    period = SelectField(
-        _l("Month to close"), choices=[], validate_choice=False, validators=[InputRequired()]
-    )
+    # the choices (ended open months since the first settlement) are set by the view; anything else is refused
+    period = SelectField(_l("Month to close"), choices=[], validators=[InputRequired()])
     confirm = BooleanField(
-        _l("I understand that a closed month cannot be reopened"),
+        _l("I understand that a closed month cannot be reopened, for every district and the municipality"),
         validators=[DataRequired(message=_l("Tick this box to confirm."))],
     )
     submit = SubmitField(_l("Close period"))
