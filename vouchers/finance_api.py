@@ -23,7 +23,7 @@ from booking.api.common import (
     paginate,
 )
 from booking.errors import Invalid
-from vouchers import audit, finance, lab_report
+from vouchers import audit, finance, lab_report, payouts
 from vouchers.models import AuditEntry, FinanceException
 
 blp = Blueprint(
@@ -262,7 +262,7 @@ class Payouts(MethodView):
     def post(self, body):
         """Mark what your programmes owe a payee for a period as paid (payable → paid). Idempotent
         per (period, payee): a repeat is 200 and pays nothing more."""
-        result, new = finance.payout(current_actor(), **body)
+        result, new = payouts.payout(current_actor(), **body)
         return result, 201 if new else 200
 
 

@@ -48,7 +48,7 @@ from booking.web.finance_forms import (
     district_choices,
 )
 from booking.web.forms import field_named, show_beside
-from vouchers import exports, finance, ledger
+from vouchers import finance, ledger, payouts
 from vouchers.models import AccountingPeriod, FinanceException, ReconciliationRun
 from vouchers.reconciliation import reconcile
 
@@ -374,25 +374,30 @@ def finance_period_close():
 
 
 def _payouts_page(overrides: dict | None = None, status: int = 200, period: str | None = None):
+    """One card per payee with the viewer's own share (admins: every office's share): owed, paid
+    with each payout's reference, and a form while something is unpaid."""
     form, period, status_ = period_form(period)
     status = max(status, status_)
-    rows, paid = [], {}
-    if period is not None:
-        rows = finance.statement_rows(current_user, period, form.district_code.data or None)
-        paid = exports.payouts_of(period)
+    cards = payouts.payout_cards(current_user, period) if period is not None else []
     forms = {}
     if current_user.role == "finance" and period is not None:
-        for row in rows:
-            key = f"{row['payee_kind']}-{row['payee_id']}"
-            forms[key] = (overrides or {}).get(key) or PayoutForm(
-                prefix=f"payout-{key}",
-                formdata=None,
-                period=period,
-                payee_kind=row["payee_kind"],
-                payee_id=str(row["payee_id"]),
-            )
+        for card in cards:
+            key = f"{card['payee_kind']}-{card['payee_id']}"
+            if card["unpaid_fen"] > 0 or key in (overrides or {}):
+                forms[key] = (overrides or {}).get(key) or PayoutForm(
+                    prefix=f"payout-{key}",
+                    formdata=None,
+                    period=period,
+                    payee_kind=card["payee_kind"],
+                    payee_id=str(card["payee_id"]),
+                )
     return render_template(
-        "finance/payouts.html", form=form, period=period, rows=rows, paid=paid, forms=forms
+        "finance/payouts.html",
+        form=form,
+        period=period,
+        cards=cards,
+        forms=forms,
+        district_names={d.code: d.display_name(current_language()) for d in all_districts()},
     ), status
 
 
@@ -412,7 +417,7 @@ def finance_payout(payee_kind: str, payee_id: int):
     if not form.validate_on_submit():
         return _payouts_page({key: form}, 422, valid_period(form.period.data))
     try:
-        result, new = finance.payout(
+        result, new = payouts.payout(
             current_user,
             period=form.period.data,
             payee_kind=payee_kind,
