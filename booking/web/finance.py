@@ -33,8 +33,8 @@ from booking import clock
 from booking.db import db
 from booking.errors import DomainError
 from booking.i18n import current_language
-from booking.models import District, User
-from booking.web import blp
+from booking.models import District, Provider, User
+from booking.web import blp, vocabulary
 from booking.web.access import page
 from booking.web.finance_forms import (
     EXCEPTION_KINDS,
@@ -274,7 +274,9 @@ def user_names(ids) -> dict[int, str]:
 def _exceptions_page(overrides: dict | None = None, status: int = 200):
     filters = ExceptionFilterForm()
     known = set(EXCEPTION_KINDS) | set(db.session.scalars(select(FinanceException.kind).distinct()))
-    filters.kind.choices = [SelectChoice("", _("Any kind"))] + [SelectChoice(k, k) for k in sorted(known)]
+    filters.kind.choices = [SelectChoice("", _("Any kind"))] + [
+        SelectChoice(k, vocabulary.exception_kind(k)) for k in sorted(known)
+    ]
     query = finance.visible_exceptions(current_user)
     if filters.validate():
         if filters.status.data:
@@ -291,8 +293,17 @@ def _exceptions_page(overrides: dict | None = None, status: int = 200):
         if e.status == "open"
     }
     names = user_names({e.resolved_by_id for e in items})
+    provider_ids = {e.provider_id for e in items if e.provider_id is not None}
+    providers = dict(db.session.execute(select(Provider.id, Provider.name).where(Provider.id.in_(provider_ids))).all())  # fmt: skip
     return render_template(
-        "finance/exceptions.html", filters=filters, items=items, forms=forms, names=names
+        "finance/exceptions.html",
+        filters=filters,
+        items=items,
+        forms=forms,
+        names=names,
+        providers=providers,
+        district_names={d.code: d.display_name(current_language()) for d in all_districts()},
+        exception_fields=vocabulary.EXCEPTION_FIELDS,
     ), status
 
 
@@ -458,6 +469,16 @@ def finance_time(instant: datetime | None) -> str:
     if instant.tzinfo is None:  # SQLite hands back naive UTC
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(zone(ledger.PERIOD_ZONE)).strftime("%Y-%m-%d %H:%M")
+
+
+for _helper in (
+    vocabulary.exception_kind,
+    vocabulary.audit_action,
+    vocabulary.audit_object,
+    vocabulary.readable_facts,
+):
+    blp.add_app_template_global(_helper)
+blp.add_app_template_global(vocabulary.AUDIT_FIELDS, "audit_fields")
 
 
 @blp.app_template_global("export_status")

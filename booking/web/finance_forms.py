@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
+from booking.web import vocabulary
 from vouchers import audit, exports, finance
 
 PERIOD_MESSAGE = _l("Enter a month as YYYY-MM, e.g. 2026-11.")
@@ -59,7 +60,7 @@ class RunReconciliationForm(FlaskForm):
     submit = SubmitField(_l("Run reconciliation"))
 
 
-EXCEPTION_KINDS = ("unknown_booking", "over_tolerance", "after_expiry", "capture_failed")
+EXCEPTION_KINDS = tuple(vocabulary.EXCEPTION_KINDS)
 
 
 class ExceptionFilterForm(QueryForm):
@@ -137,7 +138,8 @@ class PayoutForm(FlaskForm):
 class AuditFilterForm(QueryForm):
     action = SelectField(
         _l("Action"),
-        choices=[SelectChoice("", _l("Any action"))] + [SelectChoice(a, a) for a in audit.ACTIONS],
+        choices=[SelectChoice("", _l("Any action"))]
+        + [SelectChoice(a, vocabulary.AUDIT_ACTIONS.get(a, a)) for a in audit.ACTIONS],
         validators=[Optional()],
     )
     actor_id = SelectField(_l("Who"), choices=[], validators=[Optional()])

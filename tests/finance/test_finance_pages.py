@@ -433,10 +433,10 @@ def test_audit_log_filters_and_pages_newest_first(client, login, make, app):
     login(officer)
     first = html(client.get("/finance/audit"))
     assert "Entries: 55" in first and "theirs" not in first
-    objects = re.findall(r"accounting_periods (o-\d+)", first)
+    objects = re.findall(r"Period (o-\d+)", first)
     assert len(objects) == 50 and objects[0] == "o-54" and objects[-1] == "o-05"
     second = html(client.get("/finance/audit?page=2"))
-    assert re.findall(r"accounting_periods (o-\d+)", second) == ["o-04", "o-03", "o-02", "o-01", "o-00"]
+    assert re.findall(r"Period (o-\d+)", second) == ["o-04", "o-03", "o-02", "o-01", "o-00"]
     assert "Entries: 0" in html(client.get("/finance/audit?action=payout"))
     assert "Entries: 55" in html(client.get(f"/finance/audit?actor_id={officer.id}"))
     assert "Entries: 0" in html(client.get("/finance/audit?until=2000-01-01"))
