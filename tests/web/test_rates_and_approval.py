@@ -124,3 +124,47 @@ def test_approving_asks_for_confirmation(client, make, login, app):
     )
     assert confirmed.status_code == 302
     assert count(app, Voucher) == 1
+
+
+def instrument_form(token: str, lab_id: int, **fields) -> dict:
+    return {
+        "csrf_token": token,
+        "lab_id": str(lab_id),
+        "name": "拉曼光谱仪",
+        "category": "spectroscopy",
+        "hourly_rate_yuan": "120.50",
+        "operation_mode": "project",
+        "slot_minutes": "60",
+        "min_minutes": "60",
+        "max_minutes": "240",
+        "lead_minutes": "120",
+        "horizon_days": "30",
+        "free_cancel_hours": "48",
+        "late_cancel_fee_percent": "25",
+        "no_show_grace_minutes": "10",
+        "no_show_fee_percent": "100",
+        "timezone": "Asia/Shanghai",
+        **fields,
+    }
+
+
+def test_instrument_fees_in_percent_are_exact_or_refused(client, make, login, app):
+    from instruments.models import Instrument
+
+    manager = make.user("lab_manager")
+    lab = make.lab(manager=manager)
+    login(manager)
+    token = csrf_token(client, "/lab/instruments/new")
+    rounded = client.post(
+        "/lab/instruments/new", data=instrument_form(token, lab.id, late_cancel_fee_percent="12.345")
+    )
+    assert rounded.status_code == 422 and "最多两位小数" in text(rounded)  # never silently 12.34 or 12.35
+    assert count(app, Instrument) == 0
+    done = client.post(
+        "/lab/instruments/new",
+        data=instrument_form(token, lab.id, late_cancel_fee_percent="12.34", no_show_fee_percent="0"),
+    )
+    assert done.status_code == 302
+    with app.app_context():
+        instrument = db.session.scalars(select(Instrument)).one()
+        assert (instrument.late_cancel_fee_bp, instrument.no_show_fee_bp) == (1234, 0)
