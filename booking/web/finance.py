@@ -441,6 +441,8 @@ def finance_payout(payee_kind: str, payee_id: int):
         return _payouts_page({key: form}, error.status, valid_period(form.period.data))
     if new:
         flash(_("Marked paid: %(amount)s.", amount=_yuan(result["paid_fen"])), "success")
+    elif not result["paid_fen"]:
+        flash(_("Your office's programmes owe this payee nothing for this month."), "info")
     else:
         flash(_("Nothing more to pay: this statement was already marked paid."), "info")
     return redirect(url_for("web.finance_payouts", period=form.period.data))
