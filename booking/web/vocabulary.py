@@ -165,9 +165,14 @@ def readable_facts(data: dict | None, labels: dict) -> list[tuple[str, str]]:
     rather than by its code."""
     if not data:
         return []
-    return [
-        (str(labels.get(field, _("Other"))), readable_value(field, value)) for field, value in data.items()
-    ]
+    facts = []
+    for field, value in data.items():
+        if field == "payee_id" and data.get("payee_kind") in ("lab", "provider"):
+            shown = payee_name(data["payee_kind"], value)  # a payee by name, not its number
+        else:
+            shown = readable_value(field, value)
+        facts.append((str(labels.get(field, _("Other"))), shown))
+    return facts
 
 
 def exception_kind(kind: str) -> str:

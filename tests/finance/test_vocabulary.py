@@ -216,5 +216,6 @@ def test_the_audit_log_shows_actions_objects_and_changes_in_words(client, api, a
     assert "¥500.00" in table and "¥12.50" in table and "¥75.00" in table  # the payout's municipal share
     assert world["provider"].name in table and "SZ-1" in table and world["municipal"].name in table
     assert "已批准" in table and "是" in table
+    assert f"<dt>收款方</dt><dd>{world['provider'].name}</dd>" in table  # the payee by name, not "#1"
     filters = body[: body.index('class="list v-table f-audit"')]
     assert ">approve_application<" not in filters
