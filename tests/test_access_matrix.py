@@ -412,7 +412,7 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"period": "{period}", "payee_kind": "lab", "payee_id": "{lab}", "reference": "BANK-1"},
         "U F F F F ok ok ok F",
     ),
-    ("finance.PeriodClose", "POST"): ("/api/v1/finance/periods/{period}/close", None, "U F F F F ok ok ok F"),
+    ("finance.PeriodClose", "POST"): ("/api/v1/finance/periods/{period}/close", None, "U F F F F F F ok ok"),
     ("finance.AuditLog", "GET"): ("/api/v1/finance/audit", None, "U F F F F ok ok ok ok"),
     ("api-docs.openapi_json", "GET"): ("/api/v1/openapi.json", None, "ok ok ok ok ok ok ok ok ok"),
     ("healthz", "GET"): ("/healthz", None, "ok ok ok ok ok ok ok ok ok"),
@@ -527,7 +527,7 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.finance_period_close", "POST"): (
         "/finance/periods/close",
         {"period": "{period}", "confirm": "y"},
-        "U F F F F ok ok ok F",
+        "U F F F F F F ok ok",
     ),
     ("web.finance_payouts", "GET"): ("/finance/payouts?period={period}", None, "U F F F F ok ok ok ok"),
     ("web.finance_payout", "POST"): ("/finance/payouts/lab/{lab}", {}, "U F F F F ok ok ok F"),

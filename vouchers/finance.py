@@ -31,7 +31,7 @@ from vouchers.models import (
     Settlement,
     SettlementTotal,
 )
-from vouchers.programs import is_officer, summary, visible_programs
+from vouchers.programs import summary, visible_programs
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # what a payee's statement row sums (the statement page shows their totals too)
@@ -105,8 +105,36 @@ def resolve_exception(officer: User, exception_id: int, comment: str) -> Finance
 # --- period close ----------------------------------------------------------------------------------------
 
 
+def may_close_periods(user: User) -> bool:
+    """A period is the platform's ledger month, shared by every district: closing it is the
+    municipality's act (municipal finance or an admin), never one district's."""
+    return user.role in ("finance", "admin") and is_municipal(user)
+
+
+def closable_periods() -> list[str]:
+    """The ended, still open months since the first settlement, newest first (before anything was
+    settled there is nothing a close would freeze)."""
+    first = db.session.scalar(select(func.min(Settlement.period)))
+    if first is None:
+        return []
+    closed = set(db.session.scalars(select(AccountingPeriod.period)))
+    current, periods, period = ledger.period_of(clock.now()), [], first
+    while period < current:
+        if period not in closed:
+            periods.append(period)
+        year, month = int(period[:4]), int(period[5:])
+        period = f"{year + (month == 12):04d}-{month % 12 + 1:02d}"
+    return periods[::-1]
+
+
 def close_period(officer: User, period: str) -> AccountingPeriod:
-    """Close a month that has ended: from now on entries dated in it go to the next open period."""
+    """Close a month that has ended, for the whole city: from now on entries dated in it go to the
+    next open period."""
+    if not may_close_periods(officer):
+        raise Forbidden(
+            "Closing a period applies city-wide: only municipal finance or an admin may close it.",
+            code="wrong_level",
+        )
     check_period(period)
     if period >= ledger.period_of(clock.now()):
         raise Conflict("The month has not ended yet.", code="period_not_ended")
@@ -253,79 +281,6 @@ def payable_settled_fen(period: str, program_ids: list[int] | None = None) -> in
     if program_ids is not None:
         query = query.where(LedgerAccount.program_id.in_(program_ids))
     return int(db.session.scalar(query))
-
-
-# --- payouts ---------------------------------------------------------------------------------------------
-
-
-def _payee_exists(payee_kind: str, payee_id: int) -> bool:
-    model = Lab if payee_kind == "lab" else Provider
-    return db.session.get(model, payee_id) is not None
-
-
-def payout(
-    officer: User, *, period: str, payee_kind: str, payee_id: int, reference: str
-) -> tuple[dict, bool]:
-    """Mark what the officer's programmes owe a payee for ``period`` as paid (payable → paid, one
-    transaction per programme). Idempotent per (period, payee, programme): a repeat pays nothing more.
-    Returns the payout and whether anything new was paid."""
-    check_period(period)
-    if payee_kind not in ("lab", "provider"):
-        raise Invalid("Unknown payee kind.", details={"payee_kind": ["lab or provider."]})
-    if not _payee_exists(payee_kind, payee_id):
-        raise unknown_reference("payee_id", payee_kind)
-    program_ids = [p.id for p in db.session.scalars(visible_programs(officer)) if is_officer(officer, p)]
-    owed = db.session.execute(
-        select(LedgerAccount.program_id, func.sum(Posting.amount_fen))
-        .join(Posting, Posting.account_id == LedgerAccount.id)
-        .join(JournalTransaction, JournalTransaction.id == Posting.transaction_id)
-        .where(
-            JournalTransaction.kind == "settle",
-            JournalTransaction.period == period,
-            LedgerAccount.kind == "payable",
-            LedgerAccount.payee_kind == payee_kind,
-            LedgerAccount.payee_id == payee_id,
-            LedgerAccount.program_id.in_(program_ids),
-        )
-        .group_by(LedgerAccount.program_id)
-        .order_by(LedgerAccount.program_id)
-    ).all()
-    lines, new = [], False
-    for program_id, amount in owed:
-        amount = int(amount or 0)
-        key = f"payout:{period}:{payee_kind}:{payee_id}:{program_id}"
-        done = db.session.scalar(select(JournalTransaction.id).where(JournalTransaction.unique_key == key))
-        if done is None and amount > 0:
-            payee = (payee_kind, payee_id)
-            payable, paid = ledger.lock(
-                [
-                    ledger.account("payable", program_id, payee=payee),
-                    ledger.account("paid", program_id, payee=payee),
-                ]
-            )
-            ledger.transfer(
-                "payout",
-                payable,
-                paid,
-                amount,
-                program_id=program_id,
-                unique_key=key,
-                memo=f"payout {period} {reference}",
-                by_id=officer.id,
-            )
-            new = True
-        lines.append({"program_id": program_id, "amount_fen": amount})
-    result = {
-        "period": period,
-        "payee_kind": payee_kind,
-        "payee_id": payee_id,
-        "reference": reference,
-        "paid_fen": sum(line["amount_fen"] for line in lines),
-        "programs": lines,
-    }
-    if new:
-        audit.record(officer, "payout", None, object_type="payee", object_id=f"{payee_kind}:{payee_id}", district_code=officer.district_code, after=result)  # fmt: skip
-    return result, new
 
 
 # --- dashboard -------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from booking.api.common import (
     paginate,
 )
 from booking.errors import Invalid
-from vouchers import audit, finance, lab_report
+from vouchers import audit, finance, lab_report, payouts
 from vouchers.models import AuditEntry, FinanceException
 
 blp = Blueprint(
@@ -176,10 +176,11 @@ class ExceptionResolution(MethodView):
 class PeriodClose(MethodView):
     @blp.response(200, PeriodSchema)
     @documents(404, 409, 422)
-    @api_auth("finance")
+    @api_auth("finance", "admin")
     def post(self, period):
         """Close a month that has ended (409 ``period_closed`` / ``period_not_ended``); entries dated
-        in it go to the next open period."""
+        in it go to the next open period. A period is the platform's ledger month: municipal finance
+        and admins only (district finance → 403 ``wrong_level``)."""
         if not PERIOD_PATTERN.match(period):
             raise Invalid(
                 "A period is a month: YYYY-MM.", details={"period": ["YYYY-MM, years 1900 to 2199."]}
@@ -261,7 +262,7 @@ class Payouts(MethodView):
     def post(self, body):
         """Mark what your programmes owe a payee for a period as paid (payable → paid). Idempotent
         per (period, payee): a repeat is 200 and pays nothing more."""
-        result, new = finance.payout(current_actor(), **body)
+        result, new = payouts.payout(current_actor(), **body)
         return result, 201 if new else 200
 
 

@@ -229,6 +229,23 @@ def team_issued_fen(program_id: int, team_id: int) -> int:
     )
 
 
+def approval_room(application: Application) -> dict:
+    """What an approval may still issue: the team's remaining per-team cap in the programme and the
+    programme's budget not yet issued (``approve`` refuses more than either)."""
+    program = application.program
+    unissued = db.session.scalar(
+        select(ledger.LedgerAccount.balance_fen).where(
+            ledger.LedgerAccount.key == ledger.account_key("unissued", program.id)
+        )
+    )
+    return {
+        "team_cap_left_fen": max(
+            program.per_team_cap_fen - team_issued_fen(program.id, application.team_id), 0
+        ),
+        "budget_left_fen": int(unissued or 0),
+    }
+
+
 def approve(officer: User, application_id: int, amount_fen: int | None = None) -> Voucher:
     """Approve (possibly a smaller amount) and issue the voucher, reserving its face value from the
     programme's unissued budget: the programme can never promise more than its budget."""

@@ -33,8 +33,8 @@ from booking import clock
 from booking.db import db
 from booking.errors import DomainError
 from booking.i18n import current_language
-from booking.models import District, User
-from booking.web import blp
+from booking.models import District, Provider, User
+from booking.web import blp, vocabulary
 from booking.web.access import page
 from booking.web.finance_forms import (
     EXCEPTION_KINDS,
@@ -48,7 +48,7 @@ from booking.web.finance_forms import (
     district_choices,
 )
 from booking.web.forms import field_named, show_beside
-from vouchers import exports, finance, ledger
+from vouchers import finance, ledger, payouts
 from vouchers.models import AccountingPeriod, FinanceException, ReconciliationRun
 from vouchers.reconciliation import reconcile
 
@@ -274,7 +274,9 @@ def user_names(ids) -> dict[int, str]:
 def _exceptions_page(overrides: dict | None = None, status: int = 200):
     filters = ExceptionFilterForm()
     known = set(EXCEPTION_KINDS) | set(db.session.scalars(select(FinanceException.kind).distinct()))
-    filters.kind.choices = [SelectChoice("", _("Any kind"))] + [SelectChoice(k, k) for k in sorted(known)]
+    filters.kind.choices = [SelectChoice("", _("Any kind"))] + [
+        SelectChoice(k, vocabulary.exception_kind(k)) for k in sorted(known)
+    ]
     query = finance.visible_exceptions(current_user)
     if filters.validate():
         if filters.status.data:
@@ -291,8 +293,17 @@ def _exceptions_page(overrides: dict | None = None, status: int = 200):
         if e.status == "open"
     }
     names = user_names({e.resolved_by_id for e in items})
+    provider_ids = {e.provider_id for e in items if e.provider_id is not None}
+    providers = dict(db.session.execute(select(Provider.id, Provider.name).where(Provider.id.in_(provider_ids))).all())  # fmt: skip
     return render_template(
-        "finance/exceptions.html", filters=filters, items=items, forms=forms, names=names
+        "finance/exceptions.html",
+        filters=filters,
+        items=items,
+        forms=forms,
+        names=names,
+        providers=providers,
+        district_names={d.code: d.display_name(current_language()) for d in all_districts()},
+        exception_fields=vocabulary.EXCEPTION_FIELDS,
     ), status
 
 
@@ -329,14 +340,19 @@ def _periods_page(form: ClosePeriodForm | None = None, status: int = 200):
     }
     current = ledger.period_of(clock.now())
     periods = sorted(set(recent_periods()) | set(closed), reverse=True)
-    closable = [p for p in periods if p < current and p not in closed]
-    if form is None and current_user.role == "finance":
+    may_close = finance.may_close_periods(current_user)
+    if form is None and may_close:
         form = ClosePeriodForm(formdata=None)
     if form is not None:
-        form.period.choices = [SelectChoice(p, p) for p in closable]
+        form.period.choices = [SelectChoice(p, p) for p in finance.closable_periods()]
     names = user_names({p.closed_by_id for p in closed.values()})
     return render_template(
-        "finance/periods.html", periods=periods, closed=closed, current=current, form=form, names=names
+        "finance/periods.html",
+        periods=periods,
+        closed=closed,
+        current=current,
+        form=form if may_close else None,
+        names=names,
     ), status
 
 
@@ -347,9 +363,15 @@ def finance_periods():
 
 
 @blp.route("/finance/periods/close", methods=["POST"])
-@page("finance")  # the same role as POST /api/v1/finance/periods/{period}/close
+@page("finance", "admin")  # the same roles as POST /api/v1/finance/periods/{period}/close
 def finance_period_close():
+    if not finance.may_close_periods(current_user):
+        # a district office never sees the form; a forged POST is refused before anything is read
+        abort(403)
     form = ClosePeriodForm()
+    # what the form offered, or a month closed meanwhile (another tab): the domain then says so
+    taken = finance.closable_periods() + list(db.session.scalars(select(AccountingPeriod.period)))
+    form.period.choices = [SelectChoice(p, p) for p in taken]
     if not form.validate_on_submit():
         return _periods_page(form, 422)
     try:
@@ -363,25 +385,30 @@ def finance_period_close():
 
 
 def _payouts_page(overrides: dict | None = None, status: int = 200, period: str | None = None):
+    """One card per payee with the viewer's own share (admins: every office's share): owed, paid
+    with each payout's reference, and a form while something is unpaid."""
     form, period, status_ = period_form(period)
     status = max(status, status_)
-    rows, paid = [], {}
-    if period is not None:
-        rows = finance.statement_rows(current_user, period, form.district_code.data or None)
-        paid = exports.payouts_of(period)
+    cards = payouts.payout_cards(current_user, period) if period is not None else []
     forms = {}
     if current_user.role == "finance" and period is not None:
-        for row in rows:
-            key = f"{row['payee_kind']}-{row['payee_id']}"
-            forms[key] = (overrides or {}).get(key) or PayoutForm(
-                prefix=f"payout-{key}",
-                formdata=None,
-                period=period,
-                payee_kind=row["payee_kind"],
-                payee_id=str(row["payee_id"]),
-            )
+        for card in cards:
+            key = f"{card['payee_kind']}-{card['payee_id']}"
+            if card["unpaid_fen"] > 0 or key in (overrides or {}):
+                forms[key] = (overrides or {}).get(key) or PayoutForm(
+                    prefix=f"payout-{key}",
+                    formdata=None,
+                    period=period,
+                    payee_kind=card["payee_kind"],
+                    payee_id=str(card["payee_id"]),
+                )
     return render_template(
-        "finance/payouts.html", form=form, period=period, rows=rows, paid=paid, forms=forms
+        "finance/payouts.html",
+        form=form,
+        period=period,
+        cards=cards,
+        forms=forms,
+        district_names={d.code: d.display_name(current_language()) for d in all_districts()},
     ), status
 
 
@@ -401,7 +428,7 @@ def finance_payout(payee_kind: str, payee_id: int):
     if not form.validate_on_submit():
         return _payouts_page({key: form}, 422, valid_period(form.period.data))
     try:
-        result, new = finance.payout(
+        result, new = payouts.payout(
             current_user,
             period=form.period.data,
             payee_kind=payee_kind,
@@ -414,6 +441,8 @@ def finance_payout(payee_kind: str, payee_id: int):
         return _payouts_page({key: form}, error.status, valid_period(form.period.data))
     if new:
         flash(_("Marked paid: %(amount)s.", amount=_yuan(result["paid_fen"])), "success")
+    elif not result["paid_fen"]:
+        flash(_("Your office's programmes owe this payee nothing for this month."), "info")
     else:
         flash(_("Nothing more to pay: this statement was already marked paid."), "info")
     return redirect(url_for("web.finance_payouts", period=form.period.data))
@@ -442,6 +471,16 @@ def finance_time(instant: datetime | None) -> str:
     if instant.tzinfo is None:  # SQLite hands back naive UTC
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(zone(ledger.PERIOD_ZONE)).strftime("%Y-%m-%d %H:%M")
+
+
+for _helper in (
+    vocabulary.exception_kind,
+    vocabulary.audit_action,
+    vocabulary.audit_object,
+    vocabulary.readable_facts,
+):
+    blp.add_app_template_global(_helper)
+blp.add_app_template_global(vocabulary.AUDIT_FIELDS, "audit_fields")
 
 
 @blp.app_template_global("export_status")

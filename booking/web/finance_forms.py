@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
+from booking.web import vocabulary
 from vouchers import audit, exports, finance
 
 PERIOD_MESSAGE = _l("Enter a month as YYYY-MM, e.g. 2026-11.")
@@ -59,7 +60,7 @@ class RunReconciliationForm(FlaskForm):
     submit = SubmitField(_l("Run reconciliation"))
 
 
-EXCEPTION_KINDS = ("unknown_booking", "over_tolerance", "after_expiry", "after_settlement", "capture_failed")
+EXCEPTION_KINDS = tuple(vocabulary.EXCEPTION_KINDS)
 
 
 class ExceptionFilterForm(QueryForm):
@@ -106,11 +107,10 @@ class ExportForm(FlaskForm):
 
 
 class ClosePeriodForm(FlaskForm):
-    period = SelectField(
-        _l("Month to close"), choices=[], validate_choice=False, validators=[InputRequired()]
-    )
+    # the choices (ended open months since the first settlement) are set by the view; anything else is refused
+    period = SelectField(_l("Month to close"), choices=[], validators=[InputRequired()])
     confirm = BooleanField(
-        _l("I understand that a closed month cannot be reopened"),
+        _l("I understand that a closed month cannot be reopened, for every district and the municipality"),
         validators=[DataRequired(message=_l("Tick this box to confirm."))],
     )
     submit = SubmitField(_l("Close period"))
@@ -138,7 +138,8 @@ class PayoutForm(FlaskForm):
 class AuditFilterForm(QueryForm):
     action = SelectField(
         _l("Action"),
-        choices=[SelectChoice("", _l("Any action"))] + [SelectChoice(a, a) for a in audit.ACTIONS],
+        choices=[SelectChoice("", _l("Any action"))]
+        + [SelectChoice(a, vocabulary.AUDIT_ACTIONS.get(a, a)) for a in audit.ACTIONS],
         validators=[Optional()],
     )
     actor_id = SelectField(_l("Who"), choices=[], validators=[Optional()])

@@ -41,6 +41,7 @@ from wtforms.validators import (
 )
 
 from booking.errors import Invalid
+from booking.web.fields import PercentField
 from instruments.rules import zone
 
 
@@ -212,20 +213,14 @@ class InstrumentForm(FlaskForm):
         default=24,
         validators=[InputRequired(), NumberRange(0, 8760)],
     )
-    late_cancel_fee_percent = DecimalField(
-        _l("Late cancellation fee (% of the cost)"),
-        places=2,
-        default=0,
-        validators=[InputRequired(), NumberRange(0, 100)],
+    late_cancel_fee_percent = PercentField(
+        _l("Late cancellation fee (% of the cost)"), min_bp=0, default=0, validators=[InputRequired()]
     )
     no_show_grace_minutes = IntegerField(
         _l("Check-in grace period (minutes)"), default=15, validators=[InputRequired(), NumberRange(0, 1440)]
     )
-    no_show_fee_percent = DecimalField(
-        _l("No-show fee (% of the cost)"),
-        places=2,
-        default=0,
-        validators=[InputRequired(), NumberRange(0, 100)],
+    no_show_fee_percent = PercentField(
+        _l("No-show fee (% of the cost)"), min_bp=0, default=0, validators=[InputRequired()]
     )
     timezone = StringField(
         _l("Timezone"), default="Asia/Shanghai", validators=[DataRequired(), Length(max=64), _valid_timezone]
@@ -264,8 +259,8 @@ class InstrumentForm(FlaskForm):
         return cls(
             obj=instrument,
             hourly_rate_yuan=Decimal(instrument.hourly_rate_fen) / 100,
-            late_cancel_fee_percent=Decimal(instrument.late_cancel_fee_bp) / 100,
-            no_show_fee_percent=Decimal(instrument.no_show_fee_bp) / 100,
+            late_cancel_fee_percent=instrument.late_cancel_fee_bp,  # PercentField holds basis points
+            no_show_fee_percent=instrument.no_show_fee_bp,
         )
 
     def to_fields(self) -> dict:
@@ -275,8 +270,8 @@ class InstrumentForm(FlaskForm):
         fields["location"] = (fields["location"] or "").strip()
         fields["description"] = (self.description.data or "").strip()
         fields["hourly_rate_fen"] = int((self.hourly_rate_yuan.data * 100).to_integral_value(ROUND_HALF_UP))
-        fields["late_cancel_fee_bp"] = int((self.late_cancel_fee_percent.data * 100).to_integral_value())
-        fields["no_show_fee_bp"] = int((self.no_show_fee_percent.data * 100).to_integral_value())
+        fields["late_cancel_fee_bp"] = self.late_cancel_fee_percent.data  # exact basis points
+        fields["no_show_fee_bp"] = self.no_show_fee_percent.data
         return fields
 
 

@@ -34,6 +34,7 @@ from booking.web.access import page
 from booking.web.compute import platform_tz
 from booking.web.compute_forms import OfferForm, UsageUploadForm
 from booking.web.forms import ActionForm
+from booking.web.vocabulary import EXCEPTION_KINDS
 from instruments.rules import zone
 from vouchers.models import FinanceException
 
@@ -43,14 +44,7 @@ MAX_LISTED_ERRORS = 30
 HISTORY_PAGE_SIZE = 50
 UPCOMING_LIMIT = 100
 
-EXCEPTION_LABELS = {
-    "unknown_booking": _l("unknown booking"),
-    "usage_outside_window": _l("usage outside the booked time"),
-    "over_tolerance": _l("usage more than 20% above the estimate"),
-    "after_expiry": _l("usage after the voucher expired"),
-    "after_settlement": _l("usage after settlement"),
-    "capture_failed": _l("card charge failed"),
-}
+EXCEPTION_LABELS = EXCEPTION_KINDS  # the one mapping, shared with finance's queue
 EXCEPTION_STATUS_LABELS = {"open": _l("unresolved"), "resolved": _l("resolved")}
 OUTCOME_LABELS = {"accepted": _l("accepted"), "duplicate": _l("duplicate"), "rejected": _l("rejected")}
 REJECTION_REASONS = {

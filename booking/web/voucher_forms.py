@@ -1,8 +1,8 @@
 """HTML forms of the voucher pages (flask-wtf: every POST carries a CSRF token).
 
 Money is typed in yuan and held as integer fen: ``YuanField`` converts exactly and refuses what is not a
-whole number of fen, rather than rounding it. Rates are typed in basis points, the unit the operations
-take, so nothing is converted at all.
+whole number of fen, rather than rounding it. Rates are typed in percent and held as basis points:
+``PercentField`` likewise takes at most two decimals (12.34 % = 1234 bp) and never rounds.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     Field,
     IntegerField,
@@ -28,6 +29,7 @@ from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from booking.i18n import format_yuan
 from booking.models import User
+from booking.web.fields import PercentField
 from vouchers.api import MAX_FEN
 
 _PLAIN_DECIMAL = re.compile(r"(\d+)(?:\.(\d+))?")
@@ -90,7 +92,7 @@ RESOURCE_KIND_LABELS = {"compute": _l("compute"), "instrument": _l("lab instrume
 
 class ProgramForm(FlaskForm):
     """A new programme. Its level (and a district programme's district) is the officer's own, so the
-    form does not ask for it; ``stack_ceiling_bp`` exists only on district officers' forms."""
+    form does not ask for it; the stack ceiling exists only on district officers' forms."""
 
     name = StringField(_l("Programme name"), validators=[DataRequired(), Length(max=200)])
     resource_kinds = MultiCheckboxField(
@@ -99,17 +101,17 @@ class ProgramForm(FlaskForm):
         default=["compute", "instrument"],
         validators=[DataRequired(message=_l("Choose at least one."))],
     )
-    rate_bp = IntegerField(
-        _l("Subsidy rate (basis points)"),
-        validators=[InputRequired(), NumberRange(1, 10_000)],
-        description=_l("10000 = 100%; 3000 = 30% of the cost."),
+    rate_percent = PercentField(
+        _l("Subsidy rate (%)"),
+        validators=[InputRequired()],
+        description=_l("A share of the cost, e.g. 30 or 12.5; at most two decimals."),
     )
-    stack_ceiling_bp = IntegerField(
-        _l("Stack ceiling (basis points)"),
+    stack_ceiling_percent = PercentField(
+        _l("Stack ceiling (%)"),
         default=10_000,
-        validators=[InputRequired(), NumberRange(1, 10_000)],
+        validators=[InputRequired()],
         description=_l(
-            "The most that all levels together may subsidise, as a share of the cost; 10000 = no limit."
+            "The most that all levels together may subsidise, as a share of the cost; 100 = no limit."
         ),
     )
     budget_yuan = YuanField(
@@ -138,7 +140,7 @@ class ProgramForm(FlaskForm):
     def for_officer(cls, officer: User) -> ProgramForm:
         form = cls()
         if officer.district_code is None:
-            del form.stack_ceiling_bp  # municipal programmes have no stack ceiling
+            del form.stack_ceiling_percent  # municipal programmes have no stack ceiling
         return form
 
     def validate_per_team_cap_yuan(self, field) -> None:
@@ -159,7 +161,7 @@ class ProgramForm(FlaskForm):
             "name": " ".join(self.name.data.split()),
             "level": "municipal" if officer.district_code is None else "district",
             "resource_kinds": [k for k in RESOURCE_KIND_LABELS if k in self.resource_kinds.data],
-            "rate_bp": self.rate_bp.data,
+            "rate_bp": self.rate_percent.data,
             "budget_fen": self.budget_yuan.data,
             "per_team_cap_fen": self.per_team_cap_yuan.data,
             "valid_from": self.valid_from.data,
@@ -168,7 +170,7 @@ class ProgramForm(FlaskForm):
         }
         if officer.district_code is not None:
             fields["district_code"] = officer.district_code
-            fields["stack_ceiling_bp"] = self.stack_ceiling_bp.data
+            fields["stack_ceiling_bp"] = self.stack_ceiling_percent.data
         return fields
 
 
@@ -192,6 +194,11 @@ class ApproveForm(FlaskForm):
         _l("Approve less (yuan, optional)"),
         validators=[Optional()],
         description=_l("Leave empty to approve the amount asked for."),
+    )
+    # a voucher issued cannot be taken back, only revoked: the officer confirms first (no script needed)
+    confirm = BooleanField(
+        _l("I confirm: issue this voucher now"),
+        validators=[DataRequired(message=_l("Tick this box to confirm the approval."))],
     )
     submit = SubmitField(_l("Approve"))
 

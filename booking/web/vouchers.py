@@ -207,6 +207,7 @@ def _decision_forms(applications: list[Application], overrides: dict | None = No
                 "approve": ApproveForm(prefix=f"approve-{application.id}", formdata=None),
                 "reject": RejectApplicationForm(prefix=f"reject-{application.id}", formdata=None),
                 **overrides.get(application.id, {}),
+                "room": programs.approval_room(application),
             }
     _flash_unshown(overrides, forms)
     return forms
@@ -279,7 +280,8 @@ def program_list():
             {
                 "valid_to": form.valid_to,
                 "per_team_cap_fen": form.per_team_cap_yuan,
-                "stack_ceiling_bp": getattr(form, "stack_ceiling_bp", None),
+                "rate_bp": form.rate_percent,
+                "stack_ceiling_bp": getattr(form, "stack_ceiling_percent", None),
             },
         )
         return _program_list_page(form, error.status)

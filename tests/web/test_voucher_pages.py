@@ -74,8 +74,8 @@ def program_form(token: str | None, **fields) -> dict:
     data = {
         "name": "沙坪坝区算力券 2026",
         "resource_kinds": ["compute", "instrument"],
-        "rate_bp": "3000",
-        "stack_ceiling_bp": "8000",
+        "rate_percent": "30",
+        "stack_ceiling_percent": "80",
         "budget_yuan": "1234.56",
         "per_team_cap_yuan": "100.05",
         "valid_from": "2026-06-01",
@@ -110,8 +110,7 @@ def test_programme_pages_are_in_chinese_by_default(client, make, login):
     page = text(client.get("/programs"))
     assert '<html lang="zh-CN">' in page
     assert "<h1>算力券项目</h1>" in page
-    assert "新建项目" in page and "预算总额（元）" in page and "补贴比例（基点）" in page
-    assert "3000 = 30%" in page  # the hint next to the rate
+    assert "新建项目" in page and "预算总额（元）" in page and "补贴比例（%）" in page
     assert "Total budget" not in page and "Voucher programmes" not in page
     assert "重庆市算力券" in page and "市级" in page
     detail = text(client.get(f"/programs/{program.id}"))
@@ -151,7 +150,7 @@ def test_finance_sees_only_its_own_programmes(client, make, login):
 def test_district_finance_creates_a_programme_with_exact_fen(client, make, login, app):
     login(make.finance("500106"))
     page = text(client.get("/programs"))
-    assert "沙坪坝区" in page and 'name="stack_ceiling_bp"' in page
+    assert "沙坪坝区" in page and 'name="stack_ceiling_percent"' in page
     response = client.post(
         "/programs", data=program_form(csrf_token(client, "/programs"), resource_kinds=["compute"])
     )
@@ -171,7 +170,7 @@ def test_district_finance_creates_a_programme_with_exact_fen(client, make, login
 
 def test_municipal_finance_creates_a_municipal_programme_without_stack_ceiling(client, make, login, app):
     login(make.finance(None))
-    assert 'name="stack_ceiling_bp"' not in text(client.get("/programs"))
+    assert 'name="stack_ceiling_percent"' not in text(client.get("/programs"))
     data = program_form(csrf_token(client, "/programs"), budget_yuan="1000000", per_team_cap_yuan="0.01")
     response = client.post("/programs", data=data)
     assert response.status_code == 302
@@ -213,7 +212,7 @@ def test_budget_in_yuan_must_be_whole_fen(client, make, login, app, typed, messa
         ({"valid_from": "2026-07-01", "valid_to": "2026-06-30"}, "valid_to", "不得早于开始日期"),
         ({"valid_from": "2026-01-01", "valid_to": "2026-05-31"}, "valid_to", "项目期限已经结束"),
         ({"resource_kinds": []}, "resource_kinds", "至少选择一项"),
-        ({"rate_bp": "10001"}, "rate_bp", "10000"),
+        ({"rate_percent": "100.01"}, "rate_percent", "100%"),
     ],
 )
 def test_programme_form_refusals_are_shown_beside_the_field(
@@ -427,7 +426,11 @@ def test_officer_approves_a_smaller_amount_and_the_wallet_shows_it(client, make,
     assert f'name="{prefix}-amount_yuan"' in page and "¥5,000.00" in page and "星火算法" in page
     response = client.post(
         f"/applications/{application.id}/approve",
-        data={f"{prefix}-csrf_token": csrf_token(client, "/programs"), f"{prefix}-amount_yuan": "1200.00"},
+        data={
+            f"{prefix}-csrf_token": csrf_token(client, "/programs"),
+            f"{prefix}-amount_yuan": "1200.00",
+            f"{prefix}-confirm": "y",
+        },
     )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/programs/{program.id}#applications"
@@ -456,7 +459,11 @@ def test_approving_more_than_asked_is_refused_beside_the_field(client, make, log
     prefix = f"approve-{application.id}"
     response = client.post(
         f"/applications/{application.id}/approve?from=queue",
-        data={f"{prefix}-csrf_token": csrf_token(client, "/programs"), f"{prefix}-amount_yuan": "100.01"},
+        data={
+            f"{prefix}-csrf_token": csrf_token(client, "/programs"),
+            f"{prefix}-amount_yuan": "100.01",
+            f"{prefix}-confirm": "y",
+        },
     )
     assert response.status_code == 422
     page = text(response)
@@ -475,12 +482,14 @@ def test_budget_exhausted_is_shown_translated(client, make, login, app):
     token = csrf_token(client, "/programs")
     assert (
         client.post(
-            f"/applications/{first.id}/approve", data={f"approve-{first.id}-csrf_token": token}
+            f"/applications/{first.id}/approve",
+            data={f"approve-{first.id}-csrf_token": token, f"approve-{first.id}-confirm": "y"},
         ).status_code
         == 302
     )
     response = client.post(
-        f"/applications/{second.id}/approve", data={f"approve-{second.id}-csrf_token": token}
+        f"/applications/{second.id}/approve",
+        data={f"approve-{second.id}-csrf_token": token, f"approve-{second.id}-confirm": "y"},
     )
     assert response.status_code == 409
     assert "项目剩余预算不足" in text(response)
@@ -492,7 +501,10 @@ def test_deciding_twice_is_refused_atop_the_page(client, make, login, app):
     program = make.program(officer=officer)
     application = apply_for(app, make.team(verified=True), program, 10_000)
     login(officer)
-    data = {f"approve-{application.id}-csrf_token": csrf_token(client, "/programs")}
+    data = {
+        f"approve-{application.id}-csrf_token": csrf_token(client, "/programs"),
+        f"approve-{application.id}-confirm": "y",
+    }
     assert client.post(f"/applications/{application.id}/approve", data=data).status_code == 302
     again = client.post(f"/applications/{application.id}/approve", data=data)
     assert again.status_code == 409
@@ -555,7 +567,11 @@ def test_founder_sees_no_decision_forms_and_is_refused_on_post(client, make, log
     token = csrf_token(client, "/applications")
     approve = client.post(
         f"/applications/{application.id}/approve",
-        data={f"approve-{application.id}-csrf_token": token, f"approve-{application.id}-amount_yuan": "1"},
+        data={
+            f"approve-{application.id}-csrf_token": token,
+            f"approve-{application.id}-amount_yuan": "1",
+            f"approve-{application.id}-confirm": "y",
+        },
     )
     reject = client.post(
         f"/applications/{application.id}/reject",
