@@ -30,14 +30,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import delete, func, or_, select, update
 
-from booking import clock
+from booking import clock, sheets
 from booking.db import db, write_intent
 from booking.errors import Invalid, NotFound
 from booking.models import Booking, ComputeOffer, Team, User
 from instruments.models import Instrument
-from vouchers import finance
+from vouchers import finance, report_files
 from vouchers.models import Export, ExportChunk, JournalTransaction, Program, Settlement, SubsidyLine
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,12 @@ def _lines_query(user: User, period: str, district_code: str | None):
     return query
 
 
+def _utc(instant: datetime) -> datetime:
+    return (
+        instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    )  # SQLite: naive UTC
+
+
 def count_lines(user: User, period: str, district_code: str | None = None) -> int:
     inner = _lines_query(user, period, district_code).subquery()
     return int(db.session.scalar(select(func.count()).select_from(inner)))
@@ -168,7 +175,7 @@ def line_rows(user: User, period: str, district_code: str | None = None) -> Iter
         for r in page:
             yield [
                 r.booking_id,
-                r.settled_at.astimezone(UTC).isoformat(),
+                _utc(r.settled_at).isoformat(),
                 r.team_id,
                 r.team_name,
                 r.kind,
@@ -185,12 +192,22 @@ def line_rows(user: User, period: str, district_code: str | None = None) -> Iter
         last_id = page[-1].id
 
 
-def lines_csv(user: User, period: str, district_code: str | None = None) -> Iterator[str]:
-    return finance.csv_pieces(LINE_COLUMNS, line_rows(user, period, district_code))
+def lines_table(
+    user: User, period: str, district_code: str | None = None, layout: str = "machine"
+) -> report_files.Table:
+    return report_files.table(layout, LINE_COLUMNS, line_rows(user, period, district_code))
 
 
-def lines_xlsx(user: User, period: str, district_code: str | None = None) -> Iterator[bytes]:
-    return finance.xlsx_pieces(LINE_COLUMNS, line_rows(user, period, district_code), period)
+def lines_csv(
+    user: User, period: str, district_code: str | None = None, layout: str = "machine"
+) -> Iterator[str]:
+    return report_files.csv_pieces(lines_table(user, period, district_code, layout))
+
+
+def lines_xlsx(
+    user: User, period: str, district_code: str | None = None, layout: str = "machine"
+) -> Iterator[bytes]:
+    return report_files.xlsx_pieces(lines_table(user, period, district_code, layout), period)
 
 
 # --- paid payees ----------------------------------------------------------------------------------------
@@ -216,8 +233,17 @@ def payouts_of(period: str) -> dict[tuple[str, int], list[str]]:
 # --- background exports ---------------------------------------------------------------------------------
 
 
-def request_export(user: User, kind: str, fmt: str, period: str, district_code: str | None = None) -> Export:
-    """Record a pending export in the user's scope (a district office: its own district)."""
+def request_export(
+    user: User,
+    kind: str,
+    fmt: str,
+    period: str,
+    district_code: str | None = None,
+    layout: str = "machine",
+    language: str | None = None,
+) -> Export:
+    """Record a pending export in the user's scope (a district office: its own district); ``layout``
+    and ``language`` say how the file reads (the pages ask for the people's layout in their language)."""
     if kind not in KINDS:
         raise Invalid("Unknown export.", details={"kind": ["Unknown export."]})
     if fmt not in FORMATS:
@@ -227,7 +253,13 @@ def request_export(user: User, kind: str, fmt: str, period: str, district_code: 
     export = Export(
         requested_by_id=user.id,
         kind=kind,
-        params={"period": period, "district_code": district, "format": fmt},
+        params={
+            "period": period,
+            "district_code": district,
+            "format": fmt,
+            "layout": layout if layout in report_files.LAYOUTS else "machine",
+            "language": language,
+        },
         district_code=district,
         status="pending",
         rows_done=0,
@@ -277,20 +309,14 @@ def claim(export_id: int) -> bool:
     return taken.rowcount == 1
 
 
-def _source(export: Export, user: User) -> tuple[int, list[str], Iterator[list], Iterator[str] | None]:
-    """(rows_total, header, value rows, csv pieces): for the payee statement the CSV pieces are
-    ``finance.statement_csv`` itself, so the file is byte for byte the direct download."""
+def _source(export: Export, user: User) -> tuple[int, report_files.Table]:
+    """(rows_total, the file's table): the same table as the direct download builds."""
     period, district = export.params["period"], export.params.get("district_code")
+    layout = export.params.get("layout", "machine")
     if export.kind == "statement":
         rows = finance.statement_rows(user, period, district)
-        return (
-            len(rows),
-            list(finance.STATEMENT_COLUMNS),
-            finance.statement_values(rows),
-            finance.statement_csv(rows),
-        )
-    total = count_lines(user, period, district)
-    return total, list(LINE_COLUMNS), line_rows(user, period, district), None
+        return len(rows), finance.statement_table(rows, layout)
+    return count_lines(user, period, district), lines_table(user, period, district, layout)
 
 
 def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
@@ -300,31 +326,31 @@ def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
     export = db.session.get(Export, export_id)
     user = db.session.get(User, export.requested_by_id)
     fmt = export.params["format"]
+    done = 0
+
+    def counted(rows: Iterator[list]) -> Iterator[list]:
+        nonlocal done
+        for done, row in enumerate(rows, start=1):
+            yield row
+            if done % chunk_rows == 0:  # the row is written: say so
+                _beat(export, done)
+
     try:
-        total, header, values, pieces = _source(export, user)
+        # headers and words in the language of the person who asked (no request here)
+        with force_locale(export.params.get("language") or "zh_CN"):
+            total, table = _source(export, user)
         export.rows_total, export.rows_done = total, 0
         db.session.commit()
+        table.body = counted(table.body)
         with tempfile.TemporaryFile() as handle:
             if fmt == "csv":
-                pieces = pieces if pieces is not None else finance.csv_pieces(header, values)
-                handle.write(next(pieces).encode())
-                done = 0
-                for done, piece in enumerate(pieces, start=1):
+                for piece in sheets.csv_pieces(table.header, table.rows()):
                     handle.write(piece.encode())
-                    if done % chunk_rows == 0:
-                        _beat(export, done)
             else:
-                from openpyxl import Workbook
-
-                workbook = Workbook(write_only=True)
-                sheet = workbook.create_sheet(title=export.params["period"])
-                sheet.append(header)
-                done = 0
-                for done, row in enumerate(values, start=1):
-                    sheet.append(row)
-                    if done % chunk_rows == 0:
-                        _beat(export, done)
-                workbook.save(handle)
+                writer = sheets.XlsxWriter(export.params["period"], table.header, table.formats)
+                for row in table.rows():
+                    writer.append(row)
+                writer.save(handle)
             handle.seek(0)
             db.session.execute(delete(ExportChunk).where(ExportChunk.export_id == export.id))
             seq = size = 0
