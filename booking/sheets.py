@@ -28,23 +28,23 @@ DATETIME = "yyyy-mm-dd hh:mm:ss"
 
 def neutralise(text: str) -> str:
     """``text`` as inert text: a leading ``'`` when a spreadsheet could take it for a formula."""
-    return "'" + text if text.lstrip(" ").startswith(FORMULA_STARTS) else text
+    return "'" + text if text.lstrip(" \u3000").startswith(FORMULA_STARTS) else text
 
 
 def csv_value(value):
     """One CSV field: text neutralised, numbers as they are, a time to the second, None empty."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | Decimal):
-        return value if isinstance(value, int) else str(value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return neutralise(str(value))
 
 
-def csv_pieces(header: Sequence, value_rows: Iterable[Sequence]) -> Iterator[str]:
+def csv_pieces(header: Sequence, value_rows: Iterable[Sequence], bom: bool = True) -> Iterator[str]:
     """CSV, UTF-8 with a BOM (so spreadsheet programs read the Chinese names), header always; one
     piece per row, so a download streams instead of being built in memory."""
     buffer = io.StringIO()
@@ -57,7 +57,7 @@ def csv_pieces(header: Sequence, value_rows: Iterable[Sequence]) -> Iterator[str
         return text
 
     writer.writerow([csv_value(v) for v in header])
-    yield "\ufeff" + flush()
+    yield ("\ufeff" if bom else "") + flush()
     for values in value_rows:
         writer.writerow([csv_value(v) for v in values])
         yield flush()

@@ -37,7 +37,7 @@ def assert_csv_is_inert(data: bytes) -> list[list[str]]:
     rows = csv_rows(data)
     for row in rows:
         for value in row:
-            if value.lstrip(" ").startswith(DANGEROUS_STARTS):
+            if value.lstrip(" \u3000").startswith(DANGEROUS_STARTS):
                 assert _is_number(value), f"formula-like CSV cell {value!r}"
     return rows
 
@@ -48,7 +48,10 @@ def assert_xlsx_is_inert(data: bytes) -> list:
         assert cell.data_type != "f", f"formula in {cell.coordinate}: {cell.value!r}"
         if isinstance(cell.value, str):
             assert cell.data_type in ("s", "inlineStr"), (cell.coordinate, cell.data_type)
-            assert not cell.value.lstrip(" ").startswith(DANGEROUS_STARTS), (cell.coordinate, cell.value)
+            assert not cell.value.lstrip(" \u3000").startswith(DANGEROUS_STARTS), (
+                cell.coordinate,
+                cell.value,
+            )
     return cells
 
 

@@ -129,6 +129,7 @@ def test_a_negative_amount_stays_a_number():
     assert sheets.csv_value(-500) == -500 and sheets.csv_value(Decimal("-5.00")) == "-5.00"
     assert sheets.csv_value("-5") == "'-5" and sheets.csv_value(" =1") == "' =1"
     assert sheets.csv_value("\uff20x") == "'\uff20x" and sheets.csv_value("\nx") == "'\nx"
+    assert sheets.csv_value("\u3000=1") == "'\u3000=1"  # after a full-width space too
     assert sheets.csv_value("a=b") == "a=b" and sheets.csv_value("") == "" and sheets.csv_value(None) == ""
     data = b"".join(
         sheets.xlsx_pieces(["a", "b", "c", "d"], [[-500, Decimal("-5.25"), "#N/A", "x\x00y"]], "t")
