@@ -123,6 +123,17 @@ def test_no_file_carries_a_formula(app, client, login, api, hostile):
             assert {(name, "provider"), (name, "organization")} <= seen, name
 
 
+def test_a_team_named_like_a_formula_is_text_in_the_statement_lines(client, login, hostile):
+    """The reported case: ``=HYPERLINK(...)`` as a team name was a live formula in the XLSX."""
+    login(hostile["municipal_officer"])
+    data = client.get(
+        f"/finance/statements/download?period={PERIOD}&format=xlsx&kind=statement_lines"
+    ).get_data()
+    teams = [c for c in xlsx_cells(data) if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert len(teams) == 2  # one per settled booking
+    assert all((c.data_type, c.value) == ("s", "'" + HOSTILE["team"]) for c in teams)
+
+
 def test_a_negative_amount_stays_a_number():
     from booking import sheets
 
