@@ -26,13 +26,24 @@ DECIMAL = "0.00"
 DATETIME = "yyyy-mm-dd hh:mm:ss"
 
 
+_STARTS = frozenset(FORMULA_STARTS)
+_SPACES = " \u3000"
+
+
 def neutralise(text: str) -> str:
     """``text`` as inert text: a leading ``'`` when a spreadsheet could take it for a formula."""
-    return "'" + text if text.lstrip(" \u3000").startswith(FORMULA_STARTS) else text
+    if not text:
+        return text
+    first = text[0]
+    if first in _STARTS or (first in _SPACES and text.lstrip(_SPACES)[:1] in _STARTS):
+        return "'" + text
+    return text
 
 
 def csv_value(value):
     """One CSV field: text neutralised, numbers as they are, a time to the second, None empty."""
+    if value.__class__ is str:
+        return neutralise(value)
     if value is None:
         return ""
     if isinstance(value, int | float):
@@ -59,7 +70,7 @@ def csv_pieces(header: Sequence, value_rows: Iterable[Sequence], bom: bool = Tru
     writer.writerow([csv_value(v) for v in header])
     yield ("\ufeff" if bom else "") + flush()
     for values in value_rows:
-        writer.writerow([csv_value(v) for v in values])
+        writer.writerow([v if v.__class__ is int else csv_value(v) for v in values])  # ints: the common case
         yield flush()
 
 
@@ -77,23 +88,26 @@ class XlsxWriter:
 
     def _cell(self, value, number_format: str | None):
         from openpyxl.cell import WriteOnlyCell
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 
-        if isinstance(value, bool | int | float | Decimal):
-            cell = WriteOnlyCell(self.sheet, value=value)
-            if number_format:
-                cell.number_format = number_format
+        if value is None:
+            return None
+        if isinstance(value, str):
+            # control characters XLSX cannot hold are dropped (a name with one must not fail the file)
+            text = neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
+            if text not in ERROR_CODES:
+                return text  # openpyxl writes it as a string: after ``neutralise`` it cannot start with "="
+            cell = WriteOnlyCell(self.sheet)
+            cell._value, cell.data_type = text, "s"  # "#N/A" as text, not an error value
             return cell
         if isinstance(value, datetime):
-            cell = WriteOnlyCell(self.sheet, value=value)
-            cell.number_format = DATETIME
-            return cell
-        if value is None:
-            return WriteOnlyCell(self.sheet, value=None)
-        # control characters XLSX cannot hold are dropped (a name with one must not fail the file)
-        text = neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
-        cell = WriteOnlyCell(self.sheet, value=None)
-        cell._value, cell.data_type = text, "s"  # a string, whatever it looks like (=…, #N/A)
+            number_format = DATETIME
+        elif not isinstance(value, int | float | Decimal):
+            return self._cell(str(value), None)
+        if not number_format:
+            return value  # plain values are cheaper than cells (no style)
+        cell = WriteOnlyCell(self.sheet, value=value)
+        cell.number_format = number_format
         return cell
 
     def append(self, values: Sequence, formatted: bool = True) -> None:
