@@ -1,11 +1,13 @@
 """Statement exports: direct (streamed) and in the background with progress.
 
-Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only):
+Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only), both
+through ``booking.sheets`` (no cell can run as a formula), in the API's columns or the people's layout
+(``vouchers.report_files``; what the pages ask for, in the language of who asked):
 
 - ``statement``: one row per payee, exactly ``vouchers.finance.statement_rows`` (the same file as the
-  direct download of ``GET /api/v1/finance/statements?format=csv``);
-- ``statement_lines``: one row per settled booking (team, resource, actual cost, municipal and district
-  subsidy, team share, fee), read in keyset pages, so a month of 100,000 bookings never sits in memory.
+  direct download);
+- ``statement_lines``: one row per settled booking (``vouchers.statement_lines``), read in keyset pages,
+  so a month of 100,000 bookings never sits in memory.
 
 A background export is an ``Export`` row: ``request_export`` records it (pending); ``run_export`` writes
 the file chunk by chunk, committing ``rows_done`` after each chunk (the progress page reads it), then
@@ -36,10 +38,17 @@ from sqlalchemy import delete, func, or_, select, update
 from booking import clock, sheets
 from booking.db import db, write_intent
 from booking.errors import Invalid, NotFound
-from booking.models import Booking, ComputeOffer, Team, User
-from instruments.models import Instrument
+from booking.models import Booking, Team, User
 from vouchers import finance, report_files
 from vouchers.models import Export, ExportChunk, JournalTransaction, Program, Settlement, SubsidyLine
+from vouchers.statement_lines import (  # noqa: F401 (part of this module's interface)
+    LINE_COLUMNS,
+    count_lines,
+    line_rows,
+    lines_csv,
+    lines_table,
+    lines_xlsx,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +58,6 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-LINE_COLUMNS = (
-    "booking_id",
-    "settled_at",
-    "team_id",
-    "team_name",
-    "resource_kind",
-    "resource_name",
-    "payee_kind",
-    "payee_id",
-    "actual_cost_fen",
-    "municipal_fen",
-    "district_fen",
-    "subsidy_fen",
-    "team_fen",
-    "fee_fen",
-)
-PAGE_ROWS = 1000  # booking lines read per query
 STORE_BYTES = 256 * 1024  # size of one stored piece of a finished file
 STALE_AFTER = timedelta(minutes=5)
 KEEP_FOR = timedelta(days=7)
@@ -115,99 +107,6 @@ def program_rows(user: User, period: str, district_code: str | None = None) -> l
         }
         for program_id, name, level, program_district, count, amount in db.session.execute(query)
     ]
-
-
-def _lines_query(user: User, period: str, district_code: str | None):
-    district = finance.scope_district(user, district_code)
-    finance.check_period(period)
-    query = (
-        select(
-            Settlement.id,
-            Settlement.booking_id,
-            Settlement.settled_at,
-            Booking.team_id,
-            Team.name.label("team_name"),
-            Booking.kind,
-            Instrument.name.label("instrument_name"),
-            ComputeOffer.name.label("offer_name"),
-            Settlement.payee_kind,
-            Settlement.payee_id,
-            Settlement.actual_cost_fen,
-            Settlement.municipal_fen,
-            Settlement.district_fen,
-            Settlement.subsidy_fen,
-            Settlement.team_fen,
-            Settlement.fee_fen,
-        )
-        .join(Booking, Booking.id == Settlement.booking_id)
-        .join(Team, Team.id == Booking.team_id)
-        .outerjoin(Instrument, Instrument.id == Booking.instrument_id)
-        .outerjoin(ComputeOffer, ComputeOffer.id == Booking.offer_id)
-        .where(Settlement.period == period)
-    )
-    if district is not None:
-        query = query.where(Team.district_code == district)
-    return query
-
-
-def _utc(instant: datetime) -> datetime:
-    return (
-        instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-    )  # SQLite: naive UTC
-
-
-def count_lines(user: User, period: str, district_code: str | None = None) -> int:
-    inner = _lines_query(user, period, district_code).subquery()
-    return int(db.session.scalar(select(func.count()).select_from(inner)))
-
-
-def line_rows(user: User, period: str, district_code: str | None = None) -> Iterator[list]:
-    """One value list per settled booking (``LINE_COLUMNS``), read in keyset pages of ``PAGE_ROWS``:
-    each page is its own short query, so the caller may commit between rows."""
-    query = _lines_query(user, period, district_code)
-    last_id = 0
-    while True:
-        page = db.session.execute(
-            query.where(Settlement.id > last_id).order_by(Settlement.id).limit(PAGE_ROWS)
-        ).all()
-        if not page:
-            return
-        for r in page:
-            yield [
-                r.booking_id,
-                _utc(r.settled_at).isoformat(),
-                r.team_id,
-                r.team_name,
-                r.kind,
-                r.instrument_name if r.kind == "instrument" else r.offer_name,
-                r.payee_kind,
-                r.payee_id,
-                r.actual_cost_fen,
-                r.municipal_fen,
-                r.district_fen,
-                r.subsidy_fen,
-                r.team_fen,
-                r.fee_fen,
-            ]
-        last_id = page[-1].id
-
-
-def lines_table(
-    user: User, period: str, district_code: str | None = None, layout: str = "machine"
-) -> report_files.Table:
-    return report_files.table(layout, LINE_COLUMNS, line_rows(user, period, district_code))
-
-
-def lines_csv(
-    user: User, period: str, district_code: str | None = None, layout: str = "machine"
-) -> Iterator[str]:
-    return report_files.csv_pieces(lines_table(user, period, district_code, layout))
-
-
-def lines_xlsx(
-    user: User, period: str, district_code: str | None = None, layout: str = "machine"
-) -> Iterator[bytes]:
-    return report_files.xlsx_pieces(lines_table(user, period, district_code, layout), period)
 
 
 # --- paid payees ----------------------------------------------------------------------------------------
