@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -246,3 +247,16 @@ def test_lab_report_download_is_for_people(client, login, api, make):
         api.as_(officer).get(f"/api/v1/finance/lab-report?period={PERIOD}&format=csv").get_data()
     )
     assert machine[0][:2] == ["lab_id", "lab_name"] and len(machine) == 2
+
+
+def test_every_file_writer_is_the_formula_safe_one():
+    """No CSV or XLSX is written anywhere but ``booking/sheets.py`` (a new writer would skip the guard)."""
+    root = Path(__file__).resolve().parents[2]
+    writers = re.compile(r"csv\.(writer|DictWriter)\(|\bWorkbook\(|xlsxwriter")
+    found = [
+        str(path.relative_to(root))
+        for package in ("booking", "vouchers", "instruments", "bench")
+        for path in (root / package).rglob("*.py")
+        if writers.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == ["booking/sheets.py"]
