@@ -260,3 +260,13 @@ def test_every_file_writer_is_the_formula_safe_one():
         if writers.search(path.read_text(encoding="utf-8"))
     ]
     assert found == ["booking/sheets.py"]
+
+
+def test_a_background_export_reads_in_the_language_of_who_asked(app, client, login, world, settled):
+    login(world["municipal_officer"], "zh_CN")
+    export_id = request_export(client, kind="statement_lines")
+    with app.app_context():  # the job has no request: the export remembers the language
+        jobs.run_job("exports", AFTER)
+    header, *lines, total = csv_rows(client.get(f"/finance/exports/{export_id}/download").get_data())
+    assert header[:2] == ["预约编号", "结算时间（北京时间）"] and total[0] == "合计" and len(lines) == 2
+    assert {line[header.index("收款方类型")] for line in lines} == {"算力服务商"}
