@@ -27,6 +27,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import flask_migrate
+from flask_babel import force_locale
 from sqlalchemy import insert, select
 
 from bench.availability import bench_app, database_url, reset_schema
@@ -35,7 +36,7 @@ from booking.accounts import create_user
 from booking.db import db, write_intent
 from booking.models import Booking, User
 from booking.providers import create_provider
-from vouchers import exports, finance, ledger, programs
+from vouchers import exports, finance, ledger, programs, report_files
 from vouchers.models import JournalTransaction, Posting, Settlement
 from vouchers.settling import add_settlement_totals
 
@@ -220,13 +221,15 @@ def main() -> int:
                     f"statement {fmt} (municipal, {SETTLED:,} bookings): {response.status_code}, {size:,} bytes, "
                     f"{(time.perf_counter() - started) * 1000:.0f} ms"
                 )
-            for fmt, pieces in (("csv", exports.lines_csv), ("xlsx", exports.lines_xlsx)):
-                started = time.perf_counter()
-                size = sum(len(piece) for piece in pieces(officer, PERIOD))  # streamed, never held whole
-                log(
-                    f"statement lines {fmt} (one row per booking, {SETTLED:,} bookings): {size:,} bytes, "
-                    f"{(time.perf_counter() - started) * 1000:.0f} ms"
-                )
+            for layout in report_files.LAYOUTS:  # the API's columns, then the people's (the pages')
+                for fmt, pieces in (("csv", exports.lines_csv), ("xlsx", exports.lines_xlsx)):
+                    started = time.perf_counter()
+                    with force_locale("zh_CN"):  # streamed, never held whole
+                        size = sum(len(piece) for piece in pieces(officer, PERIOD, layout=layout))
+                    log(
+                        f"statement lines {fmt}, {layout} layout (one row per booking, {SETTLED:,} bookings): "
+                        f"{size:,} bytes, {(time.perf_counter() - started) * 1000:.0f} ms"
+                    )
             ms, rows = timed(lambda: finance.statement_rows(officer, PERIOD, "500106"))
             log(f"statement rows (district 500106 via teams join): {len(rows)} payees, {ms:.0f} ms")
             peak = peak_rss_mib()

@@ -1,11 +1,13 @@
 """Statement exports: direct (streamed) and in the background with progress.
 
-Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only):
+Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only), both
+through ``booking.sheets`` (no cell can run as a formula), in the API's columns or the people's layout
+(``vouchers.report_files``; what the pages ask for, in the language of who asked):
 
 - ``statement``: one row per payee, exactly ``vouchers.finance.statement_rows`` (the same file as the
-  direct download of ``GET /api/v1/finance/statements?format=csv``);
-- ``statement_lines``: one row per settled booking (team, resource, actual cost, municipal and district
-  subsidy, team share, fee), read in keyset pages, so a month of 100,000 bookings never sits in memory.
+  direct download);
+- ``statement_lines``: one row per settled booking (``vouchers.statement_lines``), read in keyset pages,
+  so a month of 100,000 bookings never sits in memory.
 
 A background export is an ``Export`` row: ``request_export`` records it (pending); ``run_export`` writes
 the file chunk by chunk, committing ``rows_done`` after each chunk (the progress page reads it), then
@@ -30,15 +32,23 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import delete, func, or_, select, update
 
-from booking import clock
+from booking import clock, sheets
 from booking.db import db, write_intent
 from booking.errors import Invalid, NotFound
-from booking.models import Booking, ComputeOffer, Team, User
-from instruments.models import Instrument
-from vouchers import finance
+from booking.models import Booking, Team, User
+from vouchers import finance, report_files
 from vouchers.models import Export, ExportChunk, JournalTransaction, Program, Settlement, SubsidyLine
+from vouchers.statement_lines import (  # noqa: F401 (part of this module's interface)
+    LINE_COLUMNS,
+    count_lines,
+    line_rows,
+    lines_csv,
+    lines_table,
+    lines_xlsx,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +58,6 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-LINE_COLUMNS = (
-    "booking_id",
-    "settled_at",
-    "team_id",
-    "team_name",
-    "resource_kind",
-    "resource_name",
-    "payee_kind",
-    "payee_id",
-    "actual_cost_fen",
-    "municipal_fen",
-    "district_fen",
-    "subsidy_fen",
-    "team_fen",
-    "fee_fen",
-)
-PAGE_ROWS = 1000  # booking lines read per query
 STORE_BYTES = 256 * 1024  # size of one stored piece of a finished file
 STALE_AFTER = timedelta(minutes=5)
 KEEP_FOR = timedelta(days=7)
@@ -116,83 +109,6 @@ def program_rows(user: User, period: str, district_code: str | None = None) -> l
     ]
 
 
-def _lines_query(user: User, period: str, district_code: str | None):
-    district = finance.scope_district(user, district_code)
-    finance.check_period(period)
-    query = (
-        select(
-            Settlement.id,
-            Settlement.booking_id,
-            Settlement.settled_at,
-            Booking.team_id,
-            Team.name.label("team_name"),
-            Booking.kind,
-            Instrument.name.label("instrument_name"),
-            ComputeOffer.name.label("offer_name"),
-            Settlement.payee_kind,
-            Settlement.payee_id,
-            Settlement.actual_cost_fen,
-            Settlement.municipal_fen,
-            Settlement.district_fen,
-            Settlement.subsidy_fen,
-            Settlement.team_fen,
-            Settlement.fee_fen,
-        )
-        .join(Booking, Booking.id == Settlement.booking_id)
-        .join(Team, Team.id == Booking.team_id)
-        .outerjoin(Instrument, Instrument.id == Booking.instrument_id)
-        .outerjoin(ComputeOffer, ComputeOffer.id == Booking.offer_id)
-        .where(Settlement.period == period)
-    )
-    if district is not None:
-        query = query.where(Team.district_code == district)
-    return query
-
-
-def count_lines(user: User, period: str, district_code: str | None = None) -> int:
-    inner = _lines_query(user, period, district_code).subquery()
-    return int(db.session.scalar(select(func.count()).select_from(inner)))
-
-
-def line_rows(user: User, period: str, district_code: str | None = None) -> Iterator[list]:
-    """One value list per settled booking (``LINE_COLUMNS``), read in keyset pages of ``PAGE_ROWS``:
-    each page is its own short query, so the caller may commit between rows."""
-    query = _lines_query(user, period, district_code)
-    last_id = 0
-    while True:
-        page = db.session.execute(
-            query.where(Settlement.id > last_id).order_by(Settlement.id).limit(PAGE_ROWS)
-        ).all()
-        if not page:
-            return
-        for r in page:
-            yield [
-                r.booking_id,
-                r.settled_at.astimezone(UTC).isoformat(),
-                r.team_id,
-                r.team_name,
-                r.kind,
-                r.instrument_name if r.kind == "instrument" else r.offer_name,
-                r.payee_kind,
-                r.payee_id,
-                r.actual_cost_fen,
-                r.municipal_fen,
-                r.district_fen,
-                r.subsidy_fen,
-                r.team_fen,
-                r.fee_fen,
-            ]
-        last_id = page[-1].id
-
-
-def lines_csv(user: User, period: str, district_code: str | None = None) -> Iterator[str]:
-    return finance.csv_pieces(LINE_COLUMNS, line_rows(user, period, district_code))
-
-
-def lines_xlsx(user: User, period: str, district_code: str | None = None) -> Iterator[bytes]:
-    return finance.xlsx_pieces(LINE_COLUMNS, line_rows(user, period, district_code), period)
-
-
 # --- paid payees ----------------------------------------------------------------------------------------
 
 
@@ -216,8 +132,17 @@ def payouts_of(period: str) -> dict[tuple[str, int], list[str]]:
 # --- background exports ---------------------------------------------------------------------------------
 
 
-def request_export(user: User, kind: str, fmt: str, period: str, district_code: str | None = None) -> Export:
-    """Record a pending export in the user's scope (a district office: its own district)."""
+def request_export(
+    user: User,
+    kind: str,
+    fmt: str,
+    period: str,
+    district_code: str | None = None,
+    layout: str = "machine",
+    language: str | None = None,
+) -> Export:
+    """Record a pending export in the user's scope (a district office: its own district); ``layout``
+    and ``language`` say how the file reads (the pages ask for the people's layout in their language)."""
     if kind not in KINDS:
         raise Invalid("Unknown export.", details={"kind": ["Unknown export."]})
     if fmt not in FORMATS:
@@ -227,7 +152,13 @@ def request_export(user: User, kind: str, fmt: str, period: str, district_code: 
     export = Export(
         requested_by_id=user.id,
         kind=kind,
-        params={"period": period, "district_code": district, "format": fmt},
+        params={
+            "period": period,
+            "district_code": district,
+            "format": fmt,
+            "layout": layout if layout in report_files.LAYOUTS else "machine",
+            "language": language,
+        },
         district_code=district,
         status="pending",
         rows_done=0,
@@ -277,20 +208,14 @@ def claim(export_id: int) -> bool:
     return taken.rowcount == 1
 
 
-def _source(export: Export, user: User) -> tuple[int, list[str], Iterator[list], Iterator[str] | None]:
-    """(rows_total, header, value rows, csv pieces): for the payee statement the CSV pieces are
-    ``finance.statement_csv`` itself, so the file is byte for byte the direct download."""
+def _source(export: Export, user: User) -> tuple[int, report_files.Table]:
+    """(rows_total, the file's table): the same table as the direct download builds."""
     period, district = export.params["period"], export.params.get("district_code")
+    layout = export.params.get("layout", "machine")
     if export.kind == "statement":
         rows = finance.statement_rows(user, period, district)
-        return (
-            len(rows),
-            list(finance.STATEMENT_COLUMNS),
-            finance.statement_values(rows),
-            finance.statement_csv(rows),
-        )
-    total = count_lines(user, period, district)
-    return total, list(LINE_COLUMNS), line_rows(user, period, district), None
+        return len(rows), finance.statement_table(rows, layout)
+    return count_lines(user, period, district), lines_table(user, period, district, layout)
 
 
 def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
@@ -300,31 +225,31 @@ def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
     export = db.session.get(Export, export_id)
     user = db.session.get(User, export.requested_by_id)
     fmt = export.params["format"]
+    done = 0
+
+    def counted(rows: Iterator[list]) -> Iterator[list]:
+        nonlocal done
+        for done, row in enumerate(rows, start=1):
+            yield row
+            if done % chunk_rows == 0:  # the row is written: say so
+                _beat(export, done)
+
     try:
-        total, header, values, pieces = _source(export, user)
+        # headers and words in the language of the person who asked (no request here)
+        with force_locale(export.params.get("language") or "zh_CN"):
+            total, table = _source(export, user)
         export.rows_total, export.rows_done = total, 0
         db.session.commit()
+        table.body = counted(table.body)
         with tempfile.TemporaryFile() as handle:
             if fmt == "csv":
-                pieces = pieces if pieces is not None else finance.csv_pieces(header, values)
-                handle.write(next(pieces).encode())
-                done = 0
-                for done, piece in enumerate(pieces, start=1):
+                for piece in sheets.csv_pieces(table.header, table.rows()):
                     handle.write(piece.encode())
-                    if done % chunk_rows == 0:
-                        _beat(export, done)
             else:
-                from openpyxl import Workbook
-
-                workbook = Workbook(write_only=True)
-                sheet = workbook.create_sheet(title=export.params["period"])
-                sheet.append(header)
-                done = 0
-                for done, row in enumerate(values, start=1):
-                    sheet.append(row)
-                    if done % chunk_rows == 0:
-                        _beat(export, done)
-                workbook.save(handle)
+                writer = sheets.XlsxWriter(export.params["period"], table.header, table.formats)
+                for row in table.rows():
+                    writer.append(row)
+                writer.save(handle)
             handle.seek(0)
             db.session.execute(delete(ExportChunk).where(ExportChunk.export_id == export.id))
             seq = size = 0

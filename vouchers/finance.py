@@ -7,8 +7,6 @@ finance and admins see everything (and may narrow it to one district).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 
@@ -19,7 +17,7 @@ from booking.db import db
 from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import Booking, District, Provider, Team, User
 from instruments.models import Lab
-from vouchers import audit, ledger
+from vouchers import audit, ledger, report_files
 from vouchers.models import (
     AccountingPeriod,
     FinanceException,
@@ -215,54 +213,13 @@ def statement_rows(user: User, period: str, district_code: str | None = None) ->
     return rows
 
 
-def csv_pieces(header, value_rows) -> Iterator[str]:
-    """CSV, UTF-8 with a BOM (so spreadsheet programs read the Chinese names), header always; one
-    piece per row, so a download streams instead of being built in memory."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    writer.writerow(header)
-    yield "\ufeff" + flush()
-    for values in value_rows:
-        writer.writerow(values)
-        yield flush()
-
-
-def xlsx_pieces(header, value_rows, title: str) -> Iterator[bytes]:
-    """XLSX built with openpyxl's write-only mode (rows streamed to a temporary file, not held as
-    cells in memory), then sent in chunks."""
-    import tempfile
-
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title)
-    sheet.append(list(header))
-    for values in value_rows:
-        sheet.append(values)
-    with tempfile.TemporaryFile() as handle:
-        workbook.save(handle)
-        handle.seek(0)
-        while chunk := handle.read(64 * 1024):
-            yield chunk
-
-
 def statement_values(rows: list[dict]) -> Iterator[list]:
     return ([row[c] for c in STATEMENT_COLUMNS] for row in rows)
 
 
-def statement_csv(rows: list[dict]) -> Iterator[str]:
-    return csv_pieces(STATEMENT_COLUMNS, statement_values(rows))
-
-
-def statement_xlsx(rows: list[dict], period: str) -> Iterator[bytes]:
-    return xlsx_pieces(STATEMENT_COLUMNS, statement_values(rows), period)
+def statement_table(rows: list[dict], layout: str = "machine") -> report_files.Table:
+    """The statement as a file's table: the API's columns, or the people's layout (``layout=human``)."""
+    return report_files.table(layout, STATEMENT_COLUMNS, statement_values(rows))
 
 
 def payable_settled_fen(period: str, program_ids: list[int] | None = None) -> int:

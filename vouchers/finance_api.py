@@ -23,7 +23,8 @@ from booking.api.common import (
     paginate,
 )
 from booking.errors import Invalid
-from vouchers import audit, finance, lab_report, payouts
+from vouchers import audit, finance, lab_report, payouts, report_files
+from vouchers.exports import CONTENT_TYPES
 from vouchers.models import AuditEntry, FinanceException
 
 blp = Blueprint(
@@ -73,6 +74,8 @@ class StatementArgs(ma.Schema):
     period = ma.fields.String(required=True, validate=PERIOD)
     district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
+    # the files' columns: the machine ones named in API.md (default), or ``human`` (what the pages give)
+    layout = ma.fields.String(load_default="machine", validate=ma.validate.OneOf(report_files.LAYOUTS))
 
 
 class StatementRowSchema(ma.Schema):
@@ -212,43 +215,40 @@ class Statements(MethodView):
         name = f"statement-{args['period']}" + (
             f"-{args['district_code']}" if args.get("district_code") else ""
         )
-        if args["format"] == "csv":
-            return Response(
-                stream_with_context(finance.statement_csv(rows)),
-                mimetype="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-                content_type="text/csv; charset=utf-8",
-            )
-        if args["format"] == "xlsx":
-            return Response(
-                stream_with_context(finance.statement_xlsx(rows, args["period"])),
-                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-            )
+        if args["format"] in ("csv", "xlsx"):
+            return _file(finance.statement_table(rows, args["layout"]), args["format"], name, args["period"])
         return {"period": args["period"], "district_code": args.get("district_code"), "rows": rows}
 
 
+def _file(table, fmt: str, name: str, period: str) -> Response:
+    """A CSV (UTF-8 with BOM) or XLSX file, streamed."""
+    return Response(
+        stream_with_context(report_files.pieces(table, fmt, period)),
+        content_type=CONTENT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
 class LabReportArgs(StatementArgs):
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv")))
+    pass
 
 
 @blp.route("/lab-report")
 class LabReport(MethodView):
     @blp.response(200)
-    @_also_as("text/csv", json_object=True)
+    @_also_as(
+        "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", json_object=True
+    )
     @documents(404)
     @api_auth("finance", "admin")
     @blp.arguments(LabReportArgs, location="query")
     def get(self, args):
         """Lab open-sharing report per instrument for a month: hours booked and used by teams,
-        distinct teams, utilisation of opening hours (bp), income; ``format=csv`` too."""
+        distinct teams, utilisation of opening hours (bp), income; ``format=csv``/``xlsx`` too."""
         rows = lab_report.report_rows(current_actor(), args["period"], args.get("district_code"))
-        if args["format"] == "csv":
-            return Response(
-                stream_with_context(lab_report.report_csv(rows)),
-                content_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="lab-report-{args["period"]}.csv"'},
-            )
+        if args["format"] in ("csv", "xlsx"):
+            table = lab_report.report_table(rows, args["layout"])
+            return _file(table, args["format"], f"lab-report-{args['period']}", args["period"])
         return {"period": args["period"], "rows": rows, "income_by_mode": lab_report.income_by_mode(rows)}
 
 

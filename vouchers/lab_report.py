@@ -9,7 +9,6 @@ opening hours of that month (weekly opening hours, blackouts not subtracted), in
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
@@ -18,7 +17,8 @@ from booking.db import db
 from booking.models import Booking, User
 from instruments.models import Instrument, Lab
 from instruments.rules import zone
-from vouchers.finance import check_period, csv_pieces, scope_district
+from vouchers import report_files
+from vouchers.finance import check_period, scope_district
 from vouchers.models import Settlement
 
 SERVED_STATUSES = ("confirmed", "checked_in", "completed", "settled", "no_show")
@@ -125,5 +125,6 @@ def income_by_mode(rows: list[dict]) -> dict[str, int]:
     return totals
 
 
-def report_csv(rows: list[dict]) -> Iterator[str]:
-    return csv_pieces(REPORT_COLUMNS, ([row[c] for c in REPORT_COLUMNS] for row in rows))
+def report_table(rows: list[dict], layout: str = "machine") -> report_files.Table:
+    """The report as a file's table: the API's columns, or the people's layout (``layout=human``)."""
+    return report_files.table(layout, REPORT_COLUMNS, ([row[c] for c in REPORT_COLUMNS] for row in rows))

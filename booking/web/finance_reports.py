@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from wtforms import SelectChoice
 
 from booking.db import db
+from booking.i18n import current_language
 from booking.web import blp
 from booking.web.access import page
 from booking.web.finance import municipal_view, operation_mode_labels, period_form, user_names
@@ -30,7 +31,7 @@ from booking.web.finance_forms import (
     AuditFilterForm,
     ExportForm,
 )
-from vouchers import audit, exports, finance, lab_report, ledger
+from vouchers import audit, exports, finance, lab_report, ledger, report_files
 from vouchers.models import AuditEntry
 
 AUDIT_PAGE_SIZE = 50
@@ -97,12 +98,11 @@ def finance_statement_download():
         raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
     scoped = finance.scope_district(current_user, district)
     name = exports.filename(kind, fmt, period, scoped)
-    if kind == "statement":
-        rows = finance.statement_rows(current_user, period, scoped)
-        pieces = finance.statement_csv(rows) if fmt == "csv" else finance.statement_xlsx(rows, period)
+    if kind == "statement":  # the people's layout: headers in their language, yuan, local times, totals
+        table = finance.statement_table(finance.statement_rows(current_user, period, scoped), "human")
     else:
-        maker = exports.lines_csv if fmt == "csv" else exports.lines_xlsx
-        pieces = maker(current_user, period, scoped)
+        table = exports.lines_table(current_user, period, scoped, "human")
+    pieces = report_files.pieces(table, fmt, period)
     return _download(pieces, name, exports.CONTENT_TYPES[fmt])
 
 
@@ -121,7 +121,13 @@ def finance_export_create():
         return redirect(url_for("web.finance_statements", period=form.period.data or None))
     district = (form.district_code.data or None) if municipal_view() else current_user.district_code
     export = exports.request_export(
-        current_user, form.kind.data, form.format.data, form.period.data, district
+        current_user,
+        form.kind.data,
+        form.format.data,
+        form.period.data,
+        district,
+        layout="human",
+        language=current_language(),
     )
     if exports.runner() == "thread":
         export_id = export.id
@@ -267,5 +273,12 @@ def finance_lab_report():
 @page("finance", "admin")
 def finance_lab_report_download():
     period, district = _statement_args()
-    rows = lab_report.report_rows(current_user, period, district)
-    return _download(lab_report.report_csv(rows), f"lab-report-{period}.csv", exports.CONTENT_TYPES["csv"])
+    fmt = request.args.get("format", "csv")
+    if fmt not in exports.FORMATS:
+        from booking.errors import Invalid
+
+        raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
+    table = lab_report.report_table(lab_report.report_rows(current_user, period, district), "human")
+    return _download(
+        report_files.pieces(table, fmt, period), f"lab-report-{period}.{fmt}", exports.CONTENT_TYPES[fmt]
+    )

@@ -25,7 +25,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from booking import bookings, clock, compute, usage
+from booking import bookings, clock, compute, sheets, usage
 from booking.db import MAX_ID, db
 from booking.models import Booking, ComputeOffer, Provider, UsageRecord
 from booking.money import usage_cost_fen
@@ -424,15 +424,14 @@ def provider_usage_template():
     else:
         booking_id, start = 12345, datetime(2026, 3, 2, 10, 0, tzinfo=tz)
     half_hour = timedelta(minutes=30)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for n, (s, e, hours) in enumerate(
-        ((start, start + half_hour, "0.5"), (start + half_hour, start + 2 * half_hour, "0.375")), start=1
-    ):
-        writer.writerow([f"job-{booking_id}-{n:04d}", booking_id, s.isoformat(), e.isoformat(), hours])
+    rows = [
+        [f"job-{booking_id}-{n:04d}", booking_id, s.isoformat(), e.isoformat(), hours]
+        for n, (s, e, hours) in enumerate(
+            ((start, start + half_hour, "0.5"), (start + half_hour, start + 2 * half_hour, "0.375")), start=1
+        )
+    ]
     return Response(
-        out.getvalue(),
+        "".join(sheets.csv_pieces(COLUMNS, rows, bom=False)),  # the one CSV writer (formula-safe)
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=usage-template.csv"},
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,21 @@ def test_finance_runs_reconciliation_and_downloads_the_months_statement(page, ap
     download = info.value
     assert download.suggested_filename.endswith(".csv")
     text = Path(download.path()).read_text(encoding="utf-8-sig")  # with a BOM, for spreadsheet programs
-    rows = list(csv.DictReader(io.StringIO(text)))
+    *rows, total = list(csv.DictReader(io.StringIO(text)))  # the people's layout: yuan, a totals row
 
-    assert sorted(r["payee_name"] for r in rows) == ["先进制造平台", "分析测试中心"]
-    totals = {
-        key: sum(int(r[key]) for r in rows) for key in rows[0] if key.endswith("_fen") or key == "bookings"
+    assert sorted(r["Payee"] for r in rows) == ["先进制造平台", "分析测试中心"]
+    assert total["Payee type"] == "Total"
+    columns = {
+        "Number of bookings": ("bookings", 1),
+        "Actual cost (¥)": ("total_fen", 100),
+        "Municipal subsidy (¥)": ("municipal_fen", 100),
+        "District subsidy (¥)": ("district_fen", 100),
+        "Subsidy total (¥)": ("subsidy_fen", 100),
+        "Team share (¥)": ("team_fen", 100),
+        "Fees (¥)": ("fee_fen", 100),
     }
+    totals = {key: int(sum(Decimal(r[label]) for r in rows) * fen) for label, (key, fen) in columns.items()}
+    assert totals == {key: int(Decimal(total[label]) * fen) for label, (key, fen) in columns.items()}
     # microscope: 2 h × ¥100 = ¥200, vouchers 30 % + 20 %; printer: 1 h × ¥300, no vouchers
     assert totals == {
         "bookings": 2,

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
@@ -99,7 +100,7 @@ def test_statement_export_is_the_direct_download(client, login, world, many, app
     direct = client.get(f"/finance/statements/download?period={PERIOD}&format=csv").get_data()
     assert background.status_code == 200
     assert background.headers["Content-Disposition"] == f'attachment; filename="statement-{PERIOD}.csv"'
-    assert data == direct and data.startswith(b"\xef\xbb\xbfpayee_kind,")
+    assert data == direct and data.startswith(b"\xef\xbb\xbfPayee type,")  # the people's layout
     assert int(background.headers["Content-Length"]) == len(direct)
 
 
@@ -130,17 +131,21 @@ def test_lines_export_reports_progress_per_chunk(client, login, world, many, app
     background = client.get(f"/finance/exports/{export_id}/download").get_data()
     direct = client.get(f"/finance/statements/download?period={PERIOD}&format=csv&kind=statement_lines")
     assert background == direct.get_data()
-    lines = list(csv.DictReader(io.StringIO(background.decode("utf-8-sig"))))
-    assert sorted(int(r["booking_id"]) for r in lines) == sorted(b.id for b in many)
-    assert sum(int(r["subsidy_fen"]) for r in lines) == sum(
-        int(r["subsidy_fen"])
-        for r in csv.DictReader(
+    *lines, total = list(csv.DictReader(io.StringIO(background.decode("utf-8-sig"))))
+    assert sorted(int(r["Booking ID"]) for r in lines) == sorted(b.id for b in many)
+    assert total["Booking ID"] == "Total"
+    statement = list(
+        csv.DictReader(
             io.StringIO(
                 client.get(f"/finance/statements/download?period={PERIOD}&format=csv")
                 .get_data()
                 .decode("utf-8-sig")
             )
         )
+    )
+    subsidy = "Subsidy total (¥)"
+    assert (
+        sum(Decimal(r[subsidy]) for r in lines) == Decimal(total[subsidy]) == Decimal(statement[-1][subsidy])
     )
 
 
@@ -161,7 +166,7 @@ def test_xlsx_export_has_the_cells_of_the_direct_download(client, login, world, 
             return sheet.title, list(sheet.iter_rows(values_only=True))
 
         assert cells(background) == cells(direct)
-        assert len(cells(background)[1]) == (2 if kind == "statement" else 6)  # header + rows
+        assert len(cells(background)[1]) == (3 if kind == "statement" else 7)  # header + rows + totals
 
 
 def test_exports_are_private_and_scoped(client, login, make, world, many, app):

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
@@ -264,17 +265,33 @@ def test_csv_and_xlsx_downloads_tie_to_the_api(client, login, api, world, settle
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == f'attachment; filename="statement-{PERIOD}.csv"'
     assert response.headers["Content-Type"].startswith("text/csv")
-    table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert [int(r["payee_id"]) for r in table] == [r["payee_id"] for r in rows]
-    for key, value in totals.items():
-        assert sum(int(r[key]) for r in table) == value, key
+    *table, total = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [int(r["Payee ID"]) for r in table] == [r["payee_id"] for r in rows]
+    assert total["Payee type"] == "Total"
+    for key, value in totals.items():  # yuan in the people's file, the API's fen exactly
+        label, scale = HUMAN_COLUMNS[key]
+        assert sum(Decimal(r[label]) for r in table) * scale == value == Decimal(total[label]) * scale, key
 
     response = client.get(f"/finance/statements/download?period={PERIOD}&format=xlsx")
     assert response.headers["Content-Disposition"] == f'attachment; filename="statement-{PERIOD}.xlsx"'
     sheet = load_workbook(io.BytesIO(response.get_data())).active
-    header, *values = list(sheet.iter_rows(values_only=True))
+    header, *values, last = list(sheet.iter_rows(values_only=True))
     for key, value in totals.items():
-        assert sum(v[header.index(key)] for v in values) == value, key
+        label, scale = HUMAN_COLUMNS[key]
+        column = header.index(label)
+        assert round(sum(Decimal(str(v[column])) for v in values) * scale) == value, key
+        assert round(Decimal(str(last[column])) * scale) == value, key
+
+
+HUMAN_COLUMNS = {  # the API's statement columns → the people's file's header and fen per unit
+    "bookings": ("Number of bookings", 1),
+    "total_fen": ("Actual cost (¥)", 100),
+    "municipal_fen": ("Municipal subsidy (¥)", 100),
+    "district_fen": ("District subsidy (¥)", 100),
+    "subsidy_fen": ("Subsidy total (¥)", 100),
+    "team_fen": ("Team share (¥)", 100),
+    "fee_fen": ("Fees (¥)", 100),
+}
 
 
 def test_statement_pages_and_downloads_keep_a_district_office_in_its_district(
@@ -293,13 +310,11 @@ def test_statement_pages_and_downloads_keep_a_district_office_in_its_district(
     download = client.get(f"/finance/statements/download?period={PERIOD}&format=csv&district_code=500103")
     assert download.status_code == 200
     assert 'filename="statement-2026-12-500106.csv"' in download.headers["Content-Disposition"]
-    (row,) = list(csv.DictReader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
-    assert row["bookings"] == "2"
+    (row, _total) = list(csv.DictReader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
+    assert row["Number of bookings"] == "2"
     lines = client.get(f"/finance/statements/download?period={PERIOD}&format=csv&kind=statement_lines")
-    ids = [
-        int(r["booking_id"])
-        for r in csv.DictReader(io.StringIO(lines.get_data(as_text=True).lstrip("\ufeff")))
-    ]
+    *lines, _total = csv.DictReader(io.StringIO(lines.get_data(as_text=True).lstrip("\ufeff")))
+    ids = [int(r["Booking ID"]) for r in lines]
     assert booking.id not in ids and len(ids) == 2
 
 
@@ -463,8 +478,8 @@ def test_lab_report_table_chart_and_csv(client, login, make):
     download = client.get(f"/finance/lab-report/download?period={PERIOD}")
     assert download.status_code == 200
     assert download.headers["Content-Disposition"] == f'attachment; filename="lab-report-{PERIOD}.csv"'
-    (row,) = list(csv.DictReader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
-    assert row["instrument_name"] == "Raman 1" and row["bookings"] == "0"
+    (row, _total) = list(csv.DictReader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff"))))
+    assert row["Instrument"] == "Raman 1" and row["Number of bookings"] == "0"
     assert client.get("/finance/lab-report?period=12-2026").status_code == 422
 
 
