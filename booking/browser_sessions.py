@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import delete, select
 
-from booking import clock
 from booking.db import MAX_ID, db
 from booking.models import BrowserSession, User
 
@@ -26,8 +26,14 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _oldest_start():
-    return clock.now() - current_app.permanent_session_lifetime
+def _wall_clock() -> datetime:
+    # Session ages run on the real clock, like the cookie's signature, not on booking.clock: a job
+    # replayed "as of" another instant (or a test with a frozen clock) must not end live sessions.
+    return datetime.now(UTC)
+
+
+def _oldest_start() -> datetime:
+    return _wall_clock() - current_app.permanent_session_lifetime
 
 
 def start_browser_session(user: User) -> str:
@@ -38,7 +44,7 @@ def start_browser_session(user: User) -> str:
         )
     )
     key = secrets.token_urlsafe(32)
-    db.session.add(BrowserSession(user_id=user.id, key_hash=_digest(key)))
+    db.session.add(BrowserSession(user_id=user.id, key_hash=_digest(key), created_at=_wall_clock()))
     db.session.flush()
     return key
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import pytest
@@ -200,3 +201,18 @@ def test_ending_every_session_of_a_user_signs_out_all_browsers(client, make, app
     assert phone.get("/bookings").status_code == 302
     sign_in(client, user)
     assert client.get("/bookings").status_code == 200
+
+
+def test_a_session_ends_a_cookie_lifetime_after_its_sign_in(client, make, app):
+    """However often the cookie is re-signed, the session it names ends PERMANENT_SESSION_LIFETIME after
+    the sign-in (31 days), on the real clock."""
+    from booking.models import BrowserSession
+
+    user = make.user("founder")
+    sign_in(client, user)
+    assert client.get("/bookings").status_code == 200
+    with app.app_context():
+        row = db.session.scalars(select(BrowserSession).where(BrowserSession.user_id == user.id)).one()
+        row.created_at -= app.permanent_session_lifetime + timedelta(minutes=1)
+        db.session.commit()
+    assert client.get("/bookings").status_code == 302
