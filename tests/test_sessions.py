@@ -216,3 +216,15 @@ def test_a_session_ends_a_cookie_lifetime_after_its_sign_in(client, make, app):
         row.created_at -= app.permanent_session_lifetime + timedelta(minutes=1)
         db.session.commit()
     assert client.get("/bookings").status_code == 302
+
+
+def test_signing_in_over_a_live_session_replaces_it(client, make, app):
+    from booking.models import BrowserSession
+
+    user = make.user("founder")
+    sign_in(client, user)
+    sign_in(client, user)
+    with app.app_context():
+        rows = db.session.scalars(select(BrowserSession).where(BrowserSession.user_id == user.id)).all()
+    assert len(rows) == 1
+    assert client.get("/bookings").status_code == 200
