@@ -150,3 +150,25 @@ def test_separate_processes_share_one_count(app, make, database_url):
         assert node.returncode == 0, err[-2000:]
         outputs += out.split()
     assert Counter(outputs) == {"401": _limit(app), "429": 32 - _limit(app)}, Counter(outputs)
+
+
+def test_ended_windows_are_forgotten(client, app):
+    """Attempts for e-mails nobody owns would pile up: windows that have ended are deleted when a new
+    window starts, so the table holds about one row per e-mail tried in the last 15 minutes."""
+    from sqlalchemy import func, select
+
+    from booking.db import db
+    from booking.models import SignInAttempt
+
+    def rows() -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(SignInAttempt))
+
+    start = clock.now()
+    with clock.frozen_at(start):
+        for n in range(5):
+            _token(client, f"typo{n}@example.cn", "guess-guess")
+    assert rows() == 5
+    with clock.frozen_at(start + timedelta(minutes=16)):
+        _token(client, "someone-else@example.cn", "guess-guess")
+    assert rows() == 1
