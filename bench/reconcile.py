@@ -54,9 +54,11 @@ def log(message: str) -> None:
 def build() -> int:
     """Teams with vouchers, offers, and BOOKINGS one-hour, one-GPU reservations via the real flow."""
     with write_intent(), clock.frozen_at(T0):
-        municipal_officer = create_user(email="m@bench.cn", password="bench-pass", name="M", role="finance")
+        municipal_officer = create_user(
+            email="m@bench.cn", password="bench-password", name="M", role="finance"
+        )
         district_officer = create_user(
-            email="d@bench.cn", password="bench-pass", name="D", role="finance", district_code="500106"
+            email="d@bench.cn", password="bench-password", name="D", role="finance", district_code="500106"
         )
         window = {
             "valid_from": date(2026, 1, 1),
@@ -97,7 +99,9 @@ def build() -> int:
         ]
         owners = []
         for i in range(TEAMS):
-            owner = create_user(email=f"f{i}@bench.cn", password="bench-pass", name=f"F{i}", role="founder")
+            owner = create_user(
+                email=f"f{i}@bench.cn", password="bench-password", name=f"F{i}", role="founder"
+            )
             team = teams.create_team(
                 owner,
                 name=f"Team {i}",

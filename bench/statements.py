@@ -62,7 +62,7 @@ def peak_rss_mib() -> float:
 
 def build() -> User:
     with write_intent(), clock.frozen_at(T0):
-        officer = create_user(email="m@bench.cn", password="bench-pass", name="M", role="finance")
+        officer = create_user(email="m@bench.cn", password="bench-password", name="M", role="finance")
         program = programs.create_program(
             officer,
             name="市级算力券",
@@ -86,7 +86,9 @@ def build() -> User:
         ]
         team_ids = []
         for i in range(TEAMS):
-            owner = create_user(email=f"f{i}@bench.cn", password="bench-pass", name=f"F{i}", role="founder")
+            owner = create_user(
+                email=f"f{i}@bench.cn", password="bench-password", name=f"F{i}", role="founder"
+            )
             team = teams.create_team(
                 owner,
                 name=f"Team {i}",

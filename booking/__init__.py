@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flask import session
 from flask_babel import Babel
-from flask_login import LoginManager
+from flask_login import LoginManager, user_logged_in, user_logged_out
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from sqlalchemy import text
@@ -98,16 +99,24 @@ def _refuse_insecure(app: PlatformFlask) -> None:
 
 
 def _init_login(app: PlatformFlask) -> None:
-    from booking.models import User
-
     login_manager.init_app(app)
     login_manager.login_view = "web.sign_in"
     login_manager.session_protection = "strong"
 
+    from booking import browser_sessions
+
     @login_manager.user_loader
     def load_user(user_id: str):
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.is_active else None
+        return browser_sessions.signed_in_user(user_id, session.get(browser_sessions.SESSION_KEY))
+
+    # every sign-in gets its server-side session, every sign-out ends it (see booking.browser_sessions)
+    @user_logged_in.connect_via(app)
+    def _start_browser_session(sender, user, **extra) -> None:
+        session[browser_sessions.SESSION_KEY] = browser_sessions.start_browser_session(user)
+
+    @user_logged_out.connect_via(app)
+    def _end_browser_session(sender, user, **extra) -> None:
+        browser_sessions.end_browser_session(session.pop(browser_sessions.SESSION_KEY, None))
 
 
 @limiter.exempt

@@ -16,7 +16,8 @@ from booking import clock
 from booking.db import db
 from booking.errors import Conflict, Invalid, NotFound, Unauthorized, unknown_reference
 from booking.models import ApiToken, District, Organization, Provider, User
-from booking.ratelimit import check_sign_in_allowed, record_failed_sign_in
+from booking.passwords import check_password
+from booking.sign_in_limit import clear_sign_in_attempts, count_sign_in_attempt
 
 _hashers: dict[str, tuple[PasswordHasher, str]] = {}
 
@@ -60,14 +61,15 @@ def find_user_by_email(email: str) -> User | None:
 def authenticate(email: str, password: str) -> User:
     """The active user with these credentials, or ``Unauthorized('invalid_credentials')``.
 
-    Failures count against the account tried (429 after too many), not against the address.
+    Attempts count against the account tried (429 after too many, see ``booking.sign_in_limit``), not
+    against the address. An unknown e-mail costs the same hash work and gets the same answers.
     """
     email = normalise_email(email)
-    check_sign_in_allowed(email)
+    count_sign_in_attempt(email)
     user = find_user_by_email(email)
     if not password_matches(user, password) or not user.is_active:
-        record_failed_sign_in(email)
         raise Unauthorized("E-mail or password is wrong.", code="invalid_credentials")
+    clear_sign_in_attempts(email)
     return user
 
 
@@ -81,6 +83,7 @@ def create_user(
     provider_id: int | None = None,
 ) -> User:
     email = normalise_email(email)
+    check_password(password, email)
     if district_code is not None:
         if role != "finance":
             raise Invalid(

@@ -26,8 +26,6 @@ users_cli = AppGroup("users", help="Manage user accounts.")
 @click.option("--district", "district_code", default=None, help="District code, for district finance.")
 def create_user_command(email, password, role, name, district_code):
     """Create a user, e.g. the first admin."""
-    if len(password) < 8:
-        raise click.BadParameter("at least 8 characters", param_hint="--password")
     try:
         with write_intent():
             user = accounts.create_user(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import pytest
+from sqlalchemy import select
 
 from booking import create_app
 from booking.config import ProductionConfig
+from booking.db import db
+from booking.models import ApiToken, User
 from tests.conftest import CSRF_RE, PASSWORD, csrf_token, sign_in
 
 
@@ -130,3 +135,96 @@ def test_session_is_refused_from_another_browser_identity(client, make):
     thief.set_cookie("session", stolen)
     response = thief.get("/bookings", headers={"User-Agent": "curl/8.0"})
     assert response.status_code == 302 and "/sign-in" in response.headers["Location"]
+
+
+# --- sign-out ends the session on the server, not only in this browser -----------------------------------
+
+
+def _account_csrf(client) -> str:
+    match = re.search(r'name="token-csrf_token" type="hidden" value="([^"]+)"', client.get("/account").text)
+    assert match, "no token form on /account"
+    return match.group(1)
+
+
+def test_a_copied_session_cookie_is_dead_after_sign_out(client, make, app):
+    """Someone who copied the cookie (a shared lab PC, a stolen backup) is signed out by the owner's
+    sign-out: the replayed cookie neither opens pages nor mints API tokens."""
+    user = make.user("founder")
+    sign_in(client, user)
+    copied_csrf = _account_csrf(client)
+    copied = client.get_cookie("session").value  # with its CSRF token: the thief can post forms
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/bookings").status_code == 200  # the copy works while the owner is signed in
+
+    token = CSRF_RE.search(client.get("/").get_data(as_text=True)).group(1)
+    assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
+
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    page = thief.get("/bookings")
+    assert page.status_code == 302 and "/sign-in" in page.headers["Location"]
+    thief.set_cookie("session", copied)
+    minted = thief.post("/account/tokens", data={"token-csrf_token": copied_csrf})
+    assert minted.status_code == 302 and "/sign-in" in minted.headers["Location"]
+    with app.app_context():
+        assert db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)).all() == []
+
+
+def test_sign_out_ends_only_this_browser_session(client, make, app):
+    """Each sign-in is its own server-side session: signing out on the lab PC leaves the phone signed in."""
+    user = make.user("founder")
+    phone = app.test_client()
+    sign_in(phone, user)
+    sign_in(client, user)
+    token = CSRF_RE.search(client.get("/").get_data(as_text=True)).group(1)
+    client.post("/sign-out", data={"csrf_token": token})
+    assert client.get("/bookings").status_code == 302
+    assert phone.get("/bookings").status_code == 200
+    # and signing in again on the lab PC works as before
+    sign_in(client, user)
+    assert client.get("/bookings").status_code == 200
+
+
+def test_ending_every_session_of_a_user_signs_out_all_browsers(client, make, app):
+    """What a password change or a deactivation calls: every browser session of the user ends at once."""
+    from booking import browser_sessions
+
+    user = make.user("founder")
+    phone = app.test_client()
+    sign_in(phone, user)
+    sign_in(client, user)
+    with app.app_context():
+        browser_sessions.end_browser_sessions(db.session.get(User, user.id))
+        db.session.commit()
+    assert client.get("/bookings").status_code == 302
+    assert phone.get("/bookings").status_code == 302
+    sign_in(client, user)
+    assert client.get("/bookings").status_code == 200
+
+
+def test_a_session_ends_a_cookie_lifetime_after_its_sign_in(client, make, app):
+    """However often the cookie is re-signed, the session it names ends PERMANENT_SESSION_LIFETIME after
+    the sign-in (31 days), on the real clock."""
+    from booking.models import BrowserSession
+
+    user = make.user("founder")
+    sign_in(client, user)
+    assert client.get("/bookings").status_code == 200
+    with app.app_context():
+        row = db.session.scalars(select(BrowserSession).where(BrowserSession.user_id == user.id)).one()
+        row.created_at -= app.permanent_session_lifetime + timedelta(minutes=1)
+        db.session.commit()
+    assert client.get("/bookings").status_code == 302
+
+
+def test_signing_in_over_a_live_session_replaces_it(client, make, app):
+    from booking.models import BrowserSession
+
+    user = make.user("founder")
+    sign_in(client, user)
+    sign_in(client, user)
+    with app.app_context():
+        rows = db.session.scalars(select(BrowserSession).where(BrowserSession.user_id == user.id)).all()
+    assert len(rows) == 1
+    assert client.get("/bookings").status_code == 200

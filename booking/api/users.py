@@ -23,7 +23,9 @@ class Users(MethodView):
     @blp.arguments(UserCreateSchema)
     def post(self, body):
         """Create a user. Finance without ``district_code`` is municipal finance; lab managers may be
-        given ``lab_id`` and provider users need ``provider_id``."""
+        given ``lab_id`` and provider users need ``provider_id``. A weak password (under 10 characters,
+        one character class, the e-mail, a common password, control characters) is 422
+        ``weak_password``."""
         lab = require_lab_reference(body["lab_id"]) if "lab_id" in body else None
         user = accounts.create_user(
             email=body["email"],

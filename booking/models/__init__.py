@@ -2,6 +2,7 @@
 
 from booking.models.api_token import ApiToken
 from booking.models.booking import HOLDING_STATUSES, STATUSES, Booking
+from booking.models.browser_session import BrowserSession
 from booking.models.calendar_feed import CalendarFeed
 from booking.models.district import District
 from booking.models.offer import ComputeOffer
@@ -10,6 +11,7 @@ from booking.models.outbox import OutboxMessage
 from booking.models.payment import BookingPayment, PaymentEvent
 from booking.models.provider import Provider
 from booking.models.scheduler_lease import SchedulerLease
+from booking.models.sign_in_attempt import SignInAttempt
 from booking.models.team import Team, TeamMember
 from booking.models.usage import UsageRecord
 from booking.models.user import ROLES, User
@@ -21,6 +23,7 @@ __all__ = [
     "ApiToken",
     "Booking",
     "BookingPayment",
+    "BrowserSession",
     "CalendarFeed",
     "ComputeOffer",
     "District",
@@ -29,6 +32,7 @@ __all__ = [
     "PaymentEvent",
     "Provider",
     "SchedulerLease",
+    "SignInAttempt",
     "Team",
     "TeamMember",
     "UsageRecord",

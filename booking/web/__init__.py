@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from booking import accounts, login_manager, teams
+from booking import accounts, browser_sessions, login_manager, teams
 from booking.db import db
 from booking.errors import DomainError, Invalid, Unauthorized
 from booking.i18n import current_language
@@ -66,8 +66,10 @@ def _safe_next(target: str | None) -> str:
 
 
 def _fresh_session() -> None:
-    """Drop everything in the session except the language choice (no session fixation)."""
+    """Drop everything in the session except the language choice (no session fixation); a server-side
+    session it still named (a sign-in over a live one) ends too."""
     locale = session.get("locale")
+    browser_sessions.end_browser_session(session.get(browser_sessions.SESSION_KEY))
     session.clear()
     if locale:
         session["locale"] = locale

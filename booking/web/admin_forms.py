@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Regexp, Valida
 
 from booking.db import MAX_ID
 from booking.web import ROLE_LABELS
+from booking.web.forms import StrongPassword
 
 # The API validates addresses with marshmallow's Email; this catches the usual slips without the
 # email_validator package (a form field may be stricter than the API, never laxer in what it stores).
@@ -50,8 +51,11 @@ class UserForm(FlaskForm):
     )
     password = PasswordField(
         _l("Initial password"),
-        validators=[DataRequired(), Length(min=8, max=1024)],
-        description=_l("At least 8 characters. Tell it to the user on a safe channel."),
+        validators=[DataRequired(), Length(max=1024), StrongPassword()],
+        description=_l(
+            "At least 10 characters, not all letters or all digits, not the e-mail, not a common password. "
+            "Tell it to the user on a safe channel."
+        ),
     )
     # "" = none; otherwise the code or id as a string (choices are filled in by the view)
     district_code = SelectField(

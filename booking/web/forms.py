@@ -41,6 +41,7 @@ from wtforms.validators import (
 )
 
 from booking.errors import Invalid
+from booking.passwords import password_problems
 from booking.web.fields import PercentField
 from instruments.rules import zone
 
@@ -53,6 +54,32 @@ class SignInForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     submit = SubmitField(_l("Sign out"))
+
+
+# booking.passwords' problem codes, worded for people
+PASSWORD_PROBLEMS = {
+    "too_short": _l("Use at least 10 characters."),
+    "one_class": _l(
+        "Mix at least two kinds of character: lower-case letters, capitals, digits, symbols or spaces."
+    ),
+    "is_email": _l("Do not use the e-mail address or its name part."),
+    "common": _l("This password is too common; choose another."),
+    "control": _l("Do not use control characters (line breaks, tabs, invisible characters)."),
+}
+
+
+class StrongPassword:
+    """The platform's password rules (``booking.passwords``) for a form field, next to the field and
+    translated; ``email_field`` names the form's field with the account's e-mail."""
+
+    def __init__(self, email_field: str = "email"):
+        self.email_field = email_field
+
+    def __call__(self, form, field) -> None:
+        email = getattr(form, self.email_field).data or ""
+        problems = password_problems(field.data or "", email)
+        if problems:
+            raise ValidationError(" ".join(str(PASSWORD_PROBLEMS[p]) for p in problems))
 
 
 class TeamForm(FlaskForm):
