@@ -1,4 +1,4 @@
-"""Migration settle1 gives existing subsidy lines back the amount their booking quoted, from the
+"""Migration 0012 gives existing subsidy lines back the amount their booking quoted, from the
 ledger's commit postings (a line whose committed_fen settlement raised, and one it created)."""
 
 from __future__ import annotations

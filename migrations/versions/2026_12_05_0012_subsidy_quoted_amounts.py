@@ -6,7 +6,7 @@ quote cannot be read from it. ``quoted_fen`` is what the booking committed at bo
 rewritten. Existing lines get it back from the ledger: the sum of their booking's ``commit``
 postings to the voucher's committed account (0 for a line made at settlement).
 
-Revision ID: settle1
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05 19:00:00.000000
 
@@ -15,7 +15,7 @@ Create Date: 2026-12-05 19:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "settle1"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

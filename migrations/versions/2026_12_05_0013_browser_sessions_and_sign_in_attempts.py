@@ -1,12 +1,12 @@
-"""auth: server-side browser sessions and per-account sign-in attempts
+"""server-side browser sessions and per-account sign-in attempts
 
 A signed cookie alone kept a user signed in for 31 days after sign-out; each sign-in now has a row in
 ``browser_sessions`` that sign-out deletes. Failed sign-ins were counted in each worker's memory (or
 with a check-then-hit race in Redis); ``sign_in_attempts`` counts them per e-mail in the database,
 atomically, for every worker and node.
 
-Revision ID: auth1
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-05 19:00:00.000000
 
 """
@@ -14,8 +14,8 @@ Create Date: 2026-12-05 19:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "auth1"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
