@@ -6,7 +6,7 @@ import copy
 
 import marshmallow as ma
 
-from booking.api.common import BodySchema, Integer, StrictBoolean, Text
+from booking.api.common import BodySchema, Instant, Integer, StrictBoolean, Text
 from instruments.models import OPERATION_MODES
 
 
@@ -97,8 +97,8 @@ InstrumentUpdateSchema.__doc__ = "Any subset of the writable fields, plus ``acti
 
 
 class BlackoutCreateSchema(BodySchema):
-    starts_at = ma.fields.AwareDateTime(required=True)
-    ends_at = ma.fields.AwareDateTime(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True)
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
 
     @ma.validates_schema

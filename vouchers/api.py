@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking.api.common import (
+    Blueprint,
     BodySchema,
     Id,
     Integer,

@@ -7,9 +7,9 @@ import re
 import marshmallow as ma
 from flask import Response, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking.api.common import (
+    Blueprint,
     BodySchema,
     DistrictCode,
     Id,

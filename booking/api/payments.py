@@ -5,10 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import payments
-from booking.api.common import documents, public
+from booking.api.common import Blueprint, documents, public
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payments (webhook)")
 
