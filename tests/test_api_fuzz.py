@@ -14,6 +14,7 @@ import re
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -25,7 +26,57 @@ from booking import clock
 from tests.test_access_matrix import _next_weekday_10am
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
+# Each operation is fuzzed twice: data the schema describes (positive) and the same data with some
+# values replaced by hostile ones (below). FUZZ_MAX_EXAMPLES examples each.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# Values that broke the API once or are likely to: text the database cannot store (NUL, lone
+# surrogates), line breaks in names, non-ASCII digits, instants whose UTC conversion overflows, dates at
+# datetime's ends, numbers beyond every integer column, huge and non-finite numbers.
+HOSTILE_TEXT = [
+    "a\ud800b",
+    "\udfff",
+    "x\x00y",
+    "渝\r\nBcc: x@example.cn",
+    "١٢",
+    "１２",
+    "1\n",
+    "²",
+    "\u202e",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:00:00-14:00",
+    "0001-01-01",
+    "9999-12-31",
+    "9999-12",
+    "0000-01",
+    "9" * 5000,
+    "1." + "5" * 300,
+    " ",
+    "",
+]
+URL_SAFE_TEXT = [t for t in HOSTILE_TEXT if not any("\ud800" <= c <= "\udfff" for c in t)]
+HOSTILE_NUMBERS = [0, -1, 2**31, -(2**31) - 1, 2**63, 10**30, 10**99, 1e308, -1e308, 0.5, True]
+
+
+def _hostile_leaf(value, draw, *, url: bool):
+    if isinstance(value, str):
+        return draw(st.sampled_from(URL_SAFE_TEXT if url else HOSTILE_TEXT))
+    if isinstance(value, bool):
+        return draw(st.sampled_from(["true", 1, None]))
+    if isinstance(value, int | float):
+        return draw(st.sampled_from(HOSTILE_NUMBERS))
+    return value
+
+
+def _make_hostile(value, draw, *, url: bool = False):
+    """The same structure with some leaves (each with probability 1/2) replaced by hostile values."""
+    if isinstance(value, dict):
+        return {key: _make_hostile(item, draw, url=url) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_make_hostile(item, draw, url=url) for item in value]
+    if draw(st.booleans()):
+        return _hostile_leaf(value, draw, url=url)
+    return value
 
 
 def _openapi_path(rule: str) -> str:
@@ -98,7 +149,25 @@ def _fuzz(operation, headers: dict) -> None:
     def run(case):
         case.call_and_validate(headers=headers, checks=CHECKS)
 
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=not os.environ.get("FUZZ_RANDOM"),
+        database=None,
+    )
+    @given(case=operation.as_strategy(), data=st.data())
+    def run_hostile(case, data):
+        if isinstance(case.body, dict | list):
+            case.body = _make_hostile(case.body, data.draw)
+        if case.query:
+            case.query = _make_hostile(case.query, data.draw, url=True)
+        # hostile input may be refused in ways the schema does not describe per field; only a 5xx fails
+        case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
     run()
+    run_hostile()
 
 
 def test_api_fuzz(app, seeded):
