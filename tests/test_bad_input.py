@@ -10,11 +10,13 @@ import json
 import time
 from datetime import timedelta
 
+import marshmallow as ma
 import pytest
 from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from booking import clock
+from booking.api.common import BodySchema, Instant, PlatformParser
 from booking.db import db
 from booking.models import UsageRecord
 from booking.payments import sign_payload
@@ -238,6 +240,8 @@ def test_instants_whose_utc_conversion_overflows_are_422_everywhere(api, booked,
             f"/api/v1/instruments/{w['instrument'].id}/blackouts",
             {"starts_at": good, "ends_at": instant},
         ),
+        (w["admin"], "get", f"/api/v1/finance/audit?since={q}", None),
+        (w["admin"], "get", f"/api/v1/finance/audit?until={q}", None),
         (w["founder"], "get", f"/api/v1/instruments?free_from={q}&free_to={quote(good)}", None),
         (w["founder"], "get", f"/api/v1/instruments?free_from={quote(good)}&free_to={q}", None),
         (
@@ -382,3 +386,74 @@ def test_one_malformed_usage_record_is_rejected_and_the_rest_is_taken(app, api, 
     assert response.json["accepted"] == 2
     assert response.json["rejected"] == [{"external_id": shown_id, "code": "invalid"}]
     assert _usage_count(app) == 2
+
+
+# --- one place for all: every operation uses the shared rules --------------------------------------------
+
+
+def _argument_schemas(app):
+    """(operation, location, schema instance) of every ``@blp.arguments`` of the API."""
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            func = getattr(view_class, method.lower(), None) if view_class else view
+            for parameter in getattr(func, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+                schema = parameter["schema"]
+                yield (
+                    f"{method} {rule.rule}",
+                    parameter["in"],
+                    schema() if isinstance(schema, type) else schema,
+                )
+
+
+def _fields(schema):
+    stack = list(schema.load_fields.values())
+    while stack:
+        field = stack.pop()
+        yield field
+        if isinstance(field, ma.fields.Nested):
+            stack.extend(field.schema.load_fields.values())
+        elif isinstance(field, ma.fields.List):
+            stack.append(field.inner)
+
+
+def test_every_api_blueprint_reads_bodies_with_the_platform_parser(app):
+    import flask_smorest
+
+    blueprints = [bp for bp in app.blueprints.values() if isinstance(bp, flask_smorest.Blueprint)]
+    assert len(blueprints) > 10
+    strays = [bp.name for bp in blueprints if not isinstance(bp.ARGUMENTS_PARSER, PlatformParser)]
+    assert not strays, (
+        f"blueprints that parse JSON without the platform's limits (use common.Blueprint): {strays}"
+    )
+
+
+def test_every_instant_an_operation_reads_is_range_checked(app):
+    checked, strays = 0, []
+    for operation, _location, schema in _argument_schemas(app):
+        for field in _fields(schema):
+            if isinstance(field, ma.fields.DateTime):
+                checked += 1
+                if not isinstance(field, Instant):
+                    strays.append(f"{operation} {field.name}")
+    assert checked >= 10
+    assert not strays, f"instants read without the range check (use common.Instant): {strays}"
+
+
+def test_every_json_body_is_checked_for_unstorable_text(app):
+    bodies, strays = 0, []
+    for operation, location, schema in _argument_schemas(app):
+        if location != "json":
+            continue
+        bodies += 1
+        text_fields = [f for f in _fields(schema) if isinstance(f, ma.fields.String)]
+        if not isinstance(schema, BodySchema) and not all(
+            any(isinstance(v, ma.validate.Regexp | ma.validate.OneOf) for v in f.validators)
+            for f in text_fields
+        ):
+            strays.append(operation)
+    assert bodies >= 20
+    assert not strays, f"JSON bodies whose free text is not checked (derive from BodySchema): {strays}"

@@ -13,6 +13,7 @@ from booking.api.common import (
     BodySchema,
     DistrictCode,
     Id,
+    Instant,
     PageArgs,
     QueryId,
     Text,
@@ -141,8 +142,8 @@ class AuditListArgs(PageArgs):
     object_type = ma.fields.String(validate=ma.validate.Length(max=50))
     object_id = ma.fields.String(validate=ma.validate.Length(max=100))
     district_code = DistrictCode
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = Instant()
+    until = Instant()
 
 
 @blp.route("/exceptions")

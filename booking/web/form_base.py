@@ -4,13 +4,14 @@ Text fields refuse what cannot be stored (a NUL; PostgreSQL refuses it) and sing
 collapsed onto one line (CR, LF, tabs and runs of spaces become one space, ends trimmed), as the API's
 ``Text`` does: names end up in mail subjects, where a line break makes the mail unsendable. Multi-line
 fields (descriptions, comments) keep their lines; passwords and hidden tokens are left as typed.
+Dates and times are refused outside the years the platform computes with.
 """
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField, TextAreaField
+from wtforms import DateTimeField, HiddenField, PasswordField, StringField, TextAreaField
 
 from booking import input_rules
 
@@ -18,6 +19,15 @@ from booking import input_rules
 def refuse_unstorable(value):
     if isinstance(value, str) and not input_rules.is_storable_text(value):
         raise ValueError(_l("Must not contain control characters such as NUL."))
+    return value
+
+
+def refuse_far_dates(value):
+    """Dates and times in the years the platform computes with (a year-1 date in local time overflows
+    when converted to UTC, a year-9999 one when a day is added)."""
+    year = getattr(value, "year", None)
+    if year is not None and not input_rules.EARLIEST_INSTANT.year <= year < input_rules.LATEST_INSTANT.year:
+        raise ValueError(_l("Must be between the years 1900 and 2199."))
     return value
 
 
@@ -32,4 +42,6 @@ class PlatformForm(FlaskForm):
                 if not issubclass(field_class, TextAreaField):
                     added.append(input_rules.one_line)
                 options = {**options, "filters": [*unbound_field.kwargs.get("filters", ()), *added]}
+            elif issubclass(field_class, DateTimeField):  # DateField, DateTimeLocalField too
+                options = {**options, "filters": [*unbound_field.kwargs.get("filters", ()), refuse_far_dates]}
             return unbound_field.bind(form=form, **options)

@@ -124,3 +124,12 @@ def test_an_instrument_named_with_a_line_break_in_the_form_is_stored_on_one_line
         assert instrument.name == "拉曼 Bcc: x@example.cn"
         assert (instrument.category, instrument.location) == ("spectro scopy", "A 楼 203")
         assert instrument.description == "第一行\r\n第二行"
+
+
+def test_dates_at_the_ends_of_the_calendar_are_refused_in_forms_not_a_500(client, make, login):
+    login(make.finance(None))
+    for query in ("since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=9999-12-31"):
+        response = client.get(f"/finance/audit?{query}")
+        assert response.status_code in (200, 422), (query, response.status_code)
+        assert "须在 1900 年至 2199 年之间" in response.get_data(as_text=True), query
+    assert client.get("/finance/audit?since=2026-01-01&until=2026-12-31").status_code == 200
