@@ -457,3 +457,27 @@ def test_every_json_body_is_checked_for_unstorable_text(app):
             strays.append(operation)
     assert bodies >= 20
     assert not strays, f"JSON bodies whose free text is not checked (derive from BodySchema): {strays}"
+
+
+# --- mail about a name stored with a line break -------------------------------------------------------------
+
+
+def test_a_subject_with_a_line_break_still_makes_a_mail(app):
+    from datetime import UTC, datetime
+
+    from booking.mail import email_for
+    from booking.models.outbox import OutboxMessage
+
+    message = OutboxMessage(
+        id=1,
+        kind="booking_confirmed",
+        recipient="a@example.cn",
+        subject="预约已确认：拉曼\r\nBcc: x@example.cn",
+        body="…",
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    with app.app_context():
+        email = email_for(message)
+        assert email["Subject"] == "预约已确认：拉曼 Bcc: x@example.cn"
+        assert email["Bcc"] is None
+        assert "\nBcc:" not in email.as_string()
