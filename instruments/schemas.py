@@ -16,9 +16,9 @@ def _hhmm(minute: int) -> str:
 
 class OpeningHoursSchema(ma.Schema):
     weekday = Integer(required=True, validate=ma.validate.Range(0, 6), metadata={"description": "0 = Monday"})
-    opens = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$"))
+    opens = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z"))
     closes = ma.fields.String(
-        required=True, validate=ma.validate.Regexp(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+        required=True, validate=ma.validate.Regexp(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)\Z")
     )
 
     @ma.validates_schema

@@ -53,7 +53,7 @@ def _ends_after_start(data: dict, start: str, end: str, names: tuple[str, str]) 
 class InstrumentSearchArgs(PageArgs):
     category = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
     district_code = ma.fields.String(
-        validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106.")
+        validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
     )
     q = ma.fields.String(
         validate=ma.validate.Length(max=200),

@@ -481,3 +481,47 @@ def test_a_subject_with_a_line_break_still_makes_a_mail(app):
         assert email["Subject"] == "预约已确认：拉曼 Bcc: x@example.cn"
         assert email["Bcc"] is None
         assert "\nBcc:" not in email.as_string()
+
+
+# --- digits are ASCII digits, and nothing follows them -----------------------------------------------------
+
+
+def test_codes_periods_and_times_take_ascii_digits_only(api, make):
+    admin = make.user("admin")
+    municipal = make.finance(None)
+    manager = make.user("lab_manager")
+    instrument = make.instrument(make.lab(manager=manager))
+    hours = f"/api/v1/instruments/{instrument.id}/opening-hours"
+    cases = [
+        (
+            admin,
+            "post",
+            "/api/v1/labs",
+            {"name": "L", "university": "U", "organization": "O", "district_code": "５００１０６"},
+            "district_code",
+        ),
+        (
+            admin,
+            "post",
+            "/api/v1/labs",
+            {"name": "L", "university": "U", "organization": "O", "district_code": "500106\n"},
+            "district_code",
+        ),
+        (manager, "put", hours, [{"weekday": 0, "opens": "٠٩:٠٠", "closes": "17:00"}], "0"),
+        (manager, "put", hours, [{"weekday": 0, "opens": "09:00", "closes": "17:00\n"}], "0"),
+        (municipal, "post", "/api/v1/finance/periods/2026-01%0A/close", None, "period"),
+        (municipal, "get", "/api/v1/finance/statements?period=2026-01%0A", None, "period"),
+        (municipal, "get", "/api/v1/finance/statements?period=２０２６-01", None, "period"),
+    ]
+    for user, method, path, body, field in cases:
+        client = api.as_(user)
+        response = (
+            getattr(client, method)(path, json=body) if body is not None else getattr(client, method)(path)
+        )
+        assert response.status_code == 422, (
+            path,
+            body,
+            response.status_code,
+            response.get_data(as_text=True)[:300],
+        )
+        assert field in response.get_json()["error"]["details"], (path, response.get_json())

@@ -31,7 +31,7 @@ class ProgramCreateSchema(BodySchema):
     name = Text(required=True)
     level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     district_code = ma.fields.String(
-        validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106.")
+        validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
     )
     resource_kinds = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(RESOURCE_KINDS)),

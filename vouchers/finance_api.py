@@ -48,7 +48,7 @@ class ExceptionSchema(ma.Schema):
 
 # A month the platform can have. The domain's YYYY-MM pattern also admits years such as 0000 or 9999,
 # which its date arithmetic cannot reach (a 500 the API fuzz test found).
-PERIOD_PATTERN = re.compile(r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$")
+PERIOD_PATTERN = re.compile(r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])\Z")  # ASCII, no trailing newline
 PERIOD = ma.validate.Regexp(PERIOD_PATTERN, error="YYYY-MM, years 1900 to 2199.")
 
 
@@ -72,7 +72,7 @@ class StatementArgs(ma.Schema):
         unknown = ma.EXCLUDE
 
     period = ma.fields.String(required=True, validate=PERIOD)
-    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
+    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits."))
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
 
 
@@ -121,7 +121,7 @@ class DistrictArgs(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
+    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits."))
 
 
 class AuditEntrySchema(ma.Schema):

@@ -193,7 +193,7 @@ class StrictBoolean(ma.fields.Boolean):
     falsy = {False}
 
 
-DistrictCode = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106."))
+DistrictCode = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106."))
 
 
 class BodySchema(ma.Schema):

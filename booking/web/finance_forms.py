@@ -123,7 +123,7 @@ class ClosePeriodForm(PlatformForm):
 class PayoutForm(PlatformForm):
     period = HiddenField(validators=[DataRequired(), Regexp(finance.PERIOD_RE, message=PERIOD_MESSAGE)])
     payee_kind = HiddenField(validators=[DataRequired()])
-    payee_id = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
+    payee_id = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,9}\Z")])
     reference = StringField(
         _l("Payment reference"),
         validators=[

@@ -30,7 +30,7 @@ from booking.models import User
 from booking.web.form_base import PlatformForm
 from vouchers.api import MAX_FEN
 
-_PLAIN_DECIMAL = re.compile(r"(\d+)(?:\.(\d+))?")
+_PLAIN_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits ("１２" is not a number here)
 _MAX_WHOLE_DIGITS = 15  # far above MAX_FEN, far below Decimal's 28 significant digits: always exact
 
 
