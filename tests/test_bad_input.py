@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from booking import clock
-from booking.api.common import BodySchema, Instant, PlatformParser
+from booking.api.common import BodySchema, Day, Instant, PlatformParser
 from booking.db import db
 from booking.models import UsageRecord
 from booking.payments import sign_payload
@@ -431,16 +431,35 @@ def test_every_api_blueprint_reads_bodies_with_the_platform_parser(app):
     )
 
 
-def test_every_instant_an_operation_reads_is_range_checked(app):
+def test_every_instant_and_date_an_operation_reads_is_range_checked(app):
     checked, strays = 0, []
     for operation, _location, schema in _argument_schemas(app):
         for field in _fields(schema):
-            if isinstance(field, ma.fields.DateTime):
+            if isinstance(field, ma.fields.DateTime | ma.fields.Date):
                 checked += 1
-                if not isinstance(field, Instant):
+                if not isinstance(field, Instant | Day):
                     strays.append(f"{operation} {field.name}")
     assert checked >= 10
-    assert not strays, f"instants read without the range check (use common.Instant): {strays}"
+    assert not strays, f"instants or dates read without the range check (common.Instant, Day): {strays}"
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_programme_dates_at_the_ends_of_the_calendar_are_422(api, make, day):
+    officer = make.finance(None)
+    body = {
+        "name": "P",
+        "level": "municipal",
+        "resource_kinds": ["instrument"],
+        "rate_bp": 5000,
+        "budget_fen": 100_000,
+        "per_team_cap_fen": 10_000,
+        "valid_from": "2026-01-01" if day > "2026" else day,
+        "valid_to": day if day > "2026" else "2030-12-31",
+        "voucher_validity_days": 30,
+    }
+    response = api.as_(officer).post("/api/v1/programs", json=body)
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert set(response.json["error"]["details"]) == {"valid_to" if day > "2026" else "valid_from"}
 
 
 def test_every_json_body_is_checked_for_unstorable_text(app):

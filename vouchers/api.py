@@ -8,6 +8,7 @@ from flask.views import MethodView
 from booking.api.common import (
     Blueprint,
     BodySchema,
+    Day,
     Id,
     Integer,
     PageArgs,
@@ -41,8 +42,8 @@ class ProgramCreateSchema(BodySchema):
     rate_bp = Integer(required=True, validate=ma.validate.Range(1, 10_000))
     budget_fen = Integer(required=True, validate=ma.validate.Range(1, MAX_FEN))
     per_team_cap_fen = Integer(required=True, validate=ma.validate.Range(1, MAX_FEN))
-    valid_from = ma.fields.Date(required=True)
-    valid_to = ma.fields.Date(required=True)
+    valid_from = Day(required=True)
+    valid_to = Day(required=True)
     voucher_validity_days = Integer(required=True, validate=ma.validate.Range(1, 3660))
     stack_ceiling_bp = Integer(validate=ma.validate.Range(1, 10_000))
 

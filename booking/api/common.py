@@ -170,6 +170,17 @@ class Instant(ma.fields.AwareDateTime):
         return value
 
 
+class Day(ma.fields.Date):
+    """A calendar date ``YYYY-MM-DD`` in the years 1900 to 2199 (a day at datetime's ends overflows
+    when the platform takes the instant it ends: ``9999-12-31`` plus one day)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not input_rules.EARLIEST_INSTANT.year <= value.year < input_rules.LATEST_INSTANT.year:
+            raise ma.ValidationError("Must be a date in the years 1900 to 2199.")
+        return value
+
+
 def Integer(**kwargs) -> ma.fields.Integer:
     """An integer that refuses strings and floats (``"12"`` and ``12.5`` are 422)."""
     return ma.fields.Integer(strict=True, **kwargs)
