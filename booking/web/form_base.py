@@ -4,14 +4,17 @@ Text fields refuse what cannot be stored (a NUL; PostgreSQL refuses it) and sing
 collapsed onto one line (CR, LF, tabs and runs of spaces become one space, ends trimmed), as the API's
 ``Text`` does: names end up in mail subjects, where a line break makes the mail unsendable. Multi-line
 fields (descriptions, comments) keep their lines; passwords and hidden tokens are left as typed.
-Dates and times are refused outside the years the platform computes with.
+Dates and times are refused outside the years the platform computes with; decimals that are not
+finite numbers (NaN, Infinity) are no number.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeField, HiddenField, PasswordField, StringField, TextAreaField
+from wtforms import DateTimeField, DecimalField, HiddenField, PasswordField, StringField, TextAreaField
 
 from booking import input_rules
 
@@ -31,6 +34,14 @@ def refuse_far_dates(value):
     return value
 
 
+def finite_or_none(value):
+    """ "NaN", "sNaN" and "Infinity" parse as decimals; they compare with an exception (a 500) or
+    nowhere. As no number at all, the field's NumberRange refuses them with its message."""
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    return value
+
+
 class PlatformForm(FlaskForm):
     class Meta:
         def bind_field(self, form, unbound_field, options):
@@ -42,6 +53,8 @@ class PlatformForm(FlaskForm):
                 if not issubclass(field_class, TextAreaField):
                     added.append(input_rules.one_line)
                 options = {**options, "filters": [*unbound_field.kwargs.get("filters", ()), *added]}
+            elif issubclass(field_class, DecimalField):
+                options = {**options, "filters": [finite_or_none, *unbound_field.kwargs.get("filters", ())]}
             elif issubclass(field_class, DateTimeField):  # DateField, DateTimeLocalField too
                 options = {**options, "filters": [*unbound_field.kwargs.get("filters", ()), refuse_far_dates]}
             return unbound_field.bind(form=form, **options)

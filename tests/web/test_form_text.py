@@ -133,3 +133,33 @@ def test_dates_at_the_ends_of_the_calendar_are_refused_in_forms_not_a_500(client
         assert response.status_code in (200, 422), (query, response.status_code)
         assert "须在 1900 年至 2199 年之间" in response.get_data(as_text=True), query
     assert client.get("/finance/audit?since=2026-01-01&until=2026-12-31").status_code == 200
+
+
+def test_numbers_that_are_not_finite_are_refused_in_forms_not_a_500(client, app, make, login):
+    manager = make.user("lab_manager")
+    lab = make.lab(manager=manager)
+    login(manager)
+    base = {
+        "csrf_token": csrf_token(client, "/lab/instruments/new"),
+        "lab_id": str(lab.id),
+        "name": "拉曼",
+        "category": "spectroscopy",
+        "hourly_rate_yuan": "120.50",
+        "operation_mode": "project",
+        "slot_minutes": "60",
+        "min_minutes": "60",
+        "max_minutes": "240",
+        "lead_minutes": "120",
+        "horizon_days": "30",
+        "free_cancel_hours": "48",
+        "late_cancel_fee_percent": "25",
+        "no_show_grace_minutes": "10",
+        "no_show_fee_percent": "100",
+        "timezone": "Asia/Shanghai",
+    }
+    for field in ("hourly_rate_yuan", "late_cancel_fee_percent", "no_show_fee_percent"):
+        for value in ("NaN", "sNaN", "Infinity", "-Inf"):
+            response = client.post("/lab/instruments/new", data={**base, field: value})
+            assert response.status_code == 422, (field, value, response.status_code)
+    with app.app_context():
+        assert db.session.scalar(select(Instrument).where(Instrument.lab_id == lab.id)) is None
