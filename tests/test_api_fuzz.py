@@ -2,7 +2,9 @@
 with a bearer token of a role that may call it, on seeded data so generated ids often exist.
 
 Checks: no 5xx, the status code is one the operation documents, the content type and the body match
-the documented response schema. The number of examples per operation is bounded (CI runs it), no
+the documented response schema. A second pass per operation replaces some values of the generated
+data with hostile ones (``HOSTILE_TEXT``, ``HOSTILE_NUMBERS``) and checks for no 5xx and refusals in
+the error shape. The number of examples per operation is bounded (CI runs it), no
 shrinking, no deadline. The whole run is one test inside the usual SAVEPOINT-isolated database.
 """
 
