@@ -544,3 +544,18 @@ def test_codes_periods_and_times_take_ascii_digits_only(api, make):
             response.get_data(as_text=True)[:300],
         )
         assert field in response.get_json()["error"]["details"], (path, response.get_json())
+
+
+def test_every_operation_with_a_body_documents_400_and_413(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    with_body = [
+        (method, path, set(operation["responses"]))
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if method != "parameters" and ("requestBody" in operation or path.endswith("/payments/webhook"))
+    ]
+    assert len(with_body) >= 20
+    undocumented = [(method, path) for method, path, codes in with_body if not {"400", "413"} <= codes]
+    assert not undocumented
+    too_large = spec["components"]["responses"]["REQUEST_ENTITY_TOO_LARGE"]
+    assert too_large["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

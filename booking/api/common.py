@@ -58,9 +58,22 @@ class PlatformParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """Every API blueprint: its ``arguments`` read bodies with the platform's parser."""
+    """Every API blueprint: its ``arguments`` read bodies with the platform's parser, and an
+    operation with a body documents 400 (malformed JSON) and 413 (over the size limit)."""
 
     ARGUMENTS_PARSER = PlatformParser()
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location not in ("json", "form", "files", "json_or_form"):
+            return decorator
+
+        def documented(func):
+            func = decorator(func)
+            _add_doc(func, codes=(400, 413))
+            return func
+
+        return documented
 
 
 # --- documentation helpers ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ class WebhookResultSchema(ma.Schema):
 @blp.route("/payments/webhook")
 class PaymentsWebhook(MethodView):
     @blp.response(200, WebhookResultSchema)
-    @documents(400)
+    @documents(400, 413)
     @public
     def post(self):
         """Events from the payments API (``payment_intent.succeeded``, ``payment_failed``, ``canceled``).
