@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import marshmallow as ma
 import pytest
+from flask import request
 from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -559,3 +560,50 @@ def test_every_operation_with_a_body_documents_400_and_413(client):
     assert not undocumented
     too_large = spec["components"]["responses"]["REQUEST_ENTITY_TOO_LARGE"]
     assert too_large["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_a_view_declares_a_larger_limit_on_a_function_or_a_method_view(app):
+    """How a future upload (result files, invoice scans) gets its own limit: ``@body_limit`` on the
+    view function or on the method of a ``MethodView``, under other decorators too."""
+    from functools import wraps
+
+    from flask import Flask
+    from flask.views import MethodView
+
+    from booking.body_limits import body_limit, init_body_limits
+
+    def passing_through(func):
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    small = Flask("limits")
+    small.config["MAX_CONTENT_LENGTH"] = 100
+    init_body_limits(small)
+
+    @small.post("/plain")
+    def plain():
+        return str(len(request.get_data()))
+
+    @small.post("/upload")
+    @passing_through
+    @body_limit(1000)
+    def upload():
+        return str(len(request.get_data()))
+
+    class Scans(MethodView):
+        @passing_through
+        @body_limit(500)
+        def post(self):
+            return str(len(request.get_data()))
+
+    small.add_url_rule("/scans", view_func=Scans.as_view("scans"))
+    client = small.test_client()
+    assert client.post("/plain", data=b"x" * 100).status_code == 200
+    assert client.post("/plain", data=b"x" * 101).status_code == 413
+    assert client.post("/upload", data=b"x" * 1000).get_data() == b"1000"
+    assert client.post("/upload", data=b"x" * 1001).status_code == 413
+    assert client.post("/scans", data=b"x" * 500).get_data() == b"500"
+    assert client.post("/scans", data=b"x" * 501).status_code == 413
