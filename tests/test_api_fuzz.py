@@ -27,7 +27,7 @@ from schemathesis.checks import (
 from booking import clock
 from tests.test_access_matrix import _next_weekday_10am
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 # Each operation is fuzzed twice: data the schema describes (positive) and the same data with some
 # values replaced by hostile ones (below). FUZZ_MAX_EXAMPLES examples each.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
