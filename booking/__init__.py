@@ -14,6 +14,7 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from booking.app import PlatformFlask
+from booking.body_limits import init_body_limits
 from booking.config import DEV_SECRET_KEY, Config, config_for_environment
 from booking.db import db, engine_options, install_sqlite_transactions, merged_engine_options
 from booking.ratelimit import limiter
@@ -60,6 +61,7 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
         install_sqlite_transactions(db.engine, app.config["DATABASE_BUSY_TIMEOUT_MS"])
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
     _init_login(app)
+    init_body_limits(app)  # first: before CSRF reads a form
     csrf.init_app(app)
     limiter.init_app(app)
 

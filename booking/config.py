@@ -41,6 +41,9 @@ class Config:
     API_TOKEN_TTL = timedelta(days=30)
     PAGE_DEFAULT_LIMIT = 50
     PAGE_MAX_LIMIT = 500
+    # Request bodies (JSON, forms): larger ones are 413 before they are read. An upload that needs
+    # more declares it on its view (booking/body_limits.py).
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
 
     # HTML side
     BABEL_DEFAULT_LOCALE = "zh_CN"
@@ -118,7 +121,12 @@ class Config:
         ):
             if env.get(name):
                 settings[name] = int(env[name])
-        for name in ("USAGE_TOLERANCE_BP", "USAGE_GRACE_MINUTES", "RECONCILE_BATCH_SIZE"):
+        for name in (
+            "USAGE_TOLERANCE_BP",
+            "USAGE_GRACE_MINUTES",
+            "RECONCILE_BATCH_SIZE",
+            "MAX_CONTENT_LENGTH",
+        ):
             if env.get(name):
                 settings[name] = int(env[name])
         for name in ("PAYMENTS_API_BASE", "PAYMENTS_API_KEY", "PAYMENTS_WEBHOOK_SECRET"):

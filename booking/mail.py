@@ -22,7 +22,7 @@ from typing import NamedTuple, Protocol
 from flask import current_app
 from sqlalchemy import select
 
-from booking import clock
+from booking import clock, input_rules
 from booking.db import db, write_intent
 from booking.models import OutboxMessage
 
@@ -138,7 +138,8 @@ def email_for(message: OutboxMessage) -> EmailMessage:
     email = EmailMessage()
     email["From"] = sender
     email["To"] = message.recipient
-    email["Subject"] = message.subject
+    # a name stored with a line break (before forms collapsed them) must not make the mail unsendable
+    email["Subject"] = input_rules.one_line(message.subject)
     email["Date"] = format_datetime(clock.now())
     email["Message-ID"] = f"<outbox-{message.id}-{int(message.created_at.timestamp())}@{domain}>"
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please

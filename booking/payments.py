@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import json
 import random
 import time
 import uuid
@@ -33,7 +32,7 @@ from flask import current_app
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
-from booking import card_holds, clock
+from booking import card_holds, clock, input_rules
 from booking.db import among, db, insert_ignoring_conflicts
 from booking.errors import DomainError, Invalid, ServiceUnavailable
 from booking.models import Booking, BookingPayment, PaymentEvent
@@ -108,7 +107,10 @@ def verify_signature(
             timestamp = value
         elif key == "v1":
             signatures.append(value)
-    if timestamp is None or not timestamp.isdigit() or not signatures:
+    # ASCII digits of a plausible length: "²".isdigit() is true, and int() of 5,000 digits raises
+    if timestamp is None or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if not signatures:
         return False
     if abs(now - int(timestamp)) > tolerance:
         return False
@@ -678,6 +680,27 @@ def webhook_payload(body: bytes, header: str | None) -> dict:
     if not verify_signature(body, header, secret, now=time.time()):
         raise BadSignature("The Stripe-Signature header does not verify.")
     try:
-        return json.loads(body)
-    except ValueError as error:
+        event = input_rules.parse_json(body)
+    except input_rules.MalformedJson as error:
         raise BadSignature("Malformed event.", code="bad_request") from error
+    if not _is_event(event):  # verified, but not shaped like an event
+        raise BadSignature("Malformed event: not an event object.", code="bad_request")
+    return event
+
+
+def _is_event(event) -> bool:
+    """``{"id", "type", "data": {"object": {"id": str, ...}}}``, the parts ``handle_event`` reads,
+    in shapes it can read and text the database can store."""
+    if not isinstance(event, dict):
+        return False
+    data = event.get("data", {})
+    intent = data.get("object", {}) if isinstance(data, dict) else None
+    if not isinstance(intent, dict) and intent is not None:
+        return False
+    intent_id = (intent or {}).get("id")
+    if not (intent_id is None or isinstance(intent_id, str)):
+        return False
+    texts = [text for text in (event.get("id"), event.get("type"), intent_id) if isinstance(text, str)]
+    return isinstance(data, dict | None) and all(
+        input_rules.is_storable_text(text) and len(text) <= 100 for text in texts
+    )

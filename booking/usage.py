@@ -9,14 +9,12 @@ booking.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from booking import clock
+from booking import clock, input_rules
 from booking.db import MAX_ID, db, insert_ignoring_conflicts
 from booking.models import Booking, ComputeOffer, Team, UsageRecord, User
 from booking.models.usage import to_microhours
@@ -24,7 +22,6 @@ from vouchers.late_usage import note_after_settlement
 from vouchers.models import FinanceException
 
 MAX_BATCH = 10_000
-GPU_HOURS_RE = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
 
 @dataclass
@@ -35,23 +32,21 @@ class IntakeResult:
 
 
 def _parse(raw) -> dict | None:
-    """A well-formed record, or None."""
+    """A well-formed record, or None. Its text must be storable (no NUL, no lone surrogate), its
+    instants carry an offset within the platform's range, its GPU-hours ASCII digits."""
     if not isinstance(raw, dict):
         return None
     external_id, booking_id, hours = raw.get("external_id"), raw.get("booking_id"), raw.get("gpu_hours")
-    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200:
+    if not input_rules.is_storable_text(external_id) or not 1 <= len(external_id) <= 200:
         return None
     # ids fit the database's INTEGER (PostgreSQL refuses a larger number in the comparison: a 500)
     if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id <= MAX_ID:
         return None
-    if not isinstance(hours, str) or not GPU_HOURS_RE.match(hours):
+    if not input_rules.is_gpu_hours(hours):
         return None
-    try:
-        started_at = datetime.fromisoformat(raw.get("started_at"))
-        ended_at = datetime.fromisoformat(raw.get("ended_at"))
-    except (TypeError, ValueError):
-        return None
-    if started_at.tzinfo is None or ended_at.tzinfo is None or ended_at < started_at:
+    started_at = input_rules.parse_instant(raw.get("started_at"))
+    ended_at = input_rules.parse_instant(raw.get("ended_at"))
+    if started_at is None or ended_at is None or ended_at < started_at:
         return None
     return {
         "external_id": external_id,

@@ -1,9 +1,8 @@
 """Labs, lab managers, and the lab managers' side of instruments: policy, hours, blackouts, training."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from booking.api.common import PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import LabCreateSchema, LabSchema, MemberSchema
 from instruments import catalogue, labs
 from instruments.models import Lab

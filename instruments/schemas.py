@@ -6,7 +6,7 @@ import copy
 
 import marshmallow as ma
 
-from booking.api.common import BodySchema, Integer, StrictBoolean, Text
+from booking.api.common import BodySchema, Instant, Integer, StrictBoolean, Text
 from instruments.models import OPERATION_MODES
 
 
@@ -16,9 +16,9 @@ def _hhmm(minute: int) -> str:
 
 class OpeningHoursSchema(ma.Schema):
     weekday = Integer(required=True, validate=ma.validate.Range(0, 6), metadata={"description": "0 = Monday"})
-    opens = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$"))
+    opens = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z"))
     closes = ma.fields.String(
-        required=True, validate=ma.validate.Regexp(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+        required=True, validate=ma.validate.Regexp(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)\Z")
     )
 
     @ma.validates_schema
@@ -97,8 +97,8 @@ InstrumentUpdateSchema.__doc__ = "Any subset of the writable fields, plus ``acti
 
 
 class BlackoutCreateSchema(BodySchema):
-    starts_at = ma.fields.AwareDateTime(required=True)
-    ends_at = ma.fields.AwareDateTime(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True)
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
 
     @ma.validates_schema

@@ -7,11 +7,19 @@ from datetime import timedelta
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from booking import clock
-from booking.api.common import PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import (
+    Blueprint,
+    Instant,
+    PageArgs,
+    api_auth,
+    current_actor,
+    documents,
+    page_of,
+    paginate,
+)
 from instruments import availability
 from instruments.catalogue import instrument_for
 from instruments.models import Instrument
@@ -28,7 +36,7 @@ MAX_AVAILABILITY_RANGE = timedelta(days=100)
 _SPACE_FOR_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
-class Instant(ma.fields.AwareDateTime):
+class QueryInstant(Instant):
     """An ISO 8601 instant that must carry its UTC offset (naive input is refused)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -45,16 +53,16 @@ def _ends_after_start(data: dict, start: str, end: str, names: tuple[str, str]) 
 class InstrumentSearchArgs(PageArgs):
     category = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
     district_code = ma.fields.String(
-        validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106.")
+        validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
     )
     q = ma.fields.String(
         validate=ma.validate.Length(max=200),
         metadata={"description": "case-insensitive text in the name, category, description or lab name"},
     )
-    free_from = Instant(
+    free_from = QueryInstant(
         metadata={"description": "with free_to: only instruments bookable for the whole range"}
     )
-    free_to = Instant()
+    free_to = QueryInstant()
 
     @ma.validates_schema
     def _free_range(self, data, **kwargs):
@@ -69,8 +77,8 @@ class AvailabilityArgs(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    start = Instant(required=True, data_key="from")
-    end = Instant(required=True, data_key="to")
+    start = QueryInstant(required=True, data_key="from")
+    end = QueryInstant(required=True, data_key="to")
 
     @ma.validates_schema
     def _range(self, data, **kwargs):

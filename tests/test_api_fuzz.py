@@ -2,7 +2,9 @@
 with a bearer token of a role that may call it, on seeded data so generated ids often exist.
 
 Checks: no 5xx, the status code is one the operation documents, the content type and the body match
-the documented response schema. The number of examples per operation is bounded (CI runs it), no
+the documented response schema. A second pass per operation replaces some values of the generated
+data with hostile ones (``HOSTILE_TEXT``, ``HOSTILE_NUMBERS``) and checks for no 5xx and refusals in
+the error shape. The number of examples per operation is bounded (CI runs it), no
 shrinking, no deadline. The whole run is one test inside the usual SAVEPOINT-isolated database.
 """
 
@@ -14,6 +16,7 @@ import re
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -24,8 +27,58 @@ from schemathesis.checks import (
 from booking import clock
 from tests.test_access_matrix import _next_weekday_10am
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+# Each operation is fuzzed twice: data the schema describes (positive) and the same data with some
+# values replaced by hostile ones (below). FUZZ_MAX_EXAMPLES examples each.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# Values that broke the API once or are likely to: text the database cannot store (NUL, lone
+# surrogates), line breaks in names, non-ASCII digits, instants whose UTC conversion overflows, dates at
+# datetime's ends, numbers beyond every integer column, huge and non-finite numbers.
+HOSTILE_TEXT = [
+    "a\ud800b",
+    "\udfff",
+    "x\x00y",
+    "渝\r\nBcc: x@example.cn",
+    "١٢",
+    "１２",
+    "1\n",
+    "²",
+    "\u202e",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:00:00-14:00",
+    "0001-01-01",
+    "9999-12-31",
+    "9999-12",
+    "0000-01",
+    "9" * 5000,
+    "1." + "5" * 300,
+    " ",
+    "",
+]
+URL_SAFE_TEXT = [t for t in HOSTILE_TEXT if not any("\ud800" <= c <= "\udfff" for c in t)]
+HOSTILE_NUMBERS = [0, -1, 2**31, -(2**31) - 1, 2**63, 10**30, 10**99, 1e308, -1e308, 0.5, True]
+
+
+def _hostile_leaf(value, draw, *, url: bool):
+    if isinstance(value, str):
+        return draw(st.sampled_from(URL_SAFE_TEXT if url else HOSTILE_TEXT))
+    if isinstance(value, bool):
+        return draw(st.sampled_from(["true", 1, None]))
+    if isinstance(value, int | float):
+        return draw(st.sampled_from(HOSTILE_NUMBERS))
+    return value
+
+
+def _make_hostile(value, draw, *, url: bool = False):
+    """The same structure with some leaves (each with probability 1/2) replaced by hostile values."""
+    if isinstance(value, dict):
+        return {key: _make_hostile(item, draw, url=url) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_make_hostile(item, draw, url=url) for item in value]
+    if draw(st.booleans()):
+        return _hostile_leaf(value, draw, url=url)
+    return value
 
 
 def _openapi_path(rule: str) -> str:
@@ -85,7 +138,7 @@ def _token_for(declared: tuple, tokens: dict) -> str | None:
     return tokens[declared[0]]
 
 
-def _fuzz(operation, headers: dict) -> None:
+def _fuzz(operation, headers: dict, client) -> None:
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
@@ -98,7 +151,37 @@ def _fuzz(operation, headers: dict) -> None:
     def run(case):
         case.call_and_validate(headers=headers, checks=CHECKS)
 
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=not os.environ.get("FUZZ_RANDOM"),
+        database=None,
+    )
+    @given(case=operation.as_strategy(), data=st.data())
+    def run_hostile(case, data):
+        if isinstance(case.body, dict | list):
+            case.body = _make_hostile(case.body, data.draw)
+        if case.query:
+            case.query = _make_hostile(case.query, data.draw, url=True)
+        # Sent with Flask's test client (schemathesis cannot print a report of a lone surrogate).
+        # Hostile input may be refused in ways the schema does not describe per field: a 5xx fails,
+        # and a refusal must be in the error shape.
+        response = client.open(
+            case.formatted_path,
+            method=operation.method.upper(),
+            query_string=case.query or None,
+            json=case.body if isinstance(case.body, dict | list) else None,
+            headers=headers,
+        )
+        where = f"body={ascii(case.body)[:800]} query={ascii(case.query)[:300]}"
+        assert response.status_code < 500, f"{response.status_code} {response.get_data()[:500]!r} {where}"
+        if response.status_code >= 400 and response.is_json:
+            assert set(response.get_json()["error"]) == {"code", "message", "details"}, where
+
     run()
+    run_hostile()
 
 
 def test_api_fuzz(app, seeded):
@@ -113,7 +196,7 @@ def test_api_fuzz(app, seeded):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
 
         try:
-            _fuzz(operation, headers)
+            _fuzz(operation, headers, app.test_client())
         except (Exception, BaseExceptionGroup) as error:  # collect every failing operation, then report
             failures.append(f"--- {operation.method.upper()} {operation.path}\n{error}"[:3000])
     assert operations >= 60, f"only {operations} operations in the OpenAPI document"

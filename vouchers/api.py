@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking.api.common import (
+    Blueprint,
     BodySchema,
+    Day,
     Id,
     Integer,
     PageArgs,
@@ -31,7 +32,7 @@ class ProgramCreateSchema(BodySchema):
     name = Text(required=True)
     level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     district_code = ma.fields.String(
-        validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106.")
+        validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
     )
     resource_kinds = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(RESOURCE_KINDS)),
@@ -41,8 +42,8 @@ class ProgramCreateSchema(BodySchema):
     rate_bp = Integer(required=True, validate=ma.validate.Range(1, 10_000))
     budget_fen = Integer(required=True, validate=ma.validate.Range(1, MAX_FEN))
     per_team_cap_fen = Integer(required=True, validate=ma.validate.Range(1, MAX_FEN))
-    valid_from = ma.fields.Date(required=True)
-    valid_to = ma.fields.Date(required=True)
+    valid_from = Day(required=True)
+    valid_to = Day(required=True)
     voucher_validity_days = Integer(required=True, validate=ma.validate.Range(1, 3660))
     stack_ceiling_bp = Integer(validate=ma.validate.Range(1, 10_000))
 

@@ -31,7 +31,7 @@ from vouchers.models import (
 )
 from vouchers.programs import summary, visible_programs
 
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")  # ASCII digits, no trailing newline
 # what a payee's statement row sums (the statement page shows their totals too)
 STATEMENT_AMOUNTS = (
     "bookings",

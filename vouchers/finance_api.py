@@ -7,12 +7,13 @@ import re
 import marshmallow as ma
 from flask import Response, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking.api.common import (
+    Blueprint,
     BodySchema,
     DistrictCode,
     Id,
+    Instant,
     PageArgs,
     QueryId,
     Text,
@@ -48,7 +49,7 @@ class ExceptionSchema(ma.Schema):
 
 # A month the platform can have. The domain's YYYY-MM pattern also admits years such as 0000 or 9999,
 # which its date arithmetic cannot reach (a 500 the API fuzz test found).
-PERIOD_PATTERN = re.compile(r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$")
+PERIOD_PATTERN = re.compile(r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])\Z")  # ASCII, no trailing newline
 PERIOD = ma.validate.Regexp(PERIOD_PATTERN, error="YYYY-MM, years 1900 to 2199.")
 
 
@@ -72,7 +73,7 @@ class StatementArgs(ma.Schema):
         unknown = ma.EXCLUDE
 
     period = ma.fields.String(required=True, validate=PERIOD)
-    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
+    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits."))
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
     # the files' columns: the machine ones named in API.md (default), or ``human`` (what the pages give)
     layout = ma.fields.String(load_default="machine", validate=ma.validate.OneOf(report_files.LAYOUTS))
@@ -123,7 +124,7 @@ class DistrictArgs(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits."))
+    district_code = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits."))
 
 
 class AuditEntrySchema(ma.Schema):
@@ -144,8 +145,8 @@ class AuditListArgs(PageArgs):
     object_type = ma.fields.String(validate=ma.validate.Length(max=50))
     object_id = ma.fields.String(validate=ma.validate.Length(max=100))
     district_code = DistrictCode
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = Instant()
+    until = Instant()
 
 
 @blp.route("/exceptions")

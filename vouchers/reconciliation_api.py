@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from booking.api.common import api_auth, current_actor
+from booking.api.common import Blueprint, api_auth, current_actor
 from vouchers.reconciliation import reconcile
 
 blp = Blueprint("reconciliation", __name__, url_prefix="/api/v1", description="Reconciliation")

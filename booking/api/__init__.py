@@ -8,6 +8,7 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.routing import IntegerConverter
 
+from booking import body_limits
 from booking.api.common import MAX_ID, ErrorSchema, error_body, public
 from booking.db import db
 from booking.errors import DomainError
@@ -60,6 +61,8 @@ class PlatformApi(Api):
                 code, message = "malformed_json", "The request body is not valid JSON."
             else:
                 message = "Some fields are not valid: " + ", ".join(sorted(details)) + "."
+        if error.code == 413:  # also when a chunked body is cut while read (no description of ours)
+            message = body_limits.too_large_message()
         if "message" in data:
             message = data["message"]
         if "headers" in data:

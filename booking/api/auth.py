@@ -2,10 +2,9 @@
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import accounts
-from booking.api.common import api_auth, current_actor, documents, public
+from booking.api.common import Blueprint, api_auth, current_actor, documents, public
 from booking.api.schemas import TokenInfoSchema, TokenRequestSchema, TokenSchema, UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in and API tokens")

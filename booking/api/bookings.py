@@ -5,12 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import bookings, compute, payments
 from booking.api.common import (
+    Blueprint,
     BodySchema,
     Id,
+    Instant,
     PageArgs,
     QueryId,
     StrictBoolean,
@@ -42,8 +43,8 @@ class BookingCreateSchema(BodySchema):
     instrument_id = Id()
     offer_id = Id()
     gpus = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=10_000))
-    starts_at = ma.fields.AwareDateTime(required=True)
-    ends_at = ma.fields.AwareDateTime(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True)
     use_vouchers = StrictBoolean(load_default=True)
     payment_method = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
 
@@ -134,8 +135,8 @@ class BookingListArgs(PageArgs):
     instrument_id = QueryId()
     offer_id = QueryId()
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
-    from_ = ma.fields.AwareDateTime(data_key="from", attribute="from")
-    to = ma.fields.AwareDateTime()
+    from_ = Instant(data_key="from", attribute="from")
+    to = Instant()
 
 
 class ReasonSchema(BodySchema):
@@ -143,7 +144,7 @@ class ReasonSchema(BodySchema):
 
 
 class AtSchema(BodySchema):
-    at = ma.fields.AwareDateTime(load_default=None)
+    at = Instant(load_default=None)
 
 
 def _idempotency_key() -> str | None:

@@ -11,10 +11,10 @@ import marshmallow as ma
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import calendar
 from booking.api.common import (
+    Blueprint,
     BodySchema,
     Id,
     PageArgs,

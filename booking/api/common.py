@@ -9,13 +9,16 @@ from copy import deepcopy
 from functools import wraps
 from http import HTTPStatus
 
+import flask_smorest
 import marshmallow as ma
 from flask import current_app, g, request
 from sqlalchemy import Select
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from booking import accounts
+from booking import accounts, input_rules
 from booking.db import MAX_ID, db
 from booking.errors import Forbidden, Invalid, Unauthorized
+from booking.input_rules import parse_json
 from booking.models import User
 
 # --- the error shape ------------------------------------------------------------------------------------
@@ -33,6 +36,44 @@ class ErrorSchema(ma.Schema):
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+# --- reading bodies -------------------------------------------------------------------------------------
+
+
+class PlatformParser(FlaskParser):
+    """webargs' parser with the platform's JSON rules (``input_rules.parse_json``): a body too deep,
+    with an absurd number or NaN is 400 ``malformed_json``, never a RecursionError or ValueError (500)."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return ma.missing
+        body = req.get_data(cache=True)
+        if not body:
+            return ma.missing
+        try:
+            return parse_json(body)
+        except input_rules.MalformedJson as error:
+            abort(400, exc=error, messages={"json": [str(error)]})
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every API blueprint: its ``arguments`` read bodies with the platform's parser, and an
+    operation with a body documents 400 (malformed JSON) and 413 (over the size limit)."""
+
+    ARGUMENTS_PARSER = PlatformParser()
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location not in ("json", "form", "files", "json_or_form"):
+            return decorator
+
+        def documented(func):
+            func = decorator(func)
+            _add_doc(func, codes=(400, 413))
+            return func
+
+        return documented
 
 
 # --- documentation helpers ------------------------------------------------------------------------------
@@ -113,7 +154,7 @@ def public(func: Callable) -> Callable:
 
 
 class Text(ma.fields.String):
-    """A trimmed, non-blank string of bounded length."""
+    """A trimmed, non-blank string of bounded length, on one line (whitespace runs collapsed)."""
 
     def __init__(self, max_length: int = 200, **kwargs):
         kwargs.setdefault("validate", ma.validate.Length(min=1, max=max_length))
@@ -121,9 +162,37 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in value:  # PostgreSQL cannot store it
-            raise ma.ValidationError("Must not contain a NUL character.")
-        return " ".join(value.split())
+        if problem := input_rules.text_problem(value):
+            raise ma.ValidationError(problem)
+        return input_rules.one_line(value)
+
+
+class Instant(ma.fields.AwareDateTime):
+    """An ISO 8601 instant with its UTC offset, in UTC years 1900 to 2199: one whose UTC conversion
+    would overflow (``0001-01-01T00:00:00+14:00``) is 422, never a 500 further on. Every instant an
+    API operation reads is one of these (tests/test_bad_input.py checks)."""
+
+    def __init__(self, **kwargs):
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("description", "ISO 8601 with offset, UTC years 1900 to 2199")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not input_rules.instant_in_range(value):
+            raise ma.ValidationError(input_rules.INSTANT_RANGE_MESSAGE)
+        return value
+
+
+class Day(ma.fields.Date):
+    """A calendar date ``YYYY-MM-DD`` in the years 1900 to 2199 (a day at datetime's ends overflows
+    when the platform takes the instant it ends: ``9999-12-31`` plus one day)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not input_rules.EARLIEST_INSTANT.year <= value.year < input_rules.LATEST_INSTANT.year:
+            raise ma.ValidationError("Must be a date in the years 1900 to 2199.")
+        return value
 
 
 def Integer(**kwargs) -> ma.fields.Integer:
@@ -149,12 +218,52 @@ class StrictBoolean(ma.fields.Boolean):
     falsy = {False}
 
 
-DistrictCode = ma.fields.String(validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106."))
+DistrictCode = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106."))
 
 
 class BodySchema(ma.Schema):
+    """A JSON body: unknown fields refused, and no text anywhere in it (nested too, keys too) that
+    cannot be stored: a NUL or a lone surrogate is 422 naming the field, whatever its type. ``Raw``
+    fields are left to their operation (usage records are judged one by one)."""
+
     class Meta:
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def _storable_text(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
+        errors = {}
+        for key, value in data.items():
+            field = by_key.get(key)
+            if field is not None and isinstance(_inner(field), ma.fields.Raw):
+                continue
+            if problem := _text_problem_in(key, value):
+                errors[key] = [problem]
+        if errors:
+            raise ma.ValidationError(errors)
+        return data
+
+
+def _inner(field: ma.fields.Field) -> ma.fields.Field:
+    return field.inner if isinstance(field, ma.fields.List) else field
+
+
+def _text_problem_in(key, value) -> str | None:
+    """The first unstorable text in a key and a JSON value (iterative: depth is bounded by the parser)."""
+    stack = [key, value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if problem := input_rules.text_problem(node):
+                return problem
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 # --- pagination -----------------------------------------------------------------------------------------

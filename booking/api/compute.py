@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import compute
 from booking.api.common import (
+    Blueprint,
     BodySchema,
+    Instant,
     Integer,
     PageArgs,
     StrictBoolean,
@@ -53,8 +54,8 @@ class OfferSchema(OfferFields):
 
 
 class RangeArgs(ma.Schema):
-    from_ = ma.fields.AwareDateTime(required=True, data_key="from", attribute="from")
-    to = ma.fields.AwareDateTime(required=True)
+    from_ = Instant(required=True, data_key="from", attribute="from")
+    to = Instant(required=True)
 
     @ma.validates_schema
     def _ordered(self, data, **kwargs):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import payments
-from booking.api.common import documents, public
+from booking.api.common import Blueprint, documents, public
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payments (webhook)")
 
@@ -21,7 +20,7 @@ class WebhookResultSchema(ma.Schema):
 @blp.route("/payments/webhook")
 class PaymentsWebhook(MethodView):
     @blp.response(200, WebhookResultSchema)
-    @documents(400)
+    @documents(400, 413)
     @public
     def post(self):
         """Events from the payments API (``payment_intent.succeeded``, ``payment_failed``, ``canceled``).

@@ -1,10 +1,9 @@
 """Compute providers as resource owners."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import providers
-from booking.api.common import PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import ProviderCreateSchema, ProviderSchema
 from booking.models import Provider
 

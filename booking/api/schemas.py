@@ -60,7 +60,7 @@ class TeamCreateSchema(BodySchema):
     name = Text(required=True)
     university = Text(required=True)
     district_code = ma.fields.String(
-        required=True, validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106.")
+        required=True, validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
     )
     organization = Text(required=True)
 
@@ -97,7 +97,7 @@ class LabCreateSchema(BodySchema):
     name = Text(required=True)
     university = Text(required=True)
     district_code = ma.fields.String(
-        required=True, validate=ma.validate.Regexp(r"^\d{6}$", error="Six digits, e.g. 500106.")
+        required=True, validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
     )
     organization = Text(required=True)
 

@@ -1,10 +1,9 @@
 """Teams: register, members, verification."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import teams
-from booking.api.common import PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import MemberSchema, TeamCreateSchema, TeamSchema, VerifiedSchema
 from booking.models import Team
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from booking import usage
-from booking.api.common import BodySchema, api_auth, current_actor, documents
+from booking.api.common import Blueprint, BodySchema, api_auth, current_actor, documents
 
 blp = Blueprint("usage", __name__, url_prefix="/api/v1", description="Metered compute usage")
 

@@ -1,11 +1,10 @@
 """Users (admin) and reference data."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from booking import accounts
-from booking.api.common import PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import DistrictSchema, UserCreateSchema, UserSchema
 from booking.db import db
 from booking.errors import NotFound

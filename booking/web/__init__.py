@@ -41,7 +41,8 @@ def _localise_sign_in_prompt(state) -> None:
 @blp.app_context_processor
 def _layout_context():
     return {
-        "sign_out_form": SignOutForm() if current_user.is_authenticated else None,
+        # never bound to the request's body: the layout also renders the 413 page of a body too large to read
+        "sign_out_form": SignOutForm(formdata=None) if current_user.is_authenticated else None,
         "languages": current_app.config["LANGUAGES"],
         "current_locale": current_language(),
         "role_labels": ROLE_LABELS,

@@ -11,7 +11,6 @@ from flask import current_app, flash, redirect, render_template, session, url_fo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectChoice, SelectField, SubmitField
 from wtforms.validators import DataRequired
@@ -21,6 +20,7 @@ from booking.db import db
 from booking.models import CalendarFeed
 from booking.web import blp
 from booking.web.access import page
+from booking.web.form_base import PlatformForm
 from booking.web.forms import ActionForm
 from instruments import catalogue
 from instruments.models import Instrument
@@ -28,16 +28,16 @@ from instruments.models import Instrument
 FEED_INSTRUMENT_CHOICES = 200  # a lab manager picks among at most this many instruments
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(PlatformForm):
     locale = SelectField(_l("Language"), validators=[DataRequired()])
     submit = SubmitField(_l("Save language"))
 
 
-class TokenForm(FlaskForm):
+class TokenForm(PlatformForm):
     submit = SubmitField(_l("Create a token"))
 
 
-class FeedForm(FlaskForm):
+class FeedForm(PlatformForm):
     # "user" (the bookings of all my teams) or "instrument:<id>" (one instrument I manage)
     target = SelectField(_l("Calendar"), validators=[DataRequired()])
     submit = SubmitField(_l("Create a feed URL"))

@@ -9,12 +9,12 @@ field; the domain functions check them again.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp, ValidationError
 
 from booking.db import MAX_ID
 from booking.web import ROLE_LABELS
+from booking.web.form_base import PlatformForm
 from booking.web.forms import StrongPassword
 
 # The API validates addresses with marshmallow's Email; this catches the usual slips without the
@@ -32,7 +32,7 @@ def _no_nul(form, field) -> None:
         raise ValidationError(_l("Must not contain a NUL character."))
 
 
-class UserForm(FlaskForm):
+class UserForm(PlatformForm):
     email = EmailField(
         _l("E-mail"),
         filters=[_strip],
@@ -86,7 +86,7 @@ class UserForm(FlaskForm):
         return valid
 
 
-class UserFilterForm(FlaskForm):
+class UserFilterForm(PlatformForm):
     """The users list's filter (a GET form: no CSRF token, nothing changes)."""
 
     class Meta:
@@ -95,7 +95,7 @@ class UserFilterForm(FlaskForm):
     role = SelectField(_l("Role"))
 
 
-class LabForm(FlaskForm):
+class LabForm(PlatformForm):
     name = StringField(
         _l("Lab name"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
     )
@@ -111,7 +111,7 @@ class LabForm(FlaskForm):
     submit = SubmitField(_l("Create lab"))
 
 
-class LabManagerForm(FlaskForm):
+class LabManagerForm(PlatformForm):
     # Any id is accepted here: the domain function refuses unknown users and users of other roles.
     user_id = SelectField(
         _l("Lab manager"),
@@ -122,7 +122,7 @@ class LabManagerForm(FlaskForm):
     submit = SubmitField(_l("Add manager"))
 
 
-class ProviderForm(FlaskForm):
+class ProviderForm(PlatformForm):
     name = StringField(
         _l("Provider name"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
     )

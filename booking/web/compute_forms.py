@@ -6,7 +6,6 @@ from decimal import Decimal
 from uuid import uuid4
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -20,6 +19,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from booking.web.form_base import PlatformForm
+
 LOCAL_MINUTE = "%Y-%m-%dT%H:%M"
 
 
@@ -29,7 +30,7 @@ def _plausible_year(form, field) -> None:
         raise ValidationError(_l("Choose a date within the booking horizon."))
 
 
-class OfferSearchForm(FlaskForm):
+class OfferSearchForm(PlatformForm):
     """The compute catalogue's filter (a GET form: no CSRF token, nothing changes)."""
 
     class Meta:
@@ -38,7 +39,7 @@ class OfferSearchForm(FlaskForm):
     gpu_model = SelectField(_l("GPU model"), validate_choice=False)
 
 
-class ComputeBookingForm(FlaskForm):
+class ComputeBookingForm(PlatformForm):
     # Sent as the booking's Idempotency-Key: a double-clicked "Book" makes one booking, not a refusal.
     request_key = HiddenField(default=lambda: uuid4().hex, validators=[DataRequired(), Length(max=64)])
     team_id = SelectField(_l("Team"), coerce=int, validators=[DataRequired()])
@@ -69,7 +70,7 @@ def _whole_fen(form, field) -> None:
         raise ValidationError(_l("At most two decimals (fen)."))
 
 
-class OfferForm(FlaskForm):
+class OfferForm(PlatformForm):
     """A GPU offer as a provider enters it (price in yuan); ``to_fields`` gives what the operations take."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
@@ -99,7 +100,7 @@ class OfferForm(FlaskForm):
         }
 
 
-class UsageUploadForm(FlaskForm):
+class UsageUploadForm(PlatformForm):
     file = FileField(
         _l("Usage file (CSV)"),
         validators=[FileRequired(_l("Choose a CSV file."))],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import request
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,12 +18,13 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from booking.web import vocabulary
+from booking.web.form_base import PlatformForm
 from vouchers import audit, exports, finance
 
 PERIOD_MESSAGE = _l("Enter a month as YYYY-MM, e.g. 2026-11.")
 
 
-class QueryForm(FlaskForm):
+class QueryForm(PlatformForm):
     """A filter form read from the query string (GET: nothing to forge, so no CSRF token)."""
 
     class Meta:
@@ -56,7 +56,7 @@ class PeriodForm(QueryForm):
     show = SubmitField(_l("Show"))
 
 
-class RunReconciliationForm(FlaskForm):
+class RunReconciliationForm(PlatformForm):
     submit = SubmitField(_l("Run reconciliation"))
 
 
@@ -77,7 +77,7 @@ class ExceptionFilterForm(QueryForm):
     show = SubmitField(_l("Filter"))
 
 
-class ResolveExceptionForm(FlaskForm):
+class ResolveExceptionForm(PlatformForm):
     comment = TextAreaField(
         _l("Resolution comment"),
         validators=[
@@ -88,7 +88,7 @@ class ResolveExceptionForm(FlaskForm):
     submit = SubmitField(_l("Resolve"))
 
 
-class ExportForm(FlaskForm):
+class ExportForm(PlatformForm):
     kind = SelectField(
         _l("Contents"),
         choices=[
@@ -106,7 +106,7 @@ class ExportForm(FlaskForm):
             raise ValidationError(_l("Unknown export."))
 
 
-class ClosePeriodForm(FlaskForm):
+class ClosePeriodForm(PlatformForm):
     # the choices (ended open months since the first settlement) are set by the view; anything else is refused
     period = SelectField(_l("Month to close"), choices=[], validators=[InputRequired()])
     confirm = BooleanField(
@@ -120,10 +120,10 @@ class ClosePeriodForm(FlaskForm):
             raise ValidationError(PERIOD_MESSAGE)
 
 
-class PayoutForm(FlaskForm):
+class PayoutForm(PlatformForm):
     period = HiddenField(validators=[DataRequired(), Regexp(finance.PERIOD_RE, message=PERIOD_MESSAGE)])
     payee_kind = HiddenField(validators=[DataRequired()])
-    payee_id = HiddenField(validators=[DataRequired(), Regexp(r"^\d{1,9}$")])
+    payee_id = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,9}\Z")])
     reference = StringField(
         _l("Payment reference"),
         validators=[

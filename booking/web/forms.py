@@ -11,7 +11,6 @@ from functools import lru_cache
 from uuid import uuid4
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -43,16 +42,17 @@ from wtforms.validators import (
 from booking.errors import Invalid
 from booking.passwords import password_problems
 from booking.web.fields import PercentField
+from booking.web.form_base import PlatformForm
 from instruments.rules import zone
 
 
-class SignInForm(FlaskForm):
+class SignInForm(PlatformForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField(_l("Sign in"))
 
 
-class SignOutForm(FlaskForm):
+class SignOutForm(PlatformForm):
     submit = SubmitField(_l("Sign out"))
 
 
@@ -82,7 +82,7 @@ class StrongPassword:
             raise ValidationError(" ".join(str(PASSWORD_PROBLEMS[p]) for p in problems))
 
 
-class TeamForm(FlaskForm):
+class TeamForm(PlatformForm):
     name = StringField(_l("Team name"), validators=[DataRequired(), Length(max=200)])
     university = StringField(_l("University"), validators=[DataRequired(), Length(max=200)])
     organization = StringField(
@@ -92,12 +92,12 @@ class TeamForm(FlaskForm):
     submit = SubmitField(_l("Register team"))
 
 
-class AddMemberForm(FlaskForm):
+class AddMemberForm(PlatformForm):
     email = EmailField(_l("Member's e-mail"), validators=[DataRequired(), Length(max=254)])
     submit = SubmitField(_l("Add member"))
 
 
-class VerifyTeamForm(FlaskForm):
+class VerifyTeamForm(PlatformForm):
     submit = SubmitField(_l("Verify team"))
 
 
@@ -140,7 +140,7 @@ def _valid_timezone(form, field) -> None:
         raise ValidationError(_l("Not a timezone name (e.g. Asia/Shanghai)."))
 
 
-class InstrumentSearchForm(FlaskForm):
+class InstrumentSearchForm(PlatformForm):
     """The catalogue's filters (a GET form: no CSRF token, nothing changes)."""
 
     class Meta:
@@ -166,7 +166,7 @@ class InstrumentSearchForm(FlaskForm):
         return True
 
 
-class BookingForm(FlaskForm):
+class BookingForm(PlatformForm):
     # Sent as the booking's Idempotency-Key: a double-clicked "Book" makes one booking, not a refusal.
     request_key = HiddenField(default=lambda: uuid4().hex, validators=[DataRequired(), Length(max=64)])
     team_id = SelectField(_l("Team"), coerce=int, validators=[DataRequired()])
@@ -188,17 +188,17 @@ class BookingForm(FlaskForm):
     submit = SubmitField(_l("Review price"))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PlatformForm):
     """A button that changes one thing (approve, check in, remove...): only the CSRF token."""
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(PlatformForm):
     """Cancel or reject, with an optional reason shown to the other side."""
 
     reason = StringField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
 
 
-class InstrumentForm(FlaskForm):
+class InstrumentForm(PlatformForm):
     """An instrument's details and booking policy, as a lab manager enters them (money in yuan, fees
     in per cent of the cost); ``to_fields`` gives what the catalogue operations take."""
 
@@ -302,7 +302,7 @@ class InstrumentForm(FlaskForm):
         return fields
 
 
-class _OpeningHoursBase(FlaskForm):
+class _OpeningHoursBase(PlatformForm):
     """Per weekday, up to ``per_day`` opening ranges as HH:MM (24:00 closes at midnight)."""
 
     per_day = 3
@@ -368,7 +368,7 @@ def opening_hours_form(per_day: int = 3) -> type[_OpeningHoursBase]:
     return type(f"OpeningHoursForm{per_day}", (_OpeningHoursBase,), fields)
 
 
-class BlackoutForm(FlaskForm):
+class BlackoutForm(PlatformForm):
     starts_at = DateTimeLocalField(_l("From"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     ends_at = DateTimeLocalField(_l("Until"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     reason = StringField(
@@ -381,7 +381,7 @@ class BlackoutForm(FlaskForm):
             raise ValidationError(_l("Must be after the start."))
 
 
-class QualificationForm(FlaskForm):
+class QualificationForm(PlatformForm):
     email = EmailField(_l("User's e-mail"), validators=[DataRequired(), Length(max=254)])
     submit = SubmitField(_l("Record training"))
 

@@ -25,7 +25,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from booking import bookings, clock, compute, sheets, usage
+from booking import bookings, clock, compute, input_rules, sheets, usage
+from booking.body_limits import body_limit
 from booking.db import MAX_ID, db
 from booking.models import Booking, ComputeOffer, Provider, UsageRecord
 from booking.money import usage_cost_fen
@@ -40,6 +41,7 @@ from vouchers.models import FinanceException
 
 COLUMNS = ("external_id", "booking_id", "started_at", "ended_at", "gpu_hours")
 MAX_BYTES = 8 * 1024 * 1024  # 10,000 rows of long external ids fit well within this
+UPLOAD_OVERHEAD = 1024 * 1024  # the form around the file (multipart headers, CSRF token)
 MAX_LISTED_ERRORS = 30
 HISTORY_PAGE_SIZE = 50
 UPCOMING_LIMIT = 100
@@ -233,6 +235,8 @@ def _row_problems(values: dict[str, str]) -> list[str]:
     problems = []
     if not 1 <= len(values["external_id"]) <= 200:
         problems.append(_("external_id must have 1 to 200 characters."))
+    elif not input_rules.is_storable_text(values["external_id"]):
+        problems.append(_("external_id must not contain control characters such as NUL."))
     booking_id = values["booking_id"]
     if not (booking_id.isascii() and booking_id.isdigit() and len(booking_id) <= 16) or not (
         1 <= int(booking_id) <= MAX_ID
@@ -240,11 +244,8 @@ def _row_problems(values: dict[str, str]) -> list[str]:
         problems.append(_("booking_id must be a booking number, not “%(value)s”.", value=_shown(booking_id)))
     instants = {}
     for name in ("started_at", "ended_at"):
-        try:
-            instant = datetime.fromisoformat(values[name])
-        except ValueError:
-            instant = None
-        if instant is None or instant.tzinfo is None:
+        instant = input_rules.parse_aware(values[name])
+        if instant is None:
             problems.append(
                 _(
                     "%(column)s must be a time with its UTC offset, e.g. 2026-03-02T10:00:00+08:00, "
@@ -253,11 +254,19 @@ def _row_problems(values: dict[str, str]) -> list[str]:
                     value=_shown(values[name]),
                 )
             )
+        elif not input_rules.instant_in_range(instant):
+            problems.append(
+                _(
+                    "%(column)s must be between the years 1900 and 2199, not “%(value)s”.",
+                    column=name,
+                    value=_shown(values[name]),
+                )
+            )
         else:
             instants[name] = instant
     if len(instants) == 2 and instants["ended_at"] < instants["started_at"]:
         problems.append(_("ended_at is before started_at."))
-    if not usage.GPU_HOURS_RE.match(values["gpu_hours"]):
+    if not input_rules.is_gpu_hours(values["gpu_hours"]):
         problems.append(
             _(
                 "gpu_hours must be a decimal number with a dot and at most 6 decimals, e.g. 1.5, "
@@ -370,6 +379,7 @@ def ingest_rows(rows: list[CsvRow]) -> usage.IntakeResult:
 
 @blp.route("/provider/usage/upload", methods=["POST"])
 @page("provider")
+@body_limit(MAX_BYTES + UPLOAD_OVERHEAD)
 def provider_usage_upload():
     provider = console_provider()
     form = UsageUploadForm()

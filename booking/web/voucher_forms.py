@@ -11,7 +11,6 @@ import re
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -30,9 +29,10 @@ from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 from booking.i18n import format_yuan
 from booking.models import User
 from booking.web.fields import PercentField
+from booking.web.form_base import PlatformForm
 from vouchers.api import MAX_FEN
 
-_PLAIN_DECIMAL = re.compile(r"(\d+)(?:\.(\d+))?")
+_PLAIN_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits ("１２" is not a number here)
 _MAX_WHOLE_DIGITS = 15  # far above MAX_FEN, far below Decimal's 28 significant digits: always exact
 
 
@@ -90,7 +90,7 @@ class MultiCheckboxField(SelectMultipleField):
 RESOURCE_KIND_LABELS = {"compute": _l("compute"), "instrument": _l("lab instruments")}
 
 
-class ProgramForm(FlaskForm):
+class ProgramForm(PlatformForm):
     """A new programme. Its level (and a district programme's district) is the officer's own, so the
     form does not ask for it; the stack ceiling exists only on district officers' forms."""
 
@@ -174,7 +174,7 @@ class ProgramForm(FlaskForm):
         return fields
 
 
-class ApplyForm(FlaskForm):
+class ApplyForm(PlatformForm):
     team_id = SelectField(_l("Team"), coerce=int, validators=[DataRequired()])
     amount_yuan = YuanField(
         _l("Amount (yuan)"),
@@ -189,7 +189,7 @@ class ApplyForm(FlaskForm):
     submit = SubmitField(_l("Send application"))
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(PlatformForm):
     amount_yuan = YuanField(
         _l("Approve less (yuan, optional)"),
         validators=[Optional()],
@@ -203,17 +203,17 @@ class ApproveForm(FlaskForm):
     submit = SubmitField(_l("Approve"))
 
 
-class RejectApplicationForm(FlaskForm):
+class RejectApplicationForm(PlatformForm):
     reason = StringField(_l("Reason for rejecting"), validators=[DataRequired(), Length(max=2000)])
     submit = SubmitField(_l("Reject"))
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(PlatformForm):
     reason = StringField(_l("Reason for revoking"), validators=[DataRequired(), Length(max=2000)])
     submit = SubmitField(_l("Revoke voucher"))
 
 
-class RefundForm(FlaskForm):
+class RefundForm(PlatformForm):
     """An admin's refund of (part of) what a booking's card payment captured, in yuan."""
 
     amount = YuanField(_l("Amount to refund (¥)"), validators=[InputRequired()])

@@ -381,3 +381,59 @@ def test_console_and_history_in_english(client, login, world):
         refused
     )
     assert "Usage history" in text(client.get("/provider/usage"))
+
+
+# --- hostile files ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (
+            "job-1,{b},0001-01-01T00:00:00+14:00,2026-03-03T11:00:00+08:00,1",
+            "started_at 须在 1900 年至 2199 年之间",
+        ),
+        (
+            "job-1,{b},2026-03-03T10:00:00+08:00,9999-12-31T23:00:00-14:00,1",
+            "ended_at 须在 1900 年至 2199 年之间",
+        ),
+        ("job-1,{b},2026-03-03T10:00:00+08:00,2026-03-03T11:00:00+08:00,١٢", "gpu_hours 须为"),
+        ("job-1,{b},2026-03-03T10:00:00+08:00,2026-03-03T11:00:00+08:00,１２", "gpu_hours 须为"),
+        (
+            "job-1,{b},２０２６-03-03T10:00:00+08:00,2026-03-03T11:00:00+08:00,1",
+            "started_at 须为带 UTC 偏移的时间",
+        ),
+    ],
+    ids=[
+        "start-overflows",
+        "end-overflows",
+        "arabic-digits",
+        "fullwidth-digits",
+        "fullwidth-date",
+    ],
+)
+def test_hostile_values_are_refused_with_the_reason_never_a_500(app, client, login, world, cells, message):
+    login(world["user"])
+    response = upload(client, HEADER + cells.replace("{b}", str(world["booking"].id)) + "\n")
+    page = text(response)
+    assert response.status_code == 422, page[-2000:]
+    assert message in page
+    assert usage_count(app) == 0
+
+
+def test_a_file_larger_than_the_json_limit_is_read_by_the_upload(client, login, world):
+    """The upload has its own body limit (the file's 8 MB and the form around it), above the 2 MB of
+    other requests: a 3 MB file is read (and refused for its row count), not cut off."""
+    login(world["user"])
+    booking_id = world["booking"].id
+    rows = "".join(row(f"job-{n:06d}-{'x' * 60}", booking_id, "0.001") for n in range(30_000))
+    assert 3 * 1024 * 1024 < len(rows) < 8 * 1024 * 1024
+    response = upload(client, HEADER + rows)
+    assert response.status_code == 422 and "文件超过 10,000 行" in text(response)
+
+
+def test_a_body_beyond_the_uploads_limit_is_413_with_a_page(client, login, world):
+    login(world["user"])
+    response = upload(client, HEADER + "x" * (10 * 1024 * 1024))
+    assert response.status_code == 413
+    assert "提交的内容过大" in text(response)
