@@ -30,6 +30,7 @@ WEAK = [
     ("line\nbreak-pass", "control"),
     ("tab\there-pass1", "control"),
     ("nul\x00inside-pass", "control"),
+    ("lone\ud800surrogate-1", "control"),
 ]
 
 

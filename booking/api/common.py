@@ -224,7 +224,10 @@ DistrictCode = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", erro
 class BodySchema(ma.Schema):
     """A JSON body: unknown fields refused, and no text anywhere in it (nested too, keys too) that
     cannot be stored: a NUL or a lone surrogate is 422 naming the field, whatever its type. ``Raw``
-    fields are left to their operation (usage records are judged one by one)."""
+    fields are left to their operation (usage records are judged one by one), and so are the fields a
+    schema names in ``judged_by_operation`` (a new password: its rules answer 422 ``weak_password``)."""
+
+    judged_by_operation: frozenset[str] = frozenset()
 
     class Meta:
         unknown = ma.RAISE
@@ -238,6 +241,8 @@ class BodySchema(ma.Schema):
         for key, value in data.items():
             field = by_key.get(key)
             if field is not None and isinstance(_inner(field), ma.fields.Raw):
+                continue
+            if key in self.judged_by_operation and isinstance(value, str):
                 continue
             if problem := _text_problem_in(key, value):
                 errors[key] = [problem]

@@ -46,6 +46,8 @@ class TokenInfoSchema(ma.Schema):
 
 
 class UserCreateSchema(BodySchema):
+    judged_by_operation = frozenset({"password"})  # NUL, surrogates: weak_password (API.md), not invalid text
+
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
     # the rules (422 weak_password) are booking.passwords', shared with the forms and the CLI
     password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1024))
