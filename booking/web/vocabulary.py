@@ -43,7 +43,7 @@ EXCEPTION_FIELDS = {
     "due_fen": _l("Amount due"),
     "error": _l("Error"),
     "period": _l("Month"),
-    "settled_at": _l("Settled"),
+    "settled_at": _l("Settled at"),
     "settlement_period": _l("Settled in month"),
     "usage_record_id": _l("Usage record"),
     "settled_period": _l("Settled in month"),
