@@ -1,0 +1,332 @@
+"""Search never offers what booking refuses, and booking accepts every boundary the rules allow.
+
+Each boundary of ``check_times`` is tried on both sides, and three parties must agree on it: booking
+(``check_times``), "which instruments are free for this range" (``free_instrument_ids``) and the
+calendar's free intervals (``free_intervals``: a range on the grid, inside one free interval, lasting
+min..max minutes is bookable). Clocks carry seconds and microseconds, as real ones do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from booking import clock
+from booking.bookings import create_instrument_booking
+from booking.db import db
+from booking.errors import Invalid
+from booking.models import User
+from instruments.availability import free_instrument_ids, free_intervals, free_time
+from instruments.models import Blackout, Instrument
+from instruments.rules import Policy, check_times, on_grid
+from tests.instruments.helpers import add_blackout, add_booking, add_instrument, every_day
+
+CST = timezone(timedelta(hours=8))
+
+
+def cst(day: int, hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    """Chongqing wall clock in March 2026 (Monday 2 March .. Friday 6 March are opening days)."""
+    return datetime(2026, 3, day, hour, minute, second, micro, tzinfo=CST)
+
+
+SUNDAY_NOON = cst(1, 12)
+# 08:00–18:00 on weekdays, 30-minute grid, 30 minutes .. 2 hours, an hour ahead, 90 days out
+POLICY = {"slot_minutes": 30, "min_minutes": 30, "max_minutes": 120, "lead_minutes": 60, "horizon_days": 90}
+
+
+@pytest.fixture
+def lab(make):
+    return make.lab()
+
+
+@pytest.fixture
+def team(make):
+    return make.team(verified=True)
+
+
+def blackouts_of(instrument_id: int) -> list[tuple[datetime, datetime]]:
+    rows = db.session.execute(
+        select(Blackout.starts_at, Blackout.ends_at).where(Blackout.instrument_id == instrument_id)
+    )
+    return [(s, e) for s, e in rows]
+
+
+def verdicts(app, instrument, start: datetime, end: datetime, now: datetime) -> tuple[str, bool, bool]:
+    """(booking's verdict: "ok" or its refusal code, offered by the search, offered by the calendar)."""
+    with app.app_context():
+        stored = db.session.get(Instrument, instrument.id)
+        policy = Policy.of(stored)
+        blackouts = blackouts_of(stored.id)
+        try:
+            check_times(policy, start, end, now, blackouts)
+            booking = "ok"
+        except Invalid as refusal:
+            booking = refusal.code
+        search = instrument.id in free_instrument_ids(start, end, now, q=stored.name)
+        free = free_intervals(stored, start - timedelta(days=1), end + timedelta(days=1), now)
+        calendar = _calendar_offers(policy, free, start, end)
+    return booking, search, calendar
+
+
+def _calendar_offers(policy: Policy, free, start: datetime, end: datetime) -> bool:
+    """What the availability endpoint promises: on the grid, inside one interval, min..max minutes."""
+    return (
+        on_grid(start, policy.timezone, policy.slot_minutes)
+        and on_grid(end, policy.timezone, policy.slot_minutes)
+        and timedelta(minutes=policy.min_minutes) <= end - start <= timedelta(minutes=policy.max_minutes)
+        and any(s <= start and end <= e for s, e in free)
+    )
+
+
+def assert_bookable(app, instrument, start, end, now=SUNDAY_NOON):
+    assert verdicts(app, instrument, start, end, now) == ("ok", True, True), (start, end, now)
+
+
+def assert_refused(app, instrument, start, end, code, now=SUNDAY_NOON):
+    assert verdicts(app, instrument, start, end, now) == (code, False, False), (start, end, now)
+
+
+# --- duration ---------------------------------------------------------------------------------------------
+
+
+def test_a_range_exactly_max_minutes_long(app, lab):
+    instrument = add_instrument(app, lab, **POLICY)
+    assert_bookable(app, instrument, cst(2, 10), cst(2, 12))
+    assert_refused(app, instrument, cst(2, 10), cst(2, 12, 30), "too_long")
+
+
+def test_a_range_exactly_min_minutes_long(app, lab):
+    instrument = add_instrument(app, lab, **{**POLICY, "min_minutes": 60})
+    assert_bookable(app, instrument, cst(2, 10), cst(2, 11))
+    assert_refused(app, instrument, cst(2, 10), cst(2, 10, 30), "too_short")
+
+
+# --- opening hours ----------------------------------------------------------------------------------------
+
+
+def test_a_range_starting_exactly_at_opening_time(app, lab):
+    instrument = add_instrument(app, lab, **POLICY)
+    assert_bookable(app, instrument, cst(2, 8), cst(2, 9))
+    assert_refused(app, instrument, cst(2, 7, 30), cst(2, 8, 30), "outside_opening_hours")
+
+
+def test_a_range_ending_exactly_at_closing_time(app, lab):
+    instrument = add_instrument(app, lab, **POLICY)
+    assert_bookable(app, instrument, cst(2, 17), cst(2, 18))
+    assert_refused(app, instrument, cst(2, 17, 30), cst(2, 18, 30), "outside_opening_hours")
+
+
+def test_a_whole_opening_day(app, lab):
+    instrument = add_instrument(app, lab, every_day("08:00", "10:00", range(5)), **POLICY)
+    assert_bookable(app, instrument, cst(2, 8), cst(2, 10))
+
+
+# --- the grid ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (cst(2, 10), cst(2, 10, 45)),  # the end alone off the grid
+        (cst(2, 10), cst(2, 11, 0, 1)),  # by a second
+        (cst(2, 10), cst(2, 11, 0, 0, 1)),  # by a microsecond
+        (cst(2, 10, 15), cst(2, 11)),  # the start alone
+        (cst(2, 10, 0, 30), cst(2, 11)),
+        (cst(2, 10, 15), cst(2, 11, 15)),  # both
+    ],
+)
+def test_a_range_off_the_grid_at_either_end(app, lab, start, end):
+    instrument = add_instrument(app, lab, **POLICY)
+    assert_refused(app, instrument, start, end, "off_grid")
+    assert_bookable(app, instrument, cst(2, 10), cst(2, 11))
+
+
+# --- blackouts --------------------------------------------------------------------------------------------
+
+
+def test_a_blackout_starting_exactly_at_the_ranges_end(app, lab):
+    instrument = add_instrument(app, lab, **POLICY)
+    add_blackout(app, instrument, cst(2, 11), cst(2, 12))
+    assert_bookable(app, instrument, cst(2, 10), cst(2, 11))
+    assert_refused(app, instrument, cst(2, 10), cst(2, 11, 30), "blackout")
+
+
+def test_a_blackout_ending_exactly_at_the_ranges_start(app, lab):
+    instrument = add_instrument(app, lab, **POLICY)
+    add_blackout(app, instrument, cst(2, 9), cst(2, 10))
+    assert_bookable(app, instrument, cst(2, 10), cst(2, 11))
+    assert_refused(app, instrument, cst(2, 9, 30), cst(2, 10, 30), "blackout")
+
+
+def test_a_blackout_of_one_second_inside_the_range(app, lab):
+    instrument = add_instrument(app, lab, **POLICY)
+    add_blackout(app, instrument, cst(2, 10, 59, 59), cst(2, 11))
+    assert_refused(app, instrument, cst(2, 10), cst(2, 11), "blackout")
+    assert_bookable(app, instrument, cst(2, 11), cst(2, 12))
+
+
+def test_a_booking_touching_another_is_offered(app, lab, team):
+    instrument = add_instrument(app, lab, **POLICY)
+    add_booking(app, team, instrument, cst(2, 9), cst(2, 10))
+    add_booking(app, team, instrument, cst(2, 11), cst(2, 12))
+    assert_bookable(app, instrument, cst(2, 10), cst(2, 11))
+    with app.app_context():
+        assert instrument.id not in free_instrument_ids(cst(2, 10), cst(2, 11, 30), SUNDAY_NOON)
+
+
+# --- lead time and horizon, with clocks that carry seconds -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "first_bookable"),
+    [
+        (cst(2, 9), cst(2, 10)),  # exactly the lead time ahead
+        (cst(2, 8, 59, 59, 999_999), cst(2, 10)),
+        (cst(2, 9, 0, 0, 1), cst(2, 10, 30)),  # a microsecond late
+        (cst(2, 9, 0, 30), cst(2, 10, 30)),  # "free now" at half past the minute
+        (cst(2, 9, 29, 59), cst(2, 10, 30)),
+        (cst(2, 9, 30, 1), cst(2, 11)),
+    ],
+)
+def test_the_lead_time_with_seconds_on_the_clock(app, lab, now, first_bookable):
+    instrument = add_instrument(app, lab, **POLICY)
+    before = first_bookable - timedelta(minutes=30)
+    assert_refused(app, instrument, before, before + timedelta(hours=1), "inside_lead_time", now=now)
+    assert_bookable(app, instrument, first_bookable, first_bookable + timedelta(hours=1), now=now)
+
+
+@pytest.mark.parametrize(
+    ("now", "last_end"),
+    [
+        (cst(1, 10), cst(3, 10)),  # a booking ending exactly at the horizon
+        (cst(1, 10, 0, 0, 1), cst(3, 10)),
+        (cst(1, 10, 29, 59), cst(3, 10)),
+        (cst(1, 9, 59, 59), cst(3, 9, 30)),  # a second short of it
+        (cst(1, 10, 30), cst(3, 10, 30)),
+    ],
+)
+def test_the_horizon_with_seconds_on_the_clock(app, lab, now, last_end):
+    instrument = add_instrument(app, lab, **{**POLICY, "horizon_days": 2})
+    assert_bookable(app, instrument, last_end - timedelta(hours=1), last_end, now=now)
+    later = last_end + timedelta(minutes=30)
+    assert_refused(app, instrument, later - timedelta(hours=1), later, "beyond_horizon", now=now)
+
+
+# --- booking itself accepts the boundaries ------------------------------------------------------------------
+
+
+def test_booking_accepts_a_range_ending_at_the_horizon_and_touching_blackouts(app, lab, make, team):
+    instrument = add_instrument(app, lab, **{**POLICY, "horizon_days": 2})
+    add_blackout(app, instrument, cst(3, 8), cst(3, 9))  # ends where the booking starts
+    add_blackout(app, instrument, cst(3, 10), cst(3, 11))  # starts where it ends
+    now = cst(1, 10, 0, 0)
+    with app.app_context(), clock.frozen_at(now):
+        user = db.session.get(User, team.owner_id)
+        booking, _ = create_instrument_booking(
+            user, team_id=team.id, instrument_id=instrument.id, starts_at=cst(3, 9), ends_at=cst(3, 10)
+        )
+        db.session.flush()
+        assert booking.id and booking.status in {"confirmed", "pending"}
+        with pytest.raises(Invalid) as refused:
+            create_instrument_booking(
+                user,
+                team_id=team.id,
+                instrument_id=instrument.id,
+                starts_at=cst(3, 9, 30),
+                ends_at=cst(3, 10, 30),
+            )
+        assert refused.value.code == "beyond_horizon"
+
+
+# --- property: search and booking agree on any range, clocks with seconds ------------------------------------
+
+BASE = datetime(2026, 3, 2, 2, tzinfo=UTC)  # Monday 10:00 in Chongqing, Sunday 21:00 in New York
+
+PROBES = [
+    # (hours, policy, blackouts as (start, end) offsets in minutes from BASE)
+    (every_day("08:00", "18:00", range(5)), POLICY, []),
+    (
+        every_day("08:00", "18:00", range(5)),
+        {"slot_minutes": 60, "min_minutes": 60, "max_minutes": 180, "lead_minutes": 0, "horizon_days": 1},
+        [(120, 180), (1380, 1410)],
+    ),
+    (
+        every_day("00:00", "24:00"),
+        {
+            "slot_minutes": 15,
+            "min_minutes": 45,
+            "max_minutes": 90,
+            "lead_minutes": 24 * 60,
+            "horizon_days": 3,
+            "timezone": "America/New_York",
+        },
+        [(1500, 1530), (1800, 1801)],
+    ),
+    (
+        every_day("09:30", "12:00", range(5)) + every_day("12:00", "17:15", range(5)),
+        {"slot_minutes": 45, "min_minutes": 45, "max_minutes": 135, "lead_minutes": 10, "horizon_days": 2},
+        [(60, 90)],
+    ),
+]
+
+
+@st.composite
+def probes(draw):
+    """A clock anywhere within ±3 hours of BASE, to the microsecond (often on a whole minute or
+    second), and a range within 3 days of it: grid-like starts and lengths, sometimes nudged off."""
+    offset = draw(
+        st.one_of(
+            st.integers(-180, 180).map(lambda m: timedelta(minutes=m)),
+            st.integers(-3 * 3600, 3 * 3600).map(lambda s: timedelta(seconds=s)),
+            st.integers(-3 * 3600 * 10**6, 3 * 3600 * 10**6).map(lambda u: timedelta(microseconds=u)),
+        )
+    )
+    now = BASE + offset
+    # mostly just after the lead time of one of the probes (where the rules meet), sometimes anywhere
+    lead = timedelta(minutes=draw(st.sampled_from([p[1]["lead_minutes"] for p in PROBES])))
+    near = (now + lead - BASE) // timedelta(minutes=15)
+    steps = draw(st.one_of(st.integers(near - 4, near + 40), st.integers(-8, 4 * 96)))
+    start = BASE + timedelta(minutes=15 * steps)
+    length = timedelta(minutes=15 * draw(st.integers(1, 14)))
+    nudge = st.sampled_from(
+        [timedelta(0)] * 9 + [timedelta(seconds=1), timedelta(minutes=-5), timedelta(seconds=-30)]
+    )
+    return now, start + draw(nudge), start + length + draw(nudge)
+
+
+def test_search_offers_exactly_what_booking_accepts(app, lab):
+    instruments = []
+    for number, (hours, policy, blackouts) in enumerate(PROBES):
+        instrument = add_instrument(app, lab, hours, name=f"Probe {number}", **policy)
+        for a, b in blackouts:
+            add_blackout(app, instrument, BASE + timedelta(minutes=a), BASE + timedelta(minutes=b))
+        instruments.append(instrument)
+    with app.app_context():
+        stored = [db.session.get(Instrument, i.id) for i in instruments]
+        policies = [Policy.of(i) for i in stored]
+        blackouts = [blackouts_of(i.id) for i in stored]
+    seen = {"ok": 0, "refused": 0}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(probes())
+    def agree(probe):
+        now, start, end = probe
+        with app.app_context():
+            found = set(free_instrument_ids(start, end, now))
+            for instrument, policy, taken in zip(instruments, policies, blackouts, strict=True):
+                try:
+                    check_times(policy, start, end, now, taken)
+                    bookable = True
+                except Invalid:
+                    bookable = False
+                assert (instrument.id in found) == bookable, (policy, now, start, end)
+                free = free_time(policy, start - timedelta(hours=6), end + timedelta(hours=6), now, taken)
+                assert _calendar_offers(policy, free, start, end) == bookable, (policy, now, start, end)
+                seen["ok" if bookable else "refused"] += 1
+
+    agree()
+    assert seen["ok"] > 20 and seen["refused"] > 20, seen  # both sides really explored
