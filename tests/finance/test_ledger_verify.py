@@ -12,6 +12,7 @@ from booking.db import db
 from tests.finance.conftest import END, START, post_usage, run
 from vouchers import ledger
 from vouchers.models import (
+    Application,
     JournalTransaction,
     LedgerAccount,
     PeriodTotal,
@@ -285,3 +286,57 @@ def test_verify_names_every_breach_at_once(app, world):
         db.session.commit()
         ids = sorted([first.id, second.id])
     assert_breach(app, *(f"transaction {tid} has no postings" for tid in ids))
+
+
+def test_a_programme_that_was_never_funded(app, world):
+    """A programme row written without its funding entry (no ledger accounts at all)."""
+    with app.app_context():
+        template = world["municipal"]
+        program = Program(
+            name="unfunded",
+            level="municipal",
+            covers_compute=True,
+            covers_instrument=True,
+            rate_bp=3000,
+            budget_fen=5_000,
+            per_team_cap_fen=1_000,
+            valid_from=template.valid_from,
+            valid_to=template.valid_to,
+            voucher_validity_days=30,
+            created_by_id=template.created_by_id,
+        )
+        db.session.add(program)
+        db.session.commit()
+        pid = program.id
+    assert_breach(
+        app,
+        f"programme {pid}: funded 0, budget 5000",
+        f"programme {pid}: unissued + available + committed + spent + paid = 0 != budget 5000",
+    )
+
+
+def test_a_voucher_with_no_ledger_accounts_holds_nothing(app, world):
+    """A voucher row with no money behind it (issued by hand, say) breaks no invariant: it holds 0 of
+    its face value, like a wholly revoked one; verify counts it as empty instead of failing on it."""
+    with app.app_context():
+        program, team = world["municipal"], world["team"]
+        application = Application(
+            program_id=program.id,
+            team_id=team.id,
+            amount_fen=1_000,
+            purpose="by hand",
+            status="approved",
+            created_by_id=team.owner_id,
+        )
+        db.session.add(application)
+        db.session.flush()
+        voucher = Voucher(
+            program_id=program.id,
+            team_id=team.id,
+            application_id=application.id,
+            face_value_fen=1_000,
+            expires_at=datetime(2027, 12, 1, tzinfo=UTC),
+        )
+        db.session.add(voucher)
+        db.session.commit()
+        assert ledger_breaches() == []
