@@ -201,19 +201,24 @@ def test_a_voucher_holding_more_than_its_face_value(app, api, make, world):
     assert_breach(app, f"voucher {vid}: available {available} + committed 0 + spent {spent} > face {face}")
 
 
-def test_a_voucher_worth_exactly_its_face_value_is_fine(app, api, make, world):
+def test_a_voucher_with_open_holds_beyond_its_face_value(app, api, make, world):
     with app.app_context():
         make.compute_booking(world["team"], world["offer"], START, END)  # commits part of both vouchers
         voucher = voucher_of(world["municipal"])
         committed = ledger.account("committed", voucher.program_id, voucher_id=voucher.id).balance_fen
         available = ledger.account("available", voucher.program_id, voucher_id=voucher.id).balance_fen
-        assert committed > 0 and available + committed == voucher.face_value_fen
+        face = voucher.face_value_fen
+        assert committed > 0 and available + committed == face
         assert ledger_breaches() == []
         # a voucher now worth less than it was issued for (revoked in part, say) is not a breach
-        db.session.execute(
-            update(Voucher).where(Voucher.id == voucher.id).values(face_value_fen=Voucher.face_value_fen + 1)
-        )
+        db.session.execute(update(Voucher).where(Voucher.id == voucher.id).values(face_value_fen=face + 1))
         assert ledger_breaches() == []
+        db.session.execute(update(Voucher).where(Voucher.id == voucher.id).values(face_value_fen=face - 1))
+        db.session.commit()
+        vid = voucher.id
+    assert_breach(
+        app, f"voucher {vid}: available {available} + committed {committed} + spent 0 > face {face - 1}"
+    )
 
 
 @pytest.mark.parametrize("column", ["committed_fen", "released_fen"])
