@@ -22,7 +22,7 @@ from booking.errors import Invalid
 from booking.models import User
 from instruments.availability import free_instrument_ids, free_intervals, free_time
 from instruments.models import Blackout, Instrument
-from instruments.rules import Policy, check_times, on_grid
+from instruments.rules import Policy, WeeklyRange, check_times, on_grid
 from tests.instruments.helpers import add_blackout, add_booking, add_instrument, every_day
 
 CST = timezone(timedelta(hours=8))
@@ -330,3 +330,83 @@ def test_search_offers_exactly_what_booking_accepts(app, lab):
 
     agree()
     assert seen["ok"] > 20 and seen["refused"] > 20, seen  # both sides really explored
+
+
+# --- what booking says when it refuses ------------------------------------------------------------------------
+
+PURE = Policy(
+    timezone="Asia/Shanghai",
+    slot_minutes=30,
+    min_minutes=30,
+    max_minutes=120,
+    lead_minutes=60,
+    horizon_days=90,
+    ranges=tuple(WeeklyRange(day, 8 * 60, 18 * 60) for day in range(5)),
+)
+
+
+JUNE_1 = datetime(2026, 6, 1, tzinfo=CST)  # a Monday, more than 90 days after SUNDAY_NOON
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "code", "field", "message"),
+    [
+        (cst(2, 10), cst(2, 10), "invalid", "ends_at", "The booking must end after it starts."),
+        (cst(2, 11), cst(2, 10), "invalid", "ends_at", "The booking must end after it starts."),
+        (
+            cst(2, 10),
+            cst(2, 10, 45),
+            "off_grid",
+            "starts_at",
+            "Bookings start and end on the 30-minute grid.",
+        ),
+        (cst(2, 10), cst(2, 10, 30), None, None, None),
+        (cst(2, 10), cst(2, 12, 30), "too_long", "ends_at", "Book at most 120 minutes."),
+        (cst(1, 12), cst(1, 13), "inside_lead_time", "starts_at", "Book at least 60 minutes ahead."),
+        (
+            JUNE_1 + timedelta(hours=10),
+            JUNE_1 + timedelta(hours=11),
+            "beyond_horizon",
+            "ends_at",
+            "Book at most 90 days ahead.",
+        ),
+        (
+            cst(7, 10),
+            cst(7, 11),
+            "outside_opening_hours",
+            "starts_at",
+            "The instrument is not open for the whole booking.",
+        ),
+        (
+            cst(3, 10),
+            cst(3, 11),
+            "blackout",
+            "starts_at",
+            "The instrument is unavailable (maintenance or closure) then.",
+        ),
+    ],
+)
+def test_each_refusal_names_its_rule_and_field(start, end, code, field, message):
+    blackouts = [(cst(3, 10, 30), cst(3, 12))]
+    if code is None:
+        check_times(PURE, start, end, SUNDAY_NOON, blackouts)  # the shortest booking is fine
+        return
+    with pytest.raises(Invalid) as refused:
+        check_times(PURE, start, end, SUNDAY_NOON, blackouts)
+    assert (refused.value.code, refused.value.message, refused.value.details) == (
+        code,
+        message,
+        {field: [message]},
+    )
+
+
+def test_too_short_names_the_minimum():
+    policy = Policy(**{**PURE.__dict__, "min_minutes": 60})
+    with pytest.raises(Invalid) as refused:
+        check_times(policy, cst(2, 10), cst(2, 10, 30), SUNDAY_NOON, [])
+    message = "Book at least 60 minutes."
+    assert (refused.value.code, refused.value.message, refused.value.details) == (
+        "too_short",
+        message,
+        {"ends_at": [message]},
+    )
