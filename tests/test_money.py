@@ -57,7 +57,9 @@ def test_round_half_up_is_the_exact_rounding(numerator, denominator):
 
 @pytest.mark.parametrize(("numerator", "denominator"), [(-1, 1), (-1, 2), (1, 0), (0, 0), (1, -1), (-5, -5)])
 def test_round_half_up_refuses_negatives_and_zero_denominators(numerator, denominator):
-    with pytest.raises(ValueError, match=r"^round_half_up takes a non-negative numerator and a positive denominator$"):
+    with pytest.raises(
+        ValueError, match=r"^round_half_up takes a non-negative numerator and a positive denominator$"
+    ):
         round_half_up(numerator, denominator)
 
 

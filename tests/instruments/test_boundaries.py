@@ -22,7 +22,7 @@ from booking.errors import Invalid
 from booking.models import User
 from instruments.availability import free_instrument_ids, free_intervals, free_time
 from instruments.models import Blackout, Instrument
-from instruments.rules import Policy, WeeklyRange, check_times, on_grid
+from instruments.rules import Policy, WeeklyRange, check_times, merge, on_grid, opening_windows, subtract
 from tests.instruments.helpers import add_blackout, add_booking, add_instrument, every_day
 
 CST = timezone(timedelta(hours=8))
@@ -410,3 +410,46 @@ def test_too_short_names_the_minimum():
         message,
         {"ends_at": [message]},
     )
+
+
+# --- the interval primitives, at their edges ---------------------------------------------------------------
+
+
+def test_opening_windows_touching_the_range_only():
+    mondays = [WeeklyRange(0, 8 * 60, 10 * 60), WeeklyRange(0, 14 * 60, 16 * 60)]
+    assert (
+        opening_windows(mondays, "Asia/Shanghai", cst(2, 10), cst(2, 14)) == []
+    )  # closes at start, opens at end
+    assert opening_windows(mondays, "Asia/Shanghai", cst(2, 9, 59), cst(2, 14)) == [(cst(2, 8), cst(2, 10))]
+    assert opening_windows(mondays, "Asia/Shanghai", cst(2, 10), cst(2, 14, 1)) == [(cst(2, 14), cst(2, 16))]
+    assert opening_windows([WeeklyRange(0, 600, 600)], "Asia/Shanghai", cst(2, 0), cst(3, 0)) == []  # empty
+    assert opening_windows([], "Asia/Shanghai", cst(2, 0), cst(3, 0)) == []
+
+
+def test_opening_windows_are_utc_and_merge_across_midnight():
+    nights = [WeeklyRange(6, 22 * 60, 1440), WeeklyRange(0, 0, 2 * 60)]  # Sunday 22:00 .. Monday 02:00
+    windows = opening_windows(nights, "Asia/Shanghai", cst(1, 23), cst(2, 1))
+    assert windows == [(cst(1, 22), cst(2, 2))]
+    assert all(t.utcoffset() == timedelta(0) for window in windows for t in window)
+
+
+def test_merge_joins_what_meets_and_keeps_the_longer_end():
+    a, b, c, d = cst(2, 8), cst(2, 9), cst(2, 10), cst(2, 11)
+    assert merge([(c, d), (a, b)]) == [(a, b), (c, d)]
+    assert merge([(a, b), (b, c)]) == [(a, c)]  # meeting
+    assert merge([(a, d), (b, c)]) == [(a, d)]  # inside
+    assert merge([(a, c), (b, d)]) == [(a, d)]  # overlapping
+    assert merge([]) == []
+
+
+def test_subtract_leaves_no_empty_pieces():
+    a, b, c, d = cst(2, 8), cst(2, 9), cst(2, 10), cst(2, 11)
+    assert subtract([(a, d)], [(a, b)]) == [(b, d)]  # a cut at the window's start
+    assert subtract([(a, d)], [(c, d)]) == [(a, c)]  # at its end
+    assert subtract([(a, d)], [(b, c)]) == [(a, b), (c, d)]
+    assert subtract([(a, d)], [(a, d)]) == []
+    assert subtract([(a, b)], [(b, c), (cst(1, 0), a)]) == [(a, b)]  # touching cuts take nothing
+    assert subtract([(a, b), (c, d)], [(cst(2, 8, 30), cst(2, 10, 30))]) == [
+        (a, cst(2, 8, 30)),
+        (cst(2, 10, 30), d),
+    ]
