@@ -18,6 +18,7 @@ from vouchers.models import (
     PeriodTotal,
     Posting,
     Program,
+    SettlementTotal,
     SubsidyLine,
     Voucher,
 )
@@ -345,3 +346,67 @@ def test_a_voucher_with_no_ledger_accounts_holds_nothing(app, world):
         db.session.add(voucher)
         db.session.commit()
         assert ledger_breaches() == []
+
+
+def test_settlements_with_no_maintained_total(app, world, settled):
+    with app.app_context():
+        (total,) = db.session.scalars(select(SettlementTotal)).all()
+        key = (total.period, total.team_id, total.payee_kind, total.payee_id)
+        actual = (total.bookings, total.municipal_fen, total.district_fen, total.subsidy_fen)
+        db.session.delete(total)
+        db.session.commit()
+    assert_breach(app, f"settlement totals {key} are (0, 0, 0, 0), settlements say {actual}")
+
+
+def test_a_maintained_settlement_total_with_no_settlements(app, world):
+    with app.app_context():
+        key = ("2026-12", world["team"].id, "provider", world["provider"].id)
+        db.session.add(
+            SettlementTotal(
+                period=key[0],
+                team_id=key[1],
+                payee_kind=key[2],
+                payee_id=key[3],
+                bookings=1,
+                municipal_fen=0,
+                district_fen=0,
+                subsidy_fen=0,
+            )
+        )
+        db.session.commit()
+    assert_breach(app, f"settlement totals {key} are (1, 0, 0, 0), settlements say (0, 0, 0, 0)")
+
+
+def test_totals_of_nothing_are_no_breach(app, world):
+    """A kept total of zero with nothing behind it, and postings adding up to zero with no kept total,
+    agree: a missing row counts as zero on either side."""
+    with app.app_context():
+        program = world["municipal"]
+        unissued, funding = account_of("unissued", program), account_of("funding", program)
+        at = datetime.fromisoformat("2026-10-15T12:00:00+08:00")
+        ledger.post("refund", [(funding, -10), (unissued, 10)], program_id=program.id, at=at)
+        ledger.post("refund", [(funding, 10), (unissued, -10)], program_id=program.id, at=at)
+        db.session.flush()
+        assert ledger_breaches() == []
+        kept = db.session.scalars(select(PeriodTotal).where(PeriodTotal.period == "2026-10")).all()
+        assert {t.amount_fen for t in kept} == {0}
+        for total in kept:
+            db.session.delete(total)
+        db.session.add(PeriodTotal(account_id=unissued.id, period="2025-02", kind="fund", amount_fen=0))
+        key = ("2026-11", world["team"].id, "provider", world["provider"].id)
+        db.session.add(
+            SettlementTotal(
+                period=key[0],
+                team_id=key[1],
+                payee_kind=key[2],
+                payee_id=key[3],
+                bookings=0,
+                municipal_fen=0,
+                district_fen=0,
+                subsidy_fen=0,
+            )
+        )
+        db.session.commit()
+        assert ledger_breaches() == []
+    result = verify_cli(app)
+    assert result.exit_code == 0 and "ledger OK" in result.output, result.output
