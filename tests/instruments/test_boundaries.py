@@ -245,6 +245,7 @@ def test_booking_accepts_a_range_ending_at_the_horizon_and_touching_blackouts(ap
 # --- property: search and booking agree on any range, clocks with seconds ------------------------------------
 
 BASE = datetime(2026, 3, 2, 2, tzinfo=UTC)  # Monday 10:00 in Chongqing, Sunday 21:00 in New York
+GRID_ORIGIN = datetime(2026, 3, 1, 16, tzinfo=UTC)  # Chongqing's midnight: on every probe's grid
 
 PROBES = [
     # (hours, policy, blackouts as (start, end) offsets in minutes from BASE)
@@ -286,12 +287,21 @@ def probes(draw):
         )
     )
     now = BASE + offset
-    # mostly just after the lead time of one of the probes (where the rules meet), sometimes anywhere
-    lead = timedelta(minutes=draw(st.sampled_from([p[1]["lead_minutes"] for p in PROBES])))
-    near = (now + lead - BASE) // timedelta(minutes=15)
-    steps = draw(st.one_of(st.integers(near - 4, near + 40), st.integers(-8, 4 * 96)))
-    start = BASE + timedelta(minutes=15 * steps)
-    length = timedelta(minutes=15 * draw(st.integers(1, 14)))
+    # mostly a range on one probe's grid just after its lead time (where the rules meet), of about an
+    # allowed length; sometimes a quarter-hour range anywhere in the next four days
+    policy = draw(st.sampled_from([p[1] for p in PROBES]))
+    slot = timedelta(minutes=policy["slot_minutes"])
+    first = -(-(now + timedelta(minutes=policy["lead_minutes"]) - GRID_ORIGIN) // slot)
+    shortest, longest = (
+        policy["min_minutes"] // policy["slot_minutes"],
+        policy["max_minutes"] // policy["slot_minutes"],
+    )
+    if draw(st.integers(0, 3)):
+        start = GRID_ORIGIN + slot * draw(st.integers(first - 2, first + 30))
+        length = slot * draw(st.integers(max(1, shortest - 1), longest + 1))
+    else:
+        start = BASE + timedelta(minutes=15 * draw(st.integers(-8, 4 * 96)))
+        length = timedelta(minutes=15 * draw(st.integers(1, 14)))
     nudge = st.sampled_from(
         [timedelta(0)] * 9 + [timedelta(seconds=1), timedelta(minutes=-5), timedelta(seconds=-30)]
     )
