@@ -135,7 +135,9 @@ def test_usage_after_settlement_is_shown_with_the_booking(api, app, client, make
         sign_in(own, viewer)
         seen[name] = squeeze(text(own.get(f"/bookings/{settled.id}")))
     for name in ("municipal finance", "district finance", "provider"):
-        assert "预约结算后才上报的用量" in seen[name] and "late-7" in seen[name] and "0.25" in seen[name], name
+        assert "预约结算后才上报的用量" in seen[name] and "late-7" in seen[name] and "0.25" in seen[name], (
+            name
+        )
     assert "late-7" not in seen["founder"]
     login(make.finance(None))
     exceptions = squeeze(text(client.get("/finance/exceptions?kind=after_settlement")))
