@@ -2,8 +2,8 @@
 
 from flask import Flask, request
 
-from booking import card_holds
 from booking.db import db, reset_write_intent, set_write_intent
+from booking.payments import orphan_holds
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -25,7 +25,7 @@ class PlatformFlask(Flask):
         A request that will write declares write intent first, so SQLite begins it IMMEDIATE.
         """
         token = set_write_intent(request.method not in SAFE_METHODS)
-        holds = card_holds.begin_unit()
+        unit_holds = orphan_holds.begin_unit()
         failed = True
         try:
             rv = super().dispatch_request()
@@ -42,4 +42,4 @@ class PlatformFlask(Flask):
         finally:
             reset_write_intent(token)
             # card holds this request placed but no committed booking keeps are released
-            card_holds.end_unit(holds, failed=failed)
+            orphan_holds.end_unit(unit_holds, failed=failed)

@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from booking import clock, notifications, payments
+from booking import clock, notifications
 from booking.db import db
 from booking.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import HOLDING_STATUSES, Booking, ComputeOffer, Team, TeamMember, User
 from booking.models.booking import NO_OVERLAP_CONSTRAINT
 from booking.money import share_fen, time_cost_fen
+from booking.payments import capture, holds
 from booking.teams import booking_team
 from instruments.catalogue import blackouts_of, is_qualified, manages
 from instruments.models import Instrument, Lab, LabManager
@@ -168,7 +169,7 @@ def create_instrument_booking(
             raise _slot_taken()
         raise
     commitments.commit_subsidy(booking, payee_organization_id=instrument.lab.organization_id)
-    payments.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
+    holds.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
     notifications.booking_event(booking, "requested" if booking.status == "pending_approval" else "confirmed")
     return booking, True
 
@@ -275,7 +276,7 @@ def reject(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     booking.reason = reason
     booking.decided_by_id, booking.decided_at = actor.id, clock.now()
     db.session.flush()
-    payments.on_cancel(booking)  # fee 0: the card hold is released
+    capture.on_cancel(booking)  # fee 0: the card hold is released
     notifications.booking_event(booking, "rejected")
     return booking
 
@@ -308,7 +309,7 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     booking.reason = reason
     booking.cancelled_by_id, booking.cancelled_at = actor.id, now
     db.session.flush()
-    payments.on_cancel(booking)  # hold released (or the fee captured) before the response
+    capture.on_cancel(booking)  # hold released (or the fee captured) before the response
     notifications.booking_event(booking, "cancelled")
     return booking
 
@@ -388,7 +389,7 @@ def mark_no_shows(now: datetime | None = None) -> int:
         booking.status = "no_show"
         booking.fee_fen = share_fen(booking.estimated_cost_fen, booking.instrument.no_show_fee_bp)
         commitments.release_booking(booking)
-        payments.mark_fee(booking)  # captured by the capture_payments job
+        capture.mark_fee(booking)  # captured by the capture_payments job
         notifications.booking_event(booking, "no_show")
         marked += 1
     db.session.flush()

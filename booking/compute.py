@@ -13,12 +13,13 @@ from itertools import pairwise
 
 from sqlalchemy import Select, select
 
-from booking import clock, notifications, payments
+from booking import clock, notifications
 from booking.bookings import replay
 from booking.db import db
 from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import Booking, ComputeOffer, Provider, User
 from booking.money import round_half_up
+from booking.payments import holds
 from booking.teams import booking_team
 from vouchers import commitments
 
@@ -204,6 +205,6 @@ def create_compute_booking(
     db.session.add(booking)
     db.session.flush()
     commitments.commit_subsidy(booking, payee_organization_id=offer.provider.organization_id)
-    payments.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
+    holds.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
     notifications.booking_event(booking, "confirmed")
     return booking, True

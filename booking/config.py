@@ -92,7 +92,7 @@ class Config:
     PAYMENTS_BACKOFF_SECONDS = 0.5
     PAYMENTS_BACKOFF_CAP_SECONDS = 8.0
     PAYMENTS_CAPTURE_MAX_FAILURES = 5  # then finance sees a capture_failed exception
-    # capture_payments also cancels card holds no booking keeps (booking/card_holds.py): those older
+    # capture_payments also cancels card holds no booking keeps (booking/payments/orphan_holds.py): those older
     # than this (never a request's still in flight), among this many pages of 100 recent intents
     PAYMENTS_ORPHAN_GRACE_SECONDS = 600
     PAYMENTS_ORPHAN_SCAN_PAGES = 5

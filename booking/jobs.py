@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from booking import clock
 from booking.db import db, write_intent
+from booking.payments.capture import capture_payments
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,6 @@ def _reconcile(now: datetime):
     return {"run": run.id, "settled": run.settled, "exceptions": run.exceptions}
 
 
-def _capture_payments(now: datetime):
-    from booking.payments import capture_payments
-
-    return capture_payments(now)
-
-
 def _exports(now: datetime):
     from vouchers.exports import run_pending
 
@@ -88,7 +83,7 @@ JOBS: dict[str, Job] = {
         # commits per message itself, so a failing message never holds back the others
         Job("deliver_outbox", _deliver_outbox, timedelta(minutes=1), "send queued notifications"),
         # commits per booking itself: the payments API is never called inside a held transaction
-        Job("capture_payments", _capture_payments, timedelta(minutes=1), "capture/release card holds"),
+        Job("capture_payments", capture_payments, timedelta(minutes=1), "capture/release card holds"),
         # commits per chunk itself: the progress page shows rows written so far
         Job("exports", _exports, timedelta(seconds=15), "write requested statement exports"),
     )

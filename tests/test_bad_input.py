@@ -20,7 +20,7 @@ from booking import clock
 from booking.api.common import BodySchema, Day, Instant, PlatformParser
 from booking.db import db
 from booking.models import UsageRecord
-from booking.payments import sign_payload
+from booking.payments.wire import sign_payload
 from tests.test_access_matrix import _next_weekday_10am
 
 MB = 1024 * 1024

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from booking.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking
-from booking.payments import mark_settled
+from booking.payments.capture import mark_settled
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
     FinanceException,

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
-from booking import bookings, compute, payments
+from booking import bookings, compute
 from booking.api.common import (
     Blueprint,
     BodySchema,
@@ -23,6 +23,7 @@ from booking.api.common import (
 )
 from booking.errors import Invalid
 from booking.models import STATUSES, Booking
+from booking.payments import webhooks
 from instruments.rules import zone
 from vouchers import commitments
 
@@ -248,7 +249,7 @@ class BookingRefund(MethodView):
     def post(self, body, booking_id):
         """Refund (part of) what was captured by card; never more than captured (admins)."""
         booking = bookings.booking_for(current_actor(), booking_id)
-        payments.refund(booking, body["amount_fen"])
+        webhooks.refund(booking, body["amount_fen"])
         return booking
 
 

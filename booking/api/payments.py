@@ -6,8 +6,8 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
-from booking import payments
 from booking.api.common import Blueprint, documents, public
+from booking.payments import webhooks
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payments (webhook)")
 
@@ -25,6 +25,6 @@ class PaymentsWebhook(MethodView):
     def post(self):
         """Events from the payments API (``payment_intent.succeeded``, ``payment_failed``, ``canceled``).
         Verified by ``Stripe-Signature`` (HMAC-SHA256 over ``t.payload``, 5-minute tolerance): 400 if not."""
-        event = payments.webhook_payload(request.get_data(), request.headers.get("Stripe-Signature"))
-        fresh = payments.handle_event(event)
+        event = webhooks.webhook_payload(request.get_data(), request.headers.get("Stripe-Signature"))
+        fresh = webhooks.handle_event(event)
         return {"received": True, "duplicate": not fresh}

@@ -14,12 +14,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from booking import bookings, clock, payments
+from booking import bookings, clock
 from booking.db import db
 from booking.errors import Conflict, DomainError, Invalid
 from booking.i18n import format_yuan
 from booking.models import STATUSES, Booking
 from booking.money import time_cost_fen
+from booking.payments import holds, webhooks
+from booking.payments.client import client as payments_client
 from booking.web import blp
 from booking.web.access import page
 from booking.web.forms import ActionForm, BookingForm, ReasonForm, field_named, show_beside
@@ -187,7 +189,7 @@ def split_review(form, kind: str, cost_fen: int, payee_organization_id: int, unt
         "municipal_fen": split.by_level("municipal"),
         "district_fen": split.by_level("district"),
         "team_pays_fen": split.team_pays_fen,
-        "needs_payment": payments.client() is not None and split.team_pays_fen > 0,
+        "needs_payment": payments_client() is not None and split.team_pays_fen > 0,
     }
 
 
@@ -222,7 +224,7 @@ def _detail_page(
     refund_form: RefundForm | None = None,
 ):
     now = clock.now()
-    paid = payments.payment_of(booking) if current_user.role == "admin" else None
+    paid = holds.payment_of(booking) if current_user.role == "admin" else None
     refundable_fen = paid.captured_fen - paid.refunded_fen if paid is not None else 0
     by_team = booking.team.has_member(current_user)
     instrument = booking.instrument
@@ -264,13 +266,13 @@ def booking_detail(booking_id: int):
 @blp.route("/bookings/<int:booking_id>/refund", methods=["POST"])
 @page("admin")
 def booking_refund(booking_id: int):
-    """Refund (part of) what the card payment captured — never more (``payments.refund``, as the API)."""
+    """Refund (part of) what the card payment captured — never more (``webhooks.refund``, as the API)."""
     booking = bookings.booking_for(current_user, booking_id)
     form = RefundForm(prefix="refund")
     if not form.validate_on_submit():
         return _detail_page(booking, status=422, refund_form=form)
     try:
-        payments.refund(booking, form.amount.data)
+        webhooks.refund(booking, form.amount.data)
     except DomainError as error:
         form.amount.errors.append(refund_error_message(error))
         return _detail_page(booking, status=error.status, refund_form=form)

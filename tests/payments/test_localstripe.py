@@ -16,7 +16,7 @@ from booking.bookings import mark_no_shows
 from booking.db import db
 from booking.jobs import JOBS
 from booking.models import BookingPayment, PaymentEvent
-from booking.payments import sign_payload
+from booking.payments.wire import sign_payload
 from tests.payments.conftest import NOW, WEBHOOK_SECRET, at, book
 from vouchers.models import FinanceException
 from vouchers.reconciliation import reconcile

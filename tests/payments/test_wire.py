@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from booking.payments import encode_form, sign_payload, verify_signature
+from booking.payments.wire import encode_form, sign_payload, verify_signature
 
 
 def test_form_encoding_nests_keys_and_lists():

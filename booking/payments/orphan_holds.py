@@ -1,7 +1,7 @@
 """Card holds that no booking keeps are released: a slow payments API never leaves an orphaned hold.
 
-A booking places its hold (a manual-capture PaymentIntent) inside the request's transaction. When
-that unit of work then fails — the create timed out after reaching the server, a later error such as
+A booking places its hold (``booking.payments.holds``) inside the request's transaction. When that
+unit of work then fails — the create timed out after reaching the server, a later error such as
 ``slot_taken`` or a database timeout, a declined confirmation — the transaction is rolled back but
 the hold would stay on the card for days. So:
 
@@ -27,8 +27,12 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from booking.db import among, db
+from booking.errors import DomainError
+from booking.models import BookingPayment
+from booking.payments.client import client
 
 log = logging.getLogger(__name__)
+
 
 # holds still open on the card: these can be cancelled
 CANCELABLE = frozenset({"requires_capture", "requires_action", "requires_confirmation"})
@@ -64,8 +68,6 @@ def is_hold_key(payment_key: object) -> bool:
 
 def _kept(intent_ids: list[str]) -> set[str]:
     """The intents a committed booking refers to (never to be cancelled here)."""
-    from booking.models import BookingPayment
-
     if not intent_ids:
         return set()
     rows = db.session.execute(
@@ -82,10 +84,8 @@ def _kept(intent_ids: list[str]) -> set[str]:
 def release_unkept() -> int:
     """Cancel the holds of a unit of work that was rolled back. Best effort: whatever fails here
     (the API or the database down) is left to ``release_orphans``; never raises."""
-    from booking import payments
-
     holds = _unit_holds.get() or []
-    if not holds or (api := payments.client()) is None:
+    if not holds or (api := client()) is None:
         return 0
     api = api.single_attempt()
     released = 0
@@ -114,10 +114,7 @@ def release_unkept() -> int:
 def release_orphans() -> int:
     """Job (within ``capture_payments``): cancel holds no booking refers to, older than the grace
     period, among the ``PAYMENTS_ORPHAN_SCAN_PAGES`` × 100 most recent intents."""
-    from booking import payments
-    from booking.errors import DomainError
-
-    api = payments.client()
+    api = client()
     if api is None:
         return 0
     config = current_app.config
