@@ -35,7 +35,7 @@ from sqlalchemy import select
 from booking import card_holds, clock, input_rules
 from booking.db import among, db, insert_ignoring_conflicts
 from booking.errors import DomainError, Invalid, ServiceUnavailable
-from booking.models import Booking, BookingPayment, PaymentEvent
+from booking.models import Booking, BookingPayment, PaymentEvent, PaymentStatus
 
 CURRENCY = "cny"
 RETRY_STATUSES = frozenset({409, 429}) | frozenset(range(500, 600))
@@ -338,7 +338,7 @@ def authorize_booking(booking: Booking, payment_method: str | None, request_key:
 
     team_pays_fen = quote(booking)["team_pays_fen"]
     if team_pays_fen <= 0:
-        booking.payment_status = "none"
+        booking.payment_status = PaymentStatus.NONE
         return
     if not payment_method:
         raise Invalid(
@@ -392,7 +392,7 @@ def authorize_booking(booking: Booking, payment_method: str | None, request_key:
             attempts=0,
         )
     )
-    booking.payment_status = "authorized"
+    booking.payment_status = PaymentStatus.AUTHORIZED
     booking.payment_intent_id = intent["id"]
     db.session.flush()
 
@@ -411,7 +411,9 @@ def on_cancel(booking: Booking) -> None:
         row.action, row.due_fen = "capture", booking.fee_fen
     else:
         row.action, row.due_fen = "cancel", 0
-    booking.payment_status = "capture_pending" if row.action == "capture" else "cancel_pending"
+    booking.payment_status = (
+        PaymentStatus.CAPTURE_PENDING if row.action == "capture" else PaymentStatus.CANCEL_PENDING
+    )
     db.session.flush()
     if client() is None:
         return
@@ -427,7 +429,9 @@ def mark_fee(booking: Booking) -> None:
     if row is None or row.due_fen is not None:
         return
     row.action, row.due_fen = ("capture", booking.fee_fen) if booking.fee_fen > 0 else ("cancel", 0)
-    booking.payment_status = "capture_pending" if row.action == "capture" else "cancel_pending"
+    booking.payment_status = (
+        PaymentStatus.CAPTURE_PENDING if row.action == "capture" else PaymentStatus.CANCEL_PENDING
+    )
 
 
 def mark_settled(booking_ids: Iterable[int]) -> None:
@@ -456,10 +460,10 @@ def mark_settled(booking_ids: Iterable[int]) -> None:
         update(Booking)
         .where(
             among(Booking.id, ids),
-            Booking.payment_status == "none",
+            Booking.payment_status == PaymentStatus.NONE,
             Booking.id.in_(select(Settlement.booking_id).where(Settlement.team_fen + Settlement.fee_fen > 0)),
         )
-        .values(payment_status="invoice")
+        .values(payment_status=PaymentStatus.INVOICE)
         .execution_options(synchronize_session=False)
     )
 
@@ -480,7 +484,9 @@ def perform(row: BookingPayment) -> None:
         if hold["status"] not in ("canceled", "succeeded"):
             hold = api.cancel(row.hold_intent_id, key=f"{row.hold_key}:cancel")
         row.action, row.last_error = None, None
-        booking.payment_status = "canceled" if hold.get("status") == "canceled" else "captured"
+        booking.payment_status = (
+            PaymentStatus.CANCELED if hold.get("status") == "canceled" else PaymentStatus.CAPTURED
+        )
         db.session.flush()
         return
     if row.due_fen is None:
@@ -522,7 +528,7 @@ def perform(row: BookingPayment) -> None:
         extra = intent.get("amount", rest)
     row.captured_fen = held + extra
     row.action, row.last_error = None, None
-    booking.payment_status = "captured" if row.captured_fen > 0 else "canceled"
+    booking.payment_status = PaymentStatus.CAPTURED if row.captured_fen > 0 else PaymentStatus.CANCELED
     db.session.flush()
 
 
@@ -546,7 +552,9 @@ def _note_failure(row: BookingPayment, error: Exception) -> None:
     limit = current_app.config.get("PAYMENTS_CAPTURE_MAX_FAILURES", 5)
     booking = db.session.get(Booking, row.booking_id)
     if row.attempts >= limit:
-        booking.payment_status = "capture_failed" if row.action == "capture" else "cancel_failed"
+        booking.payment_status = (
+            PaymentStatus.CAPTURE_FAILED if row.action == "capture" else PaymentStatus.CANCEL_FAILED
+        )
         db.session.execute(
             insert_ignoring_conflicts(FinanceException).on_conflict_do_nothing(index_elements=["unique_key"]),
             [
@@ -624,7 +632,9 @@ def refund(booking: Booking, amount_fen: int) -> BookingPayment:
         if intent_id and amount > 0:
             api.refund(intent_id, amount, key=f"{row.hold_key}:refund:{row.refunded_fen}:{amount}")
             row.refunded_fen += amount
-    booking.payment_status = "refunded" if row.refunded_fen == row.captured_fen else "partially_refunded"
+    booking.payment_status = (
+        PaymentStatus.REFUNDED if row.refunded_fen == row.captured_fen else PaymentStatus.PARTIALLY_REFUNDED
+    )
     db.session.flush()
     return row
 
@@ -636,9 +646,9 @@ def _extra_amount(row: BookingPayment) -> int:
 
 
 WEBHOOK_STATUS = {
-    "payment_intent.succeeded": "captured",
-    "payment_intent.payment_failed": "failed",
-    "payment_intent.canceled": "canceled",
+    "payment_intent.succeeded": PaymentStatus.CAPTURED,
+    "payment_intent.payment_failed": PaymentStatus.FAILED,
+    "payment_intent.canceled": PaymentStatus.CANCELED,
 }
 
 
@@ -663,13 +673,13 @@ def handle_event(event: dict) -> bool:
             booking = db.session.get(Booking, row.booking_id)
             # refunds and our own finer states win over the provider's coarse news
             if booking.payment_status in (
-                "authorized",
-                "capture_pending",
-                "cancel_pending",
-                "capture_failed",
+                PaymentStatus.AUTHORIZED,
+                PaymentStatus.CAPTURE_PENDING,
+                PaymentStatus.CANCEL_PENDING,
+                PaymentStatus.CAPTURE_FAILED,
             ):
                 booking.payment_status = status
-            if status == "canceled" and row.action == "cancel":
+            if status == PaymentStatus.CANCELED and row.action == "cancel":
                 row.action = None
     db.session.flush()
     return True
