@@ -101,6 +101,7 @@ class Booking(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('instrument', 'compute')", name="kind"),
         CheckConstraint(sql_in("status", BookingStatus), name="status"),
+        CheckConstraint(sql_in("payment_status", PaymentStatus), name="payment_status"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint(
             "kind != 'instrument' OR instrument_id IS NOT NULL", name="instrument_booking_has_instrument"
