@@ -20,12 +20,22 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from booking import clock, notifications
 from booking.db import db
 from booking.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
-from booking.models import HOLDING_STATUSES, Booking, ComputeOffer, Team, TeamMember, User
+from booking.models import (
+    CANCELLABLE_STATUSES,
+    HOLDING_STATUSES,
+    Booking,
+    BookingStatus,
+    ComputeOffer,
+    PaymentStatus,
+    Team,
+    TeamMember,
+    User,
+)
 from booking.models.booking import NO_OVERLAP_CONSTRAINT
 from booking.money import share_fen, time_cost_fen
 from booking.payments import capture, holds
 from booking.teams import booking_team
-from instruments.catalogue import blackouts_of, is_qualified, manages
+from instruments.catalogue import blackouts_of, is_qualified
 from instruments.models import Instrument, Lab, LabManager
 from instruments.rules import Policy, time_problems
 from vouchers import audit, commitments
@@ -148,12 +158,12 @@ def create_instrument_booking(
         instrument=instrument,
         starts_at=starts_at,
         ends_at=ends_at,
-        status="pending_approval" if instrument.requires_approval else "confirmed",
+        status=BookingStatus.PENDING_APPROVAL if instrument.requires_approval else BookingStatus.CONFIRMED,
         use_vouchers=use_vouchers,
         estimated_cost_fen=time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at),
         fee_fen=0,
         created_by_id=actor.id,
-        payment_status="none" if instrument.hourly_rate_fen == 0 else "invoice",
+        payment_status=PaymentStatus.NONE if instrument.hourly_rate_fen == 0 else PaymentStatus.INVOICE,
         idempotency_key=idempotency_key,
         request_digest=digest,
     )
@@ -170,7 +180,9 @@ def create_instrument_booking(
         raise
     commitments.commit_subsidy(booking, payee_organization_id=instrument.lab.organization_id)
     holds.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
-    notifications.booking_event(booking, "requested" if booking.status == "pending_approval" else "confirmed")
+    notifications.booking_event(
+        booking, "requested" if booking.status == BookingStatus.PENDING_APPROVAL else "confirmed"
+    )
     return booking, True
 
 
@@ -251,16 +263,16 @@ def _invalid_status(booking: Booking, action: str) -> Conflict:
 
 def _managed_booking(actor: User, booking_id: int) -> Booking:
     booking = booking_for(actor, booking_id)
-    if booking.instrument is None or not manages(actor, booking.instrument):
+    if not booking.is_managed_by(actor):
         raise Forbidden("Only the lab's managers may do this.")
     return _locked(booking)
 
 
 def approve(actor: User, booking_id: int) -> Booking:
     booking = _managed_booking(actor, booking_id)
-    if booking.status != "pending_approval":
+    if not booking.can_approve(actor):
         raise _invalid_status(booking, "approved")
-    booking.status = "confirmed"
+    booking.status = BookingStatus.CONFIRMED
     booking.decided_by_id, booking.decided_at = actor.id, clock.now()
     db.session.flush()
     notifications.booking_event(booking, "approved")
@@ -269,9 +281,9 @@ def approve(actor: User, booking_id: int) -> Booking:
 
 def reject(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     booking = _managed_booking(actor, booking_id)
-    if booking.status != "pending_approval":
+    if not booking.can_reject(actor):
         raise _invalid_status(booking, "rejected")
-    booking.status = "rejected"
+    booking.status = BookingStatus.REJECTED
     commitments.release_booking(booking)
     booking.reason = reason
     booking.decided_by_id, booking.decided_at = actor.id, clock.now()
@@ -285,7 +297,7 @@ def cancellation_fee_fen(booking: Booking, now: datetime, by_team: bool) -> int:
     """Free until ``free_cancel_hours`` before start; later, a team cancelling a confirmed booking
     pays ``late_cancel_fee_bp`` of its cost. A lab cancelling, or an unapproved request, is free."""
     instrument = booking.instrument
-    if not by_team or booking.status != "confirmed" or instrument is None:
+    if not by_team or booking.status != BookingStatus.CONFIRMED or instrument is None:
         return 0
     if now < booking.starts_at - timedelta(hours=instrument.free_cancel_hours):
         return 0
@@ -294,17 +306,16 @@ def cancellation_fee_fen(booking: Booking, now: datetime, by_team: bool) -> int:
 
 def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     booking = booking_for(actor, booking_id)
-    by_team = booking.team.has_member(actor)
-    if not by_team and not (booking.instrument is not None and manages(actor, booking.instrument)):
+    if not booking.may_cancel(actor):
         raise Forbidden("Only the team's members or the lab's managers cancel a booking.")
     _locked(booking)
-    if booking.status not in ("pending_approval", "confirmed"):
-        raise _invalid_status(booking, "cancelled")
     now = clock.now()
-    if now >= booking.ends_at:
-        raise _invalid_status(booking, "cancelled after it ended")
+    if not booking.can_cancel(actor, now):
+        ended = booking.status in CANCELLABLE_STATUSES
+        raise _invalid_status(booking, "cancelled after it ended" if ended else "cancelled")
+    by_team = booking.team.has_member(actor)
     booking.fee_fen = cancellation_fee_fen(booking, now, by_team)  # the team's, never the vouchers'
-    booking.status = "cancelled"
+    booking.status = BookingStatus.CANCELLED
     commitments.release_booking(booking)
     booking.reason = reason
     booking.cancelled_by_id, booking.cancelled_at = actor.id, now
@@ -316,7 +327,7 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
 
 def check_in(actor: User, booking_id: int, at: datetime | None = None) -> Booking:
     booking = _managed_booking(actor, booking_id)
-    if booking.status != "confirmed":
+    if not booking.can_check_in(actor):
         raise _invalid_status(booking, "checked in")
     at = at or clock.now()
     if at >= booking.ends_at:
@@ -324,20 +335,20 @@ def check_in(actor: User, booking_id: int, at: datetime | None = None) -> Bookin
             "Check-in must be before the booking ends.", details={"at": ["After the booking's end."]}
         )
     booking.actual_starts_at = at
-    booking.status = "checked_in"
+    booking.status = BookingStatus.CHECKED_IN
     db.session.flush()
     return booking
 
 
 def check_out(actor: User, booking_id: int, at: datetime | None = None) -> Booking:
     booking = _managed_booking(actor, booking_id)
-    if booking.status != "checked_in":
+    if not booking.can_check_out(actor):
         raise _invalid_status(booking, "checked out")
     at = at or clock.now()
     if at < booking.actual_starts_at:
         raise Invalid("Check-out must be after check-in.", details={"at": ["Before check-in."]})
     booking.actual_ends_at = at
-    booking.status = "completed"
+    booking.status = BookingStatus.COMPLETED
     db.session.flush()
     return booking
 
@@ -346,10 +357,10 @@ def undo_check_in(actor: User, booking_id: int) -> Booking:
     """Correct a mistaken check-in (until check-out): confirmed again, no actual start; audited,
     since the actual start decides the billed time."""
     booking = _managed_booking(actor, booking_id)
-    if booking.status != "checked_in":
+    if not booking.can_undo_check_in(actor):
         raise _invalid_status(booking, "un-checked-in")
     before = {"status": booking.status, "actual_starts_at": booking.actual_starts_at}
-    booking.status, booking.actual_starts_at = "confirmed", None
+    booking.status, booking.actual_starts_at = BookingStatus.CONFIRMED, None
     db.session.flush()
     after = {"status": booking.status, "actual_starts_at": None}
     audit.record(
@@ -377,7 +388,9 @@ def mark_no_shows(now: datetime | None = None) -> int:
     candidates = db.session.scalars(
         select(Booking)
         .join(Instrument, Booking.instrument_id == Instrument.id)
-        .where(Booking.kind == "instrument", Booking.status == "confirmed", Booking.starts_at <= now)
+        .where(
+            Booking.kind == "instrument", Booking.status == BookingStatus.CONFIRMED, Booking.starts_at <= now
+        )
         .order_by(Booking.id)
         .with_for_update(of=Booking, skip_locked=True)  # being checked in or cancelled: next run
     )
@@ -386,7 +399,7 @@ def mark_no_shows(now: datetime | None = None) -> int:
         grace = timedelta(minutes=booking.instrument.no_show_grace_minutes)
         if booking.starts_at + grace > now:
             continue
-        booking.status = "no_show"
+        booking.status = BookingStatus.NO_SHOW
         booking.fee_fen = share_fen(booking.estimated_cost_fen, booking.instrument.no_show_fee_bp)
         commitments.release_booking(booking)
         capture.mark_fee(booking)  # captured by the capture_payments job

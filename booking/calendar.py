@@ -18,7 +18,7 @@ from sqlalchemy import Select, select
 from booking import clock
 from booking.db import db
 from booking.errors import Forbidden, Invalid, NotFound, unknown_reference
-from booking.models import HOLDING_STATUSES, Booking, CalendarFeed, TeamMember, User
+from booking.models import HOLDING_STATUSES, Booking, BookingStatus, CalendarFeed, TeamMember, User
 from instruments.catalogue import manages
 from instruments.models import Instrument
 
@@ -150,7 +150,7 @@ def _event(booking: Booking, scope: str, uid_domain: str, now: datetime) -> Even
     event.add("dtend", booking.ends_at)
     event.add("summary", summary)
     event.add("location", ", ".join(p for p in (instrument.location, instrument.lab.name) if p))
-    event.add("status", "TENTATIVE" if booking.status == "pending_approval" else "CONFIRMED")
+    event.add("status", "TENTATIVE" if booking.status == BookingStatus.PENDING_APPROVAL else "CONFIRMED")
     event.add(
         "description",
         f"预约 Booking #{booking.id}\n团队 Team: {booking.team.name}\n状态 Status: {booking.status}",

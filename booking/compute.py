@@ -17,15 +17,21 @@ from booking import clock, notifications
 from booking.bookings import replay
 from booking.db import db
 from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
-from booking.models import Booking, ComputeOffer, Provider, User
+from booking.models import (
+    COMPUTE_HOLDING_STATUSES,
+    Booking,
+    BookingStatus,
+    ComputeOffer,
+    PaymentStatus,
+    Provider,
+    User,
+)
 from booking.money import round_half_up
 from booking.payments import holds
 from booking.teams import booking_team
 from vouchers import commitments
 
 HORIZON = timedelta(days=90)
-# Compute reservations hold GPUs in these statuses (an instrument-only status never applies here).
-HOLDING = ("confirmed", "completed", "settled")
 
 
 # --- offers ------------------------------------------------------------------------------------------------
@@ -85,7 +91,7 @@ def reserved_segments(offer_id: int, start: datetime, end: datetime) -> list[tup
     rows = db.session.execute(
         select(Booking.starts_at, Booking.ends_at, Booking.gpus).where(
             Booking.offer_id == offer_id,
-            Booking.status.in_(HOLDING),
+            Booking.status.in_(COMPUTE_HOLDING_STATUSES),
             Booking.starts_at < end,
             Booking.ends_at > start,
         )
@@ -193,12 +199,12 @@ def create_compute_booking(
         gpus=gpus,
         starts_at=starts_at,
         ends_at=ends_at,
-        status="confirmed",
+        status=BookingStatus.CONFIRMED,
         use_vouchers=use_vouchers,
         estimated_cost_fen=estimated_cost_fen(offer, gpus, starts_at, ends_at),
         fee_fen=0,
         created_by_id=actor.id,
-        payment_status="none" if offer.price_per_gpu_hour_fen == 0 else "invoice",
+        payment_status=PaymentStatus.NONE if offer.price_per_gpu_hour_fen == 0 else PaymentStatus.INVOICE,
         idempotency_key=idempotency_key,
         request_digest=digest,
     )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from booking import clock, notifications
 from booking.db import db
-from booking.models import Booking
+from booking.models import Booking, BookingStatus
 from vouchers import commitments
 
 REASON = "Not approved before the booking's start; released automatically."
@@ -22,12 +22,12 @@ def release_unconfirmed(now: datetime | None = None) -> int:
     now = now or clock.now()
     due = db.session.scalars(
         select(Booking)
-        .where(Booking.status == "pending_approval", Booking.starts_at <= now)
+        .where(Booking.status == BookingStatus.PENDING_APPROVAL, Booking.starts_at <= now)
         .order_by(Booking.id)
         .with_for_update(of=Booking, skip_locked=True)
     ).all()
     for booking in due:
-        booking.status = "rejected"
+        booking.status = BookingStatus.REJECTED
         booking.reason = REASON
         booking.decided_at = now
         commitments.release_booking(booking)

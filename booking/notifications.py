@@ -23,7 +23,7 @@ from sqlalchemy import select
 from booking import clock
 from booking.db import db
 from booking.i18n import format_yuan
-from booking.models import Booking, OutboxMessage, User
+from booking.models import Booking, BookingStatus, OutboxMessage, User
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def booking_event(booking: Booking, event: str) -> None:
     """
     if event not in EVENTS:
         raise ValueError(f"unknown booking event {event!r}")
-    if event == "requested" and booking.status != "pending_approval":
+    if event == "requested" and booking.status != BookingStatus.PENDING_APPROVAL:
         event = "confirmed"
     _queue(booking, event, _team_recipients(booking))
     if event == "requested":
@@ -277,7 +277,7 @@ def send_reminders(now: datetime | None = None) -> int:
     due = db.session.scalars(
         select(Booking)
         .where(
-            Booking.status == "confirmed",
+            Booking.status == BookingStatus.CONFIRMED,
             Booking.reminder_sent_at.is_(None),
             Booking.starts_at > now,
             Booking.starts_at <= horizon,

@@ -14,14 +14,13 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from booking.db import db
-from booking.models import Booking, User
+from booking.models import SERVED_STATUSES, Booking, User
 from instruments.models import Instrument, Lab
 from instruments.rules import zone
 from vouchers import report_files
 from vouchers.finance import check_period, scope_district
 from vouchers.models import Settlement
 
-SERVED_STATUSES = ("confirmed", "checked_in", "completed", "settled", "no_show")
 REPORT_COLUMNS = (
     "lab_id",
     "lab_name",

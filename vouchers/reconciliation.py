@@ -35,7 +35,7 @@ from sqlalchemy import and_, exists, func, null, or_, select
 from booking import clock
 from booking.bookings import billed_duration
 from booking.db import among, db, insert_ignoring_conflicts
-from booking.models import Booking, ComputeOffer, Provider, Team, UsageRecord
+from booking.models import Booking, BookingStatus, ComputeOffer, Provider, Team, UsageRecord
 from booking.models.usage import from_microhours
 from booking.money import BP, MICROHOURS_PER_HOUR, time_cost_fen, usage_cost_fen
 from instruments.models import Instrument, Lab
@@ -72,11 +72,15 @@ def finished_query(now: datetime, grace: timedelta):
             and_(
                 Booking.kind == "instrument",
                 or_(
-                    Booking.status.in_(("completed", "no_show")),
-                    and_(Booking.status == "checked_in", Booking.ends_at <= now),
+                    Booking.status.in_((BookingStatus.COMPLETED, BookingStatus.NO_SHOW)),
+                    and_(Booking.status == BookingStatus.CHECKED_IN, Booking.ends_at <= now),
                 ),
             ),
-            and_(Booking.kind == "compute", Booking.status == "confirmed", Booking.ends_at <= now - grace),
+            and_(
+                Booking.kind == "compute",
+                Booking.status == BookingStatus.CONFIRMED,
+                Booking.ends_at <= now - grace,
+            ),
         ),
     )
 
@@ -215,7 +219,7 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
         }
     resolved = _resolved_exceptions([b.id for b in batch])
     instrument_rows = {}
-    instrument_ids = [b.id for b in batch if b.kind == "instrument" and b.status != "no_show"]
+    instrument_ids = [b.id for b in batch if b.kind == "instrument" and b.status != BookingStatus.NO_SHOW]
     if instrument_ids:
         instrument_rows = {
             booking.id: booking
@@ -223,7 +227,7 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
         }
     for b in batch:
         if b.kind == "instrument":
-            if b.status == "no_show":
+            if b.status == BookingStatus.NO_SHOW:
                 b.actual_cost_fen, b.used_until = 0, b.ends_at
                 continue
             booking = instrument_rows[b.id]

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import select, update
 
 from booking.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
-from booking.models import Booking
+from booking.models import Booking, BookingStatus
 from booking.payments.capture import mark_settled
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
@@ -215,12 +215,12 @@ class BatchSettler:
                 self.to_settle, self.settlements, strict=True
             )
         )
-        settled_ids = [b.id for b in self.to_settle if b.status != "no_show"]
+        settled_ids = [b.id for b in self.to_settle if b.status != BookingStatus.NO_SHOW]
         if settled_ids:
             db.session.execute(
                 update(Booking)
                 .where(among(Booking.id, settled_ids))
-                .values(status="settled")
+                .values(status=BookingStatus.SETTLED)
                 .execution_options(synchronize_session=False)
             )
         # card holds are only marked here; the capture_payments job captures (never the API in the batch)

@@ -1,7 +1,16 @@
 """Core tables: reference data, accounts, teams, providers, bookings, outbox, calendar feeds."""
 
 from booking.models.api_token import ApiToken
-from booking.models.booking import HOLDING_STATUSES, STATUSES, Booking
+from booking.models.booking import (
+    CANCELLABLE_STATUSES,
+    COMPUTE_HOLDING_STATUSES,
+    HOLDING_STATUSES,
+    SERVED_STATUSES,
+    STATUSES,
+    Booking,
+    BookingStatus,
+    PaymentStatus,
+)
 from booking.models.browser_session import BrowserSession
 from booking.models.calendar_feed import CalendarFeed
 from booking.models.district import District
@@ -17,12 +26,16 @@ from booking.models.usage import UsageRecord
 from booking.models.user import ROLES, User
 
 __all__ = [
+    "CANCELLABLE_STATUSES",
+    "COMPUTE_HOLDING_STATUSES",
     "HOLDING_STATUSES",
     "ROLES",
+    "SERVED_STATUSES",
     "STATUSES",
     "ApiToken",
     "Booking",
     "BookingPayment",
+    "BookingStatus",
     "BrowserSession",
     "CalendarFeed",
     "ComputeOffer",
@@ -30,6 +43,7 @@ __all__ = [
     "Organization",
     "OutboxMessage",
     "PaymentEvent",
+    "PaymentStatus",
     "Provider",
     "SchedulerLease",
     "SignInAttempt",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -22,21 +23,73 @@ from booking.models.offer import ComputeOffer
 from booking.models.team import Team
 
 if TYPE_CHECKING:
+    from booking.models.user import User
     from instruments.models import Instrument
 
-STATUSES = (
-    "pending_approval",
-    "confirmed",
-    "rejected",
-    "cancelled",
-    "checked_in",
-    "completed",
-    "no_show",
-    "settled",
-)
+
+class BookingStatus(StrEnum):
+    """A booking's status. A StrEnum (not bare strings): each member *is* its stored text, so it
+    compares equal to what the database returns and renders unchanged in templates, JSON and SQL,
+    while a misspelt member is an AttributeError instead of a silently empty query."""
+
+    PENDING_APPROVAL = "pending_approval"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    SETTLED = "settled"
+
+
+class PaymentStatus(StrEnum):
+    """The card side of a booking as exposed in the API (``payment.status``). ``CANCELED`` is spelt
+    the American way on purpose: it is the payments provider's (Stripe's) PaymentIntent status, stored
+    and shown as received; the *booking* status is ``cancelled``. Clients read these values, so the
+    spelling stays."""
+
+    NONE = "none"
+    INVOICE = "invoice"
+    AUTHORIZED = "authorized"
+    CAPTURE_PENDING = "capture_pending"
+    CANCEL_PENDING = "cancel_pending"
+    CAPTURED = "captured"
+    CANCELED = "canceled"
+    CAPTURE_FAILED = "capture_failed"
+    CANCEL_FAILED = "cancel_failed"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+STATUSES = tuple(BookingStatus)
 # Statuses that hold the booked time: the database refuses two of these overlapping on one instrument.
-HOLDING_STATUSES = ("pending_approval", "confirmed", "checked_in", "completed", "settled")
-HOLDING_SQL = "status IN ('pending_approval', 'confirmed', 'checked_in', 'completed', 'settled')"
+HOLDING_STATUSES = (
+    BookingStatus.PENDING_APPROVAL,
+    BookingStatus.CONFIRMED,
+    BookingStatus.CHECKED_IN,
+    BookingStatus.COMPLETED,
+    BookingStatus.SETTLED,
+)
+# Compute reservations hold GPUs in these (they are never pending approval nor checked in).
+COMPUTE_HOLDING_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.SETTLED)
+# A booking may be cancelled in these (and only before it ends).
+CANCELLABLE_STATUSES = (BookingStatus.PENDING_APPROVAL, BookingStatus.CONFIRMED)
+# Statuses of bookings the lab served or kept the time for (the lab report counts them).
+SERVED_STATUSES = (
+    BookingStatus.CONFIRMED,
+    BookingStatus.CHECKED_IN,
+    BookingStatus.COMPLETED,
+    BookingStatus.SETTLED,
+    BookingStatus.NO_SHOW,
+)
+
+
+def sql_in(column: str, values) -> str:
+    """``column IN ('a', 'b')`` for a CHECK constraint or a partial index, from a declared set."""
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
 # PostgreSQL's exclusion constraint (created by the migration; SQLite serialises writers instead).
 NO_OVERLAP_CONSTRAINT = "ex_bookings_instrument_no_overlap"
 
@@ -47,11 +100,8 @@ class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
         CheckConstraint("kind IN ('instrument', 'compute')", name="kind"),
-        CheckConstraint(
-            "status IN ('pending_approval', 'confirmed', 'rejected', 'cancelled', 'checked_in', "
-            "'completed', 'no_show', 'settled')",
-            name="status",
-        ),
+        CheckConstraint(sql_in("status", BookingStatus), name="status"),
+        CheckConstraint(sql_in("payment_status", PaymentStatus), name="payment_status"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint(
             "kind != 'instrument' OR instrument_id IS NOT NULL", name="instrument_booking_has_instrument"
@@ -93,7 +143,7 @@ class Booking(Base):
     cancelled_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(String(500))
     reminder_sent_at: Mapped[datetime | None]
-    payment_status: Mapped[str] = mapped_column(String(20), default="none")
+    payment_status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.NONE)
     payment_intent_id: Mapped[str | None] = mapped_column(String(100))
     # Idempotency-Key of the creating request, per user, and a digest of its body
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
@@ -106,6 +156,40 @@ class Booking(Base):
     @property
     def holds_time(self) -> bool:
         return self.status in HOLDING_STATUSES
+
+    # --- what may happen next: asked by the operations (booking.bookings) and by the pages alike ---
+
+    def is_managed_by(self, user: User) -> bool:
+        """An admin, or a manager of the booked instrument's lab (a compute booking has none)."""
+        return self.instrument is not None and (
+            user.role == "admin" or self.instrument.lab.is_managed_by(user)
+        )
+
+    def may_cancel(self, user: User) -> bool:
+        """Who cancels: the team's members or the lab's managers."""
+        return self.team.has_member(user) or self.is_managed_by(user)
+
+    def is_cancellable(self, now: datetime) -> bool:
+        return self.status in CANCELLABLE_STATUSES and now < self.ends_at
+
+    def can_cancel(self, user: User, now: datetime) -> bool:
+        return self.may_cancel(user) and self.is_cancellable(now)
+
+    def can_approve(self, user: User) -> bool:
+        return self.is_managed_by(user) and self.status == BookingStatus.PENDING_APPROVAL
+
+    def can_reject(self, user: User) -> bool:
+        return self.can_approve(user)
+
+    def can_check_in(self, user: User) -> bool:
+        """Whether the check-in may be asked for; the moment given must still be before the end."""
+        return self.is_managed_by(user) and self.status == BookingStatus.CONFIRMED
+
+    def can_check_out(self, user: User) -> bool:
+        return self.is_managed_by(user) and self.status == BookingStatus.CHECKED_IN
+
+    def can_undo_check_in(self, user: User) -> bool:
+        return self.can_check_out(user)
 
     @property
     def booked_minutes(self) -> int:

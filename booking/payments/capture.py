@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from booking import clock
 from booking.db import among, db, insert_ignoring_conflicts
 from booking.errors import DomainError
-from booking.models import Booking, BookingPayment
+from booking.models import Booking, BookingPayment, PaymentStatus
 from booking.payments.client import PaymentDeclined, client
 from booking.payments.holds import payment_of
 from booking.payments.orphan_holds import release_orphans
@@ -36,7 +36,9 @@ def on_cancel(booking: Booking) -> None:
         row.action, row.due_fen = "capture", booking.fee_fen
     else:
         row.action, row.due_fen = "cancel", 0
-    booking.payment_status = "capture_pending" if row.action == "capture" else "cancel_pending"
+    booking.payment_status = (
+        PaymentStatus.CAPTURE_PENDING if row.action == "capture" else PaymentStatus.CANCEL_PENDING
+    )
     db.session.flush()
     if client() is None:
         return
@@ -52,7 +54,9 @@ def mark_fee(booking: Booking) -> None:
     if row is None or row.due_fen is not None:
         return
     row.action, row.due_fen = ("capture", booking.fee_fen) if booking.fee_fen > 0 else ("cancel", 0)
-    booking.payment_status = "capture_pending" if row.action == "capture" else "cancel_pending"
+    booking.payment_status = (
+        PaymentStatus.CAPTURE_PENDING if row.action == "capture" else PaymentStatus.CANCEL_PENDING
+    )
 
 
 def mark_settled(booking_ids: Iterable[int]) -> None:
@@ -76,10 +80,10 @@ def mark_settled(booking_ids: Iterable[int]) -> None:
         update(Booking)
         .where(
             among(Booking.id, ids),
-            Booking.payment_status == "none",
+            Booking.payment_status == PaymentStatus.NONE,
             Booking.id.in_(select(Settlement.booking_id).where(Settlement.team_fen + Settlement.fee_fen > 0)),
         )
-        .values(payment_status="invoice")
+        .values(payment_status=PaymentStatus.INVOICE)
         .execution_options(synchronize_session=False)
     )
 
@@ -98,7 +102,9 @@ def perform(row: BookingPayment) -> None:
         if hold["status"] not in ("canceled", "succeeded"):
             hold = api.cancel(row.hold_intent_id, key=f"{row.hold_key}:cancel")
         row.action, row.last_error = None, None
-        booking.payment_status = "canceled" if hold.get("status") == "canceled" else "captured"
+        booking.payment_status = (
+            PaymentStatus.CANCELED if hold.get("status") == "canceled" else PaymentStatus.CAPTURED
+        )
         db.session.flush()
         return
     if row.due_fen is None:
@@ -140,7 +146,7 @@ def perform(row: BookingPayment) -> None:
         extra = intent.get("amount", rest)
     row.captured_fen = held + extra
     row.action, row.last_error = None, None
-    booking.payment_status = "captured" if row.captured_fen > 0 else "canceled"
+    booking.payment_status = PaymentStatus.CAPTURED if row.captured_fen > 0 else PaymentStatus.CANCELED
     db.session.flush()
 
 
@@ -162,7 +168,9 @@ def _note_failure(row: BookingPayment, error: Exception) -> None:
     limit = current_app.config.get("PAYMENTS_CAPTURE_MAX_FAILURES", 5)
     booking = db.session.get(Booking, row.booking_id)
     if row.attempts >= limit:
-        booking.payment_status = "capture_failed" if row.action == "capture" else "cancel_failed"
+        booking.payment_status = (
+            PaymentStatus.CAPTURE_FAILED if row.action == "capture" else PaymentStatus.CANCEL_FAILED
+        )
         db.session.execute(
             insert_ignoring_conflicts(FinanceException).on_conflict_do_nothing(index_elements=["unique_key"]),
             [

@@ -13,7 +13,7 @@ import uuid
 
 from booking.db import db
 from booking.errors import Invalid
-from booking.models import Booking, BookingPayment
+from booking.models import Booking, BookingPayment, PaymentStatus
 from booking.payments.client import PaymentDeclined, client
 from booking.payments.orphan_holds import track
 from booking.payments.wire import CURRENCY
@@ -38,7 +38,7 @@ def authorize_booking(booking: Booking, payment_method: str | None, request_key:
         return
     team_pays_fen = commitments.quote(booking)["team_pays_fen"]
     if team_pays_fen <= 0:
-        booking.payment_status = "none"
+        booking.payment_status = PaymentStatus.NONE
         return
     if not payment_method:
         raise Invalid(
@@ -92,7 +92,7 @@ def authorize_booking(booking: Booking, payment_method: str | None, request_key:
             attempts=0,
         )
     )
-    booking.payment_status = "authorized"
+    booking.payment_status = PaymentStatus.AUTHORIZED
     booking.payment_intent_id = intent["id"]
     db.session.flush()
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from booking import clock, input_rules
 from booking.db import db, insert_ignoring_conflicts
 from booking.errors import DomainError, Invalid
-from booking.models import Booking, BookingPayment, PaymentEvent
+from booking.models import Booking, BookingPayment, PaymentEvent, PaymentStatus
 from booking.payments.client import client
 from booking.payments.holds import payment_of
 from booking.payments.wire import verify_signature
@@ -42,7 +42,9 @@ def refund(booking: Booking, amount_fen: int) -> BookingPayment:
         if intent_id and amount > 0:
             api.refund(intent_id, amount, key=f"{row.hold_key}:refund:{row.refunded_fen}:{amount}")
             row.refunded_fen += amount
-    booking.payment_status = "refunded" if row.refunded_fen == row.captured_fen else "partially_refunded"
+    booking.payment_status = (
+        PaymentStatus.REFUNDED if row.refunded_fen == row.captured_fen else PaymentStatus.PARTIALLY_REFUNDED
+    )
     db.session.flush()
     return row
 
@@ -54,9 +56,9 @@ def _extra_amount(row: BookingPayment) -> int:
 
 
 WEBHOOK_STATUS = {
-    "payment_intent.succeeded": "captured",
-    "payment_intent.payment_failed": "failed",
-    "payment_intent.canceled": "canceled",
+    "payment_intent.succeeded": PaymentStatus.CAPTURED,
+    "payment_intent.payment_failed": PaymentStatus.FAILED,
+    "payment_intent.canceled": PaymentStatus.CANCELED,
 }
 
 
@@ -81,13 +83,13 @@ def handle_event(event: dict) -> bool:
             booking = db.session.get(Booking, row.booking_id)
             # refunds and our own finer states win over the provider's coarse news
             if booking.payment_status in (
-                "authorized",
-                "capture_pending",
-                "cancel_pending",
-                "capture_failed",
+                PaymentStatus.AUTHORIZED,
+                PaymentStatus.CAPTURE_PENDING,
+                PaymentStatus.CANCEL_PENDING,
+                PaymentStatus.CAPTURE_FAILED,
             ):
                 booking.payment_status = status
-            if status == "canceled" and row.action == "cancel":
+            if status == PaymentStatus.CANCELED and row.action == "cancel":
                 row.action = None
     db.session.flush()
     return True

@@ -18,7 +18,7 @@ from booking import bookings, clock
 from booking.db import db
 from booking.errors import Conflict, DomainError, Invalid
 from booking.i18n import format_yuan
-from booking.models import STATUSES, Booking
+from booking.models import STATUSES, Booking, BookingStatus
 from booking.money import time_cost_fen
 from booking.payments import holds, webhooks
 from booking.payments.client import client as payments_client
@@ -37,20 +37,19 @@ from instruments.rules import zone
 from vouchers import commitments, late_usage
 
 STATUS_LABELS = {
-    "pending_approval": _l("awaiting approval"),
-    "confirmed": _l("confirmed"),
-    "rejected": _l("rejected"),
-    "cancelled": _l("cancelled"),
-    "checked_in": _l("checked in"),
-    "completed": _l("completed"),
-    "no_show": _l("no-show"),
-    "settled": _l("settled"),
+    BookingStatus.PENDING_APPROVAL: _l("awaiting approval"),
+    BookingStatus.CONFIRMED: _l("confirmed"),
+    BookingStatus.REJECTED: _l("rejected"),
+    BookingStatus.CANCELLED: _l("cancelled"),
+    BookingStatus.CHECKED_IN: _l("checked in"),
+    BookingStatus.COMPLETED: _l("completed"),
+    BookingStatus.NO_SHOW: _l("no-show"),
+    BookingStatus.SETTLED: _l("settled"),
 }
 VOUCHER_LEVEL_LABELS = {
     "municipal": _l("municipal compute voucher"),
     "district": _l("district compute voucher"),
 }
-CANCELLABLE = ("pending_approval", "confirmed")
 LIST_LIMIT = 200
 
 
@@ -152,7 +151,7 @@ def instrument_book(instrument_id: int):
         db.session.rollback()
         _show_refusal(form, error, instrument)
         return render_instrument_page(instrument, form, error.status)
-    if booking.status == "pending_approval":
+    if booking.status == BookingStatus.PENDING_APPROVAL:
         flash(_("Booking requested. The lab will approve or decline it."), "success")
     else:
         flash(_("Booked. See you at the lab!"), "success")
@@ -228,8 +227,8 @@ def _detail_page(
     refundable_fen = paid.captured_fen - paid.refunded_fen if paid is not None else 0
     by_team = booking.team.has_member(current_user)
     instrument = booking.instrument
-    manages = instrument is not None and catalogue.manages(current_user, instrument)
-    can_cancel = (by_team or manages) and booking.status in CANCELLABLE and now < booking.ends_at
+    manages = booking.is_managed_by(current_user)
+    can_cancel = booking.can_cancel(current_user, now)
     return render_template(
         "bookings/detail.html",
         booking=booking,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from booking import bookings, clock
 from booking.db import db
 from booking.errors import Conflict, Invalid
-from booking.models import Booking
+from booking.models import Booking, BookingStatus
 from booking.web import _safe_next, blp
 from booking.web.access import page
 from booking.web.bookings import LIST_LIMIT, action_error_message
@@ -32,7 +32,9 @@ def todays_bookings(now: datetime) -> list[Booking]:
     instrument's own timezone."""
     query = bookings.filtered_bookings(
         current_user, {"from": now - timedelta(days=1), "to": now + timedelta(days=1)}
-    ).where(Booking.status.in_(("confirmed", "checked_in")), Booking.kind == "instrument")
+    ).where(
+        Booking.status.in_((BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN)), Booking.kind == "instrument"
+    )
     found = []
     for booking in db.session.scalars(query.order_by(Booking.starts_at)):
         tz = zone(booking.instrument.timezone)
@@ -52,7 +54,7 @@ def lab_console():
         .order_by(Instrument.lab_id, Instrument.name)
     )
     pending = db.session.scalars(
-        bookings.filtered_bookings(current_user, {"status": "pending_approval"})
+        bookings.filtered_bookings(current_user, {"status": BookingStatus.PENDING_APPROVAL})
         .order_by(Booking.starts_at)
         .limit(LIST_LIMIT)
     )
@@ -103,7 +105,7 @@ def lab_booking_reject(booking_id: int):
     )
 
 
-def _confirm_first(booking_id: int, status: str, question: str, button: str):
+def _confirm_first(booking_id: int, status: BookingStatus, question: str, button: str):
     """A confirm step before a lab action that a misplaced click would get wrong (it works without
     JavaScript: the page posts the same action again with ``confirmed=yes``). None once confirmed, or
     when the booking is no longer in ``status`` (the action then explains why it cannot run)."""
@@ -129,7 +131,9 @@ def _confirm_first(booking_id: int, status: str, question: str, button: str):
 @blp.route("/lab/bookings/<int:booking_id>/check-in", methods=["POST"])
 @page("lab_manager", "admin")
 def lab_booking_check_in(booking_id: int):
-    asked = _confirm_first(booking_id, "confirmed", _("Check in this booking?"), _("Confirm check-in"))
+    asked = _confirm_first(
+        booking_id, BookingStatus.CONFIRMED, _("Check in this booking?"), _("Confirm check-in")
+    )
     return asked or _lab_action(
         booking_id,
         bookings.check_in,
@@ -140,7 +144,9 @@ def lab_booking_check_in(booking_id: int):
 @blp.route("/lab/bookings/<int:booking_id>/check-out", methods=["POST"])
 @page("lab_manager", "admin")
 def lab_booking_check_out(booking_id: int):
-    asked = _confirm_first(booking_id, "checked_in", _("Check out this booking?"), _("Confirm check-out"))
+    asked = _confirm_first(
+        booking_id, BookingStatus.CHECKED_IN, _("Check out this booking?"), _("Confirm check-out")
+    )
     return asked or _lab_action(booking_id, bookings.check_out, _("Checked out."))
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from booking import bookings, clock, compute, input_rules, sheets, usage
 from booking.body_limits import body_limit
 from booking.db import MAX_ID, db
-from booking.models import Booking, ComputeOffer, Provider, UsageRecord
+from booking.models import COMPUTE_HOLDING_STATUSES, Booking, ComputeOffer, Provider, UsageRecord
 from booking.money import usage_cost_fen
 from booking.web import blp
 from booking.web.access import page
@@ -102,7 +102,7 @@ def _upcoming(provider: Provider) -> list[Booking]:
     query = (
         bookings.filtered_bookings(current_user, {"from": now})
         .join(ComputeOffer, Booking.offer_id == ComputeOffer.id)
-        .where(ComputeOffer.provider_id == provider.id, Booking.status.in_(compute.HOLDING))
+        .where(ComputeOffer.provider_id == provider.id, Booking.status.in_(COMPUTE_HOLDING_STATUSES))
     )
     return list(db.session.scalars(query.order_by(Booking.starts_at, Booking.id).limit(UPCOMING_LIMIT)))
 
