@@ -277,15 +277,13 @@ def _exceptions_page(overrides: dict | None = None, status: int = 200):
     filters.kind.choices = [SelectChoice("", _("Any kind"))] + [
         SelectChoice(k, vocabulary.exception_kind(k)) for k in sorted(known)
     ]
-    query = finance.visible_exceptions(current_user)
     if filters.validate():
-        if filters.status.data:
-            query = query.where(FinanceException.status == filters.status.data)
-        if filters.kind.data:
-            query = query.where(FinanceException.kind == filters.kind.data)
+        query = finance.filtered_exceptions(
+            current_user, {"kind": filters.kind.data, "status": filters.status.data}
+        )
     else:
         status = 422
-        query = query.where(False)
+        query = finance.visible_exceptions(current_user).where(False)
     items = list(db.session.scalars(query.order_by(FinanceException.id.desc()).limit(200)))
     forms = {
         e.id: (overrides or {}).get(e.id) or ResolveExceptionForm(prefix=f"resolve-{e.id}", formdata=None)

@@ -294,7 +294,7 @@ def _program_page(program: Program, overrides: dict | None = None, status: int =
     for founders their own applications to it."""
     sees_budget = programs.is_officer(current_user, program) or current_user.role == "admin"
     summary = programs.summary(program) if sees_budget else None
-    query = programs.visible_applications(current_user).where(Application.program_id == program.id)
+    query = programs.filtered_applications(current_user, {"program_id": program.id})
     pending, decided = _pending_and_decided(query)
     return _render(
         "vouchers/program.html",
