@@ -14,6 +14,7 @@ from babel.dates import format_datetime
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -26,6 +27,7 @@ from booking.i18n import current_language
 from booking.models import District, Team, User
 from booking.web import blp
 from booking.web.access import page
+from booking.web.errors import flash_refusal
 from booking.web.forms import (
     OPERATION_MODE_LABELS,
     WEEKDAY_LABELS,
@@ -378,13 +380,15 @@ def _manage_url(instrument: Instrument, section: str) -> str:
     return url_for("web.lab_instrument", instrument_id=instrument.id, _anchor=section)
 
 
+INSTRUMENT_WORDS = {
+    "overlapping_opening_hours": _l("Two opening ranges of one weekday overlap."),
+    "not_found": _l("It no longer exists; reload the page."),
+}
+
+
 def _domain_error(error: DomainError) -> None:
     db.session.rollback()
-    messages = {
-        "overlapping_opening_hours": _("Two opening ranges of one weekday overlap."),
-        "not_found": _("It no longer exists; reload the page."),
-    }
-    flash(messages.get(error.code, error.message), "error")
+    flash_refusal(error, INSTRUMENT_WORDS)
 
 
 @blp.route("/lab/instruments/new", methods=["GET", "POST"])
