@@ -31,28 +31,57 @@ class IntakeResult:
     rejected: list[dict] = field(default_factory=list)
 
 
-def _parse(raw) -> dict | None:
-    """A well-formed record, or None. Its text must be storable (no NUL, no lone surrogate), its
-    instants carry an offset within the platform's range, its GPU-hours ASCII digits."""
+@dataclass(frozen=True)
+class Problem:
+    """Why a usage record is malformed: the field and what is wrong with it (``length``, ``unstorable``,
+    ``not_id``, ``not_instant``, ``out_of_range``, ``order``, ``not_gpu_hours``, ``not_record``)."""
+
+    field: str
+    code: str
+
+
+def record_problems(raw) -> list[Problem]:
+    """The one rule for a usage record, as the API and the CSV upload take it: its text must be
+    storable (no NUL, no lone surrogate), its booking id an integer the database holds, its instants
+    carry an offset within the platform's range, its GPU-hours ASCII digits. Empty when well-formed."""
     if not isinstance(raw, dict):
-        return None
-    external_id, booking_id, hours = raw.get("external_id"), raw.get("booking_id"), raw.get("gpu_hours")
-    if not input_rules.is_storable_text(external_id) or not 1 <= len(external_id) <= 200:
-        return None
+        return [Problem("record", "not_record")]
+    problems = []
+    external_id = raw.get("external_id")
+    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 200:
+        problems.append(Problem("external_id", "length"))
+    elif not input_rules.is_storable_text(external_id):
+        problems.append(Problem("external_id", "unstorable"))
+    booking_id = raw.get("booking_id")
     # ids fit the database's INTEGER (PostgreSQL refuses a larger number in the comparison: a 500)
     if not isinstance(booking_id, int) or isinstance(booking_id, bool) or not 1 <= booking_id <= MAX_ID:
+        problems.append(Problem("booking_id", "not_id"))
+    instants = {}
+    for name in ("started_at", "ended_at"):
+        instant = input_rules.parse_aware(raw.get(name))
+        if instant is None:
+            problems.append(Problem(name, "not_instant"))
+        elif not input_rules.instant_in_range(instant):
+            problems.append(Problem(name, "out_of_range"))
+        else:
+            instants[name] = instant
+    if len(instants) == 2 and instants["ended_at"] < instants["started_at"]:
+        problems.append(Problem("ended_at", "order"))
+    if not input_rules.is_gpu_hours(raw.get("gpu_hours")):
+        problems.append(Problem("gpu_hours", "not_gpu_hours"))
+    return problems
+
+
+def parse_record(raw) -> dict | None:
+    """A well-formed record ready to store, or None (``record_problems`` says why)."""
+    if record_problems(raw):
         return None
-    if not input_rules.is_gpu_hours(hours):
-        return None
-    started_at = input_rules.parse_instant(raw.get("started_at"))
-    ended_at = input_rules.parse_instant(raw.get("ended_at"))
-    if started_at is None or ended_at is None or ended_at < started_at:
-        return None
+    hours = raw["gpu_hours"]
     return {
-        "external_id": external_id,
-        "booking_id": booking_id,
-        "started_at": started_at,
-        "ended_at": ended_at,
+        "external_id": raw["external_id"],
+        "booking_id": raw["booking_id"],
+        "started_at": input_rules.parse_instant(raw["started_at"]),
+        "ended_at": input_rules.parse_instant(raw["ended_at"]),
         "gpu_hours": hours,  # as reported, for finance's view of a rejected record
         "gpu_microhours": to_microhours(Decimal(hours)),
     }
@@ -64,7 +93,7 @@ def ingest(provider_user: User, records: list) -> IntakeResult:
     parsed: list[dict] = []
     seen: set[str] = set()
     for raw in records:
-        record = _parse(raw)
+        record = parse_record(raw)
         if record is None:
             external_id = raw.get("external_id") if isinstance(raw, dict) else None
             result.rejected.append(

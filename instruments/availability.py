@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, or_, select, union_all
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from booking.db import db
 from booking.models.booking import HOLDING_STATUSES, Booking
@@ -218,6 +218,23 @@ def search_query(
             )
         )
     return query
+
+
+def found_instruments(filters: dict, now: datetime) -> Select[tuple[Instrument]]:
+    """The catalogue search, as the API and the catalogue page ask it: ``q`` (trimmed; blank is
+    any), ``category`` and ``district_code``; with ``free_from`` and ``free_to`` only the instruments
+    bookable for that whole range. Opening hours are loaded with them (the schema, the page's badge)."""
+    criteria = {
+        "q": (filters.get("q") or "").strip() or None,
+        "category": filters.get("category") or None,
+        "district_code": filters.get("district_code") or None,
+    }
+    if filters.get("free_from") is not None:
+        ids = free_instrument_ids(filters["free_from"], filters["free_to"], now, **criteria)
+        query = search_query().where(Instrument.id.in_(ids))
+    else:
+        query = search_query(**criteria)
+    return query.options(selectinload(Instrument.opening_hours))
 
 
 def _whole_units(delta: timedelta, unit: timedelta, up: bool) -> int:

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy.orm import selectinload
 
 from booking import clock
 from booking.api.common import (
@@ -105,15 +104,7 @@ class Instruments(MethodView):
         """Search the active instruments of all labs; with free_from and free_to, only those that
         can be booked for that whole range (opening hours, grid, duration, lead time, horizon,
         blackouts and other bookings all respected)."""
-        filters = {name: args.get(name) for name in ("category", "district_code", "q")}
-        if filters["q"] is not None:
-            filters["q"] = filters["q"].strip() or None
-        if "free_from" in args:
-            ids = availability.free_instrument_ids(args["free_from"], args["free_to"], clock.now(), **filters)
-            query = availability.search_query().where(Instrument.id.in_(ids))
-        else:
-            query = availability.search_query(**filters)
-        return paginate(query.options(selectinload(Instrument.opening_hours)), Instrument.id, args)
+        return paginate(availability.found_instruments(args, clock.now()), Instrument.id, args)
 
 
 @blp.route("/instruments/<int:instrument_id>")

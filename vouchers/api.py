@@ -200,12 +200,7 @@ class Applications(MethodView):
     @blp.arguments(ApplicationListArgs, location="query")
     def get(self, args):
         """Applications you may see: a finance office's queue, a founder's own teams'."""
-        query = programs.visible_applications(current_actor())
-        if args.get("status"):
-            query = query.where(Application.status == args["status"])
-        if args.get("program_id"):
-            query = query.where(Application.program_id == args["program_id"])
-        return paginate(query, Application.id, args)
+        return paginate(programs.filtered_applications(current_actor(), args), Application.id, args)
 
 
 @blp.route("/applications/<int:application_id>")

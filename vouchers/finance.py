@@ -81,6 +81,17 @@ def visible_exceptions(user: User) -> Select[tuple[FinanceException]]:
     return query.where(False)
 
 
+def filtered_exceptions(user: User, filters: dict) -> Select[tuple[FinanceException]]:
+    """The exceptions the user may see, of one ``kind`` and ``status`` when given (the API's list and
+    finance's queue page)."""
+    query = visible_exceptions(user)
+    if filters.get("kind"):
+        query = query.where(FinanceException.kind == filters["kind"])
+    if filters.get("status"):
+        query = query.where(FinanceException.status == filters["status"])
+    return query
+
+
 def exception_for(user: User, exception_id: int) -> FinanceException:
     found = db.session.scalar(visible_exceptions(user).where(FinanceException.id == exception_id))
     if found is None:

@@ -157,12 +157,7 @@ class Exceptions(MethodView):
     def get(self, args):
         """What reconciliation and payments would not charge silently; a district office sees those
         touching its district's teams."""
-        query = finance.visible_exceptions(current_actor())
-        if args.get("kind"):
-            query = query.where(FinanceException.kind == args["kind"])
-        if args.get("status"):
-            query = query.where(FinanceException.status == args["status"])
-        return paginate(query, FinanceException.id, args)
+        return paginate(finance.filtered_exceptions(current_actor(), args), FinanceException.id, args)
 
 
 @blp.route("/exceptions/<int:exception_id>/resolve")
@@ -286,12 +281,4 @@ class AuditLog(MethodView):
     @blp.arguments(AuditListArgs, location="query")
     def get(self, args):
         """Every officer action; a district office sees its district's."""
-        query = audit.visible_entries(current_actor())
-        for field in ("action", "actor_id", "object_type", "object_id", "district_code"):
-            if args.get(field) is not None:
-                query = query.where(getattr(AuditEntry, field) == args[field])
-        if args.get("since"):
-            query = query.where(AuditEntry.at >= args["since"])
-        if args.get("until"):
-            query = query.where(AuditEntry.at < args["until"])
-        return paginate(query, AuditEntry.id, args)
+        return paginate(audit.filtered_entries(current_actor(), args), AuditEntry.id, args)

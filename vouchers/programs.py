@@ -199,6 +199,17 @@ def visible_applications(user: User) -> Select[tuple[Application]]:
     return query.where(False)
 
 
+def filtered_applications(user: User, filters: dict) -> Select[tuple[Application]]:
+    """The applications the user may see, of one ``status`` and ``program_id`` when given (the API's
+    list and the programme page)."""
+    query = visible_applications(user)
+    if filters.get("status"):
+        query = query.where(Application.status == filters["status"])
+    if filters.get("program_id"):
+        query = query.where(Application.program_id == filters["program_id"])
+    return query
+
+
 def application_for(user: User, application_id: int) -> Application:
     application = db.session.scalar(visible_applications(user).where(Application.id == application_id))
     if application is None:

@@ -17,6 +17,7 @@ from booking.i18n import current_language
 from booking.models import District, Team
 from booking.ratelimit import RateLimited
 from booking.web.access import page, public_page
+from booking.web.errors import flash_refusal
 from booking.web.forms import AddMemberForm, SignInForm, SignOutForm, TeamForm, VerifyTeamForm
 
 blp = Blueprint("web", __name__)
@@ -164,7 +165,7 @@ def team_new():
             )
         except DomainError as error:
             db.session.rollback()
-            flash(error.message, "error")
+            flash_refusal(error)
             status = error.status
         else:
             flash(_("Team registered. The district's finance office will verify it."), "success")
@@ -200,7 +201,7 @@ def team_add_member(team_id: int):
                 teams.add_team_member(current_user, team_id, member.id)
             except Invalid as error:  # e.g. not a founder; 403/404 go to the error pages
                 db.session.rollback()
-                flash(error.message, "error")
+                flash_refusal(error)
             else:
                 flash(_("Member added."), "success")
     else:

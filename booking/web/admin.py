@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
@@ -24,6 +25,7 @@ from booking.models import Provider, User
 from booking.web import ROLE_LABELS, blp, district_options
 from booking.web.access import page
 from booking.web.admin_forms import LabForm, LabManagerForm, ProviderForm, UserFilterForm, UserForm
+from booking.web.errors import refusal_message, show_on_named_fields
 from instruments import labs
 from instruments.models import Lab, LabManager
 
@@ -50,26 +52,19 @@ def _page_of(query, key, before: int | None) -> tuple[list, int | None]:
     return found, (found[-1].id if more else None)
 
 
+FIELD_WORDS = {
+    "unknown_reference": _l("Not found: it may have been removed. Reload the page and choose again."),
+    "not_a_lab_manager": _l("This user is not a lab manager."),
+}
+
+
 def _apply_domain_error(form, error: DomainError, fields: dict[str, str]) -> None:
     """Show a refusal of the domain layer next to the form field it concerns (``fields`` maps the
     names in ``error.details`` to the form's field names); otherwise flash it."""
-    shown = False
     if error.code == "email_taken" and hasattr(form, "email"):
         form.email.errors.append(_("A user with this e-mail already exists."))
         return
-    for key in error.details:
-        field = getattr(form, fields.get(key, key), None)
-        if field is None:
-            continue
-        if error.code == "unknown_reference":
-            field.errors.append(_("Not found: it may have been removed. Reload the page and choose again."))
-        elif error.code == "not_a_lab_manager":
-            field.errors.append(_("This user is not a lab manager."))
-        else:
-            field.errors.append(error.message)
-        shown = True
-    if not shown:
-        flash(error.message, "error")
+    show_on_named_fields(form, error, fields, refusal_message(error, FIELD_WORDS))
 
 
 def _choices(pairs) -> list[SelectChoice]:

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -27,6 +28,7 @@ from booking.web import blp
 from booking.web.access import page
 from booking.web.bookings import split_review
 from booking.web.compute_forms import ComputeBookingForm, OfferSearchForm
+from booking.web.errors import refusal_message
 from booking.web.forms import field_named, show_beside
 from booking.web.instruments import bookable_teams, team_choices
 from instruments.rules import zone
@@ -276,12 +278,11 @@ def compute_error_message(error: DomainError, offer: ComputeOffer) -> str:
         "payment_declined": lambda: _("The card was declined. Try another card."),
         "payments_unavailable": lambda: _("Card payments are unavailable at the moment. Try again shortly."),
     }
-    if error.code == "invalid" and "gpus" in error.details:
-        return gpus_range_message(offer)
-    if error.code == "invalid" and "ends_at" in error.details:
-        return _("The booking must end after it starts.")
-    message = messages.get(error.code)
-    return message() if message else error.message
+    invalid = {
+        "gpus": lambda: gpus_range_message(offer),
+        "ends_at": _l("The booking must end after it starts."),
+    }
+    return refusal_message(error, messages, invalid=invalid)
 
 
 def gpus_range_message(offer: ComputeOffer) -> str:

@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
@@ -36,6 +37,7 @@ from booking.i18n import current_language
 from booking.models import District, Provider, User
 from booking.web import blp, vocabulary
 from booking.web.access import page
+from booking.web.errors import refusal_message, show_refusal
 from booking.web.finance_forms import (
     EXCEPTION_KINDS,
     ClosePeriodForm,
@@ -47,7 +49,6 @@ from booking.web.finance_forms import (
     RunReconciliationForm,
     district_choices,
 )
-from booking.web.forms import field_named, show_beside
 from vouchers import finance, ledger, payouts
 from vouchers.models import AccountingPeriod, FinanceException, ReconciliationRun
 from vouchers.reconciliation import reconcile
@@ -115,15 +116,15 @@ def period_form(period: str | None = None) -> tuple[PeriodForm, str | None, int]
     return form, None, 422
 
 
+FINANCE_WORDS = {
+    "period_closed": _l("That month is already closed."),
+    "period_not_ended": _l("That month has not ended yet."),
+    "invalid_status": _l("This has already been decided; reload the page."),
+}
+
+
 def show_error(form, error: DomainError, fields: dict) -> None:
-    message = error.message
-    if error.code == "period_closed":
-        message = _("That month is already closed.")
-    elif error.code == "period_not_ended":
-        message = _("That month has not ended yet.")
-    elif error.code == "invalid_status":
-        message = _("This has already been decided; reload the page.")
-    show_beside(form, field_named(fields, error.details), message)
+    show_refusal(form, error, fields, refusal_message(error, FINANCE_WORDS))
 
 
 # --- dashboard -------------------------------------------------------------------------------------------
@@ -277,15 +278,13 @@ def _exceptions_page(overrides: dict | None = None, status: int = 200):
     filters.kind.choices = [SelectChoice("", _("Any kind"))] + [
         SelectChoice(k, vocabulary.exception_kind(k)) for k in sorted(known)
     ]
-    query = finance.visible_exceptions(current_user)
     if filters.validate():
-        if filters.status.data:
-            query = query.where(FinanceException.status == filters.status.data)
-        if filters.kind.data:
-            query = query.where(FinanceException.kind == filters.kind.data)
+        query = finance.filtered_exceptions(
+            current_user, {"kind": filters.kind.data, "status": filters.status.data}
+        )
     else:
         status = 422
-        query = query.where(False)
+        query = finance.visible_exceptions(current_user).where(False)
     items = list(db.session.scalars(query.order_by(FinanceException.id.desc()).limit(200)))
     forms = {
         e.id: (overrides or {}).get(e.id) or ResolveExceptionForm(prefix=f"resolve-{e.id}", formdata=None)

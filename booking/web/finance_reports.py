@@ -189,18 +189,20 @@ def finance_audit():
         SelectChoice(str(i), names[i]) for i in sorted(names, key=lambda i: names[i])
     ]
     status = 200
-    query = visible
     if filters.validate():
-        if filters.action.data:
-            query = query.where(AuditEntry.action == filters.action.data)
-        if filters.actor_id.data:
-            query = query.where(AuditEntry.actor_id == int(filters.actor_id.data))
-        if filters.since.data:
-            query = query.where(AuditEntry.at >= _local_midnight(filters.since.data))
-        if filters.until.data:
-            query = query.where(AuditEntry.at < _local_midnight(filters.until.data + timedelta(days=1)))
+        query = audit.filtered_entries(
+            current_user,
+            {
+                "action": filters.action.data or None,
+                "actor_id": int(filters.actor_id.data) if filters.actor_id.data else None,
+                "since": _local_midnight(filters.since.data) if filters.since.data else None,
+                "until": _local_midnight(filters.until.data + timedelta(days=1))
+                if filters.until.data
+                else None,
+            },
+        )
     else:
-        status, query = 422, query.where(False)
+        status, query = 422, visible.where(False)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     page_no = max(request.args.get("page", 1, type=int) or 1, 1)
     pages = max((total + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE, 1)

@@ -14,9 +14,9 @@ from babel.dates import format_datetime
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from booking import accounts, bookings, clock, teams
@@ -26,6 +26,7 @@ from booking.i18n import current_language
 from booking.models import District, Team, User
 from booking.web import blp
 from booking.web.access import page
+from booking.web.errors import flash_refusal
 from booking.web.forms import (
     OPERATION_MODE_LABELS,
     WEEKDAY_LABELS,
@@ -112,24 +113,18 @@ def instrument_list():
     page = max(request.args.get("page", 1, type=int), 1)
     found: list[Instrument] = []
     if form.validate():
-        filters = {
-            "q": (form.q.data or "").strip() or None,
-            "category": form.category.data or None,
-            "district_code": form.district_code.data or None,
-        }
+        filters = {"q": form.q.data, "category": form.category.data, "district_code": form.district_code.data}
         if form.date.data is not None:
-            tz_name = current_app.config["DEFAULT_TIMEZONE"]
-            free_from = datetime.combine(form.date.data, form.free_from.data, tzinfo=zone(tz_name))
-            free_to = datetime.combine(form.date.data, form.free_to.data, tzinfo=zone(tz_name))
-            ids = availability.free_instrument_ids(
-                free_from.astimezone(UTC), free_to.astimezone(UTC), clock.now(), **filters
+            tz = zone(current_app.config["DEFAULT_TIMEZONE"])
+            filters["free_from"] = datetime.combine(
+                form.date.data, form.free_from.data, tzinfo=tz
+            ).astimezone(UTC)
+            filters["free_to"] = datetime.combine(form.date.data, form.free_to.data, tzinfo=tz).astimezone(
+                UTC
             )
-            query = availability.search_query().where(Instrument.id.in_(ids))
-        else:
-            query = availability.search_query(**filters)
         found = list(
             db.session.scalars(
-                query.options(selectinload(Instrument.opening_hours))  # the "no opening hours" badge
+                availability.found_instruments(filters, clock.now())  # with the "no opening hours" badge
                 .order_by(Instrument.name, Instrument.id)
                 .offset((page - 1) * CATALOGUE_PAGE_SIZE)
                 .limit(CATALOGUE_PAGE_SIZE + 1)
@@ -378,13 +373,15 @@ def _manage_url(instrument: Instrument, section: str) -> str:
     return url_for("web.lab_instrument", instrument_id=instrument.id, _anchor=section)
 
 
+INSTRUMENT_WORDS = {
+    "overlapping_opening_hours": _l("Two opening ranges of one weekday overlap."),
+    "not_found": _l("It no longer exists; reload the page."),
+}
+
+
 def _domain_error(error: DomainError) -> None:
     db.session.rollback()
-    messages = {
-        "overlapping_opening_hours": _("Two opening ranges of one weekday overlap."),
-        "not_found": _("It no longer exists; reload the page."),
-    }
-    flash(messages.get(error.code, error.message), "error")
+    flash_refusal(error, INSTRUMENT_WORDS)
 
 
 @blp.route("/lab/instruments/new", methods=["GET", "POST"])

@@ -6,17 +6,12 @@ functions as ``/api/v1/providers/{id}/offers``, ``PATCH /api/v1/compute/offers/{
 ``POST /api/v1/usage-records``. Administrators may look at any provider's console (``?provider_id=``)
 and manage its offers; uploading usage is the provider's own act, as in the API.
 
-A CSV file is read whole before anything is stored: a file that is not UTF-8, lacks a column, has a
-malformed value in any row or more than 10,000 rows is refused with the reasons and changes nothing.
-A well-formed file is then ingested like one API batch, and each row is reported as accepted,
-duplicate (sent before, or repeated in the file) or rejected (with the reason, e.g. unknown booking).
+Reading the CSV file and each row's outcome are ``booking.usage_csv``'s; the rule for a record is
+``booking.usage.record_problems``, the API's.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -25,11 +20,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from booking import bookings, clock, compute, input_rules, sheets, usage
+from booking import bookings, clock, compute, sheets
 from booking.body_limits import body_limit
-from booking.db import MAX_ID, db
+from booking.db import db
 from booking.models import COMPUTE_HOLDING_STATUSES, Booking, ComputeOffer, Provider, UsageRecord
 from booking.money import usage_cost_fen
+from booking.usage_csv import COLUMNS, CsvRefused, ingest_rows, read_usage_csv
 from booking.web import blp
 from booking.web.access import page
 from booking.web.compute import platform_tz
@@ -39,20 +35,14 @@ from booking.web.vocabulary import EXCEPTION_KINDS
 from instruments.rules import zone
 from vouchers.models import FinanceException
 
-COLUMNS = ("external_id", "booking_id", "started_at", "ended_at", "gpu_hours")
 MAX_BYTES = 8 * 1024 * 1024  # 10,000 rows of long external ids fit well within this
 UPLOAD_OVERHEAD = 1024 * 1024  # the form around the file (multipart headers, CSRF token)
-MAX_LISTED_ERRORS = 30
 HISTORY_PAGE_SIZE = 50
 UPCOMING_LIMIT = 100
 
 EXCEPTION_LABELS = EXCEPTION_KINDS  # the one mapping, shared with finance's queue
 EXCEPTION_STATUS_LABELS = {"open": _l("unresolved"), "resolved": _l("resolved")}
 OUTCOME_LABELS = {"accepted": _l("accepted"), "duplicate": _l("duplicate"), "rejected": _l("rejected")}
-REJECTION_REASONS = {
-    "unknown_booking": _l("No compute booking of yours has this booking_id."),
-    "invalid": _l("The record is malformed."),
-}
 
 
 @blp.app_context_processor
@@ -207,176 +197,6 @@ def provider_offer_deactivate(offer_id: int):
 # --- usage upload ---------------------------------------------------------------------------------------------
 
 
-class CsvRefused(Exception):
-    """The file as a whole is refused; ``messages`` say why (with row numbers)."""
-
-    def __init__(self, messages: list[str]):
-        super().__init__(messages)
-        self.messages = messages
-
-
-@dataclass
-class CsvRow:
-    line: int
-    values: dict[str, str]
-    outcome: str = ""
-    reason: str = ""
-
-    def record(self) -> dict:
-        """The record as the API takes it (the timestamps and GPU-hours stay strings)."""
-        return {**self.values, "booking_id": int(self.values["booking_id"])}
-
-
-def _shown(value: str) -> str:
-    return value if len(value) <= 40 else value[:39] + "…"
-
-
-def _row_problems(values: dict[str, str]) -> list[str]:
-    problems = []
-    if not 1 <= len(values["external_id"]) <= 200:
-        problems.append(_("external_id must have 1 to 200 characters."))
-    elif not input_rules.is_storable_text(values["external_id"]):
-        problems.append(_("external_id must not contain control characters such as NUL."))
-    booking_id = values["booking_id"]
-    if not (booking_id.isascii() and booking_id.isdigit() and len(booking_id) <= 16) or not (
-        1 <= int(booking_id) <= MAX_ID
-    ):
-        problems.append(_("booking_id must be a booking number, not “%(value)s”.", value=_shown(booking_id)))
-    instants = {}
-    for name in ("started_at", "ended_at"):
-        instant = input_rules.parse_aware(values[name])
-        if instant is None:
-            problems.append(
-                _(
-                    "%(column)s must be a time with its UTC offset, e.g. 2026-03-02T10:00:00+08:00, "
-                    "not “%(value)s”.",
-                    column=name,
-                    value=_shown(values[name]),
-                )
-            )
-        elif not input_rules.instant_in_range(instant):
-            problems.append(
-                _(
-                    "%(column)s must be between the years 1900 and 2199, not “%(value)s”.",
-                    column=name,
-                    value=_shown(values[name]),
-                )
-            )
-        else:
-            instants[name] = instant
-    if len(instants) == 2 and instants["ended_at"] < instants["started_at"]:
-        problems.append(_("ended_at is before started_at."))
-    if not input_rules.is_gpu_hours(values["gpu_hours"]):
-        problems.append(
-            _(
-                "gpu_hours must be a decimal number with a dot and at most 6 decimals, e.g. 1.5, "
-                "not “%(value)s”.",
-                value=_shown(values["gpu_hours"]),
-            )
-        )
-    return problems
-
-
-def read_usage_csv(data: bytes) -> list[CsvRow]:
-    """The file's rows, each well-formed; or CsvRefused. Blank lines are skipped; extra columns are
-    ignored; decimals are kept as the text written (never floats)."""
-    try:
-        text = data.decode("utf-8-sig")  # a byte order mark (Excel's "CSV UTF-8") is fine
-    except UnicodeDecodeError:
-        raise CsvRefused([_("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.")])
-    if "\x00" in text:
-        raise CsvRefused([_("The file is not a CSV text file.")])
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise CsvRefused([_("The file is empty.")])
-        names = [name.strip().lower() for name in header]
-        missing = [c for c in COLUMNS if c not in names]
-        if missing:
-            raise CsvRefused(
-                [
-                    _(
-                        "Missing column(s): %(missing)s. The first row must name the columns %(columns)s.",
-                        missing=", ".join(missing),
-                        columns=", ".join(COLUMNS),
-                    )
-                ]
-            )
-        repeated = sorted({c for c in COLUMNS if names.count(c) > 1})
-        if repeated:
-            raise CsvRefused([_("Column(s) named twice: %(columns)s.", columns=", ".join(repeated))])
-        where = {c: names.index(c) for c in COLUMNS}
-        rows: list[CsvRow] = []
-        errors: list[str] = []
-        error_count = 0
-        for cells in reader:
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(rows) == usage.MAX_BATCH:
-                raise CsvRefused(
-                    [
-                        _(
-                            "The file has more than %(max)s rows. Split it into files of at most %(max)s rows.",
-                            max=f"{usage.MAX_BATCH:,}",
-                        )
-                    ]
-                )
-            line = reader.line_num
-            values = {c: (cells[i].strip() if i < len(cells) else "") for c, i in where.items()}
-            problems = _row_problems(values)
-            if problems:
-                error_count += 1
-                if len(errors) < MAX_LISTED_ERRORS:
-                    errors.append(_("Line %(line)s: %(problems)s", line=line, problems=" ".join(problems)))
-            rows.append(CsvRow(line, values))
-    except csv.Error as error:
-        raise CsvRefused([_("Line %(line)s is not valid CSV: %(error)s", line=reader.line_num, error=error)])
-    if error_count > len(errors):
-        errors.append(_("… and %(count)s more rows with errors.", count=error_count - len(errors)))
-    if errors:
-        raise CsvRefused(errors)
-    if not rows:
-        raise CsvRefused([_("The file has no records, only the column names.")])
-    return rows
-
-
-def _known_external_ids(provider_id: int, external_ids: list[str]) -> set[str]:
-    known: set[str] = set()
-    for start in range(0, len(external_ids), 5000):
-        chunk = external_ids[start : start + 5000]
-        known.update(
-            db.session.scalars(
-                select(UsageRecord.external_id).where(
-                    UsageRecord.provider_id == provider_id, UsageRecord.external_id.in_(chunk)
-                )
-            )
-        )
-    return known
-
-
-def ingest_rows(rows: list[CsvRow]) -> usage.IntakeResult:
-    """One ``usage.ingest`` batch, as the API sends it; then each row's outcome. Records already
-    received are looked up first, so that each row can say "duplicate" (the counts are ingest's)."""
-    known = _known_external_ids(current_user.provider_id, sorted({r.values["external_id"] for r in rows}))
-    result = usage.ingest(current_user, [r.record() for r in rows])
-    rejected = {r["external_id"]: r["code"] for r in result.rejected}
-    seen: set[str] = set()
-    for row in rows:
-        external_id = row.values["external_id"]
-        if external_id in seen:
-            row.outcome, row.reason = "duplicate", _("Repeated in this file.")
-        elif external_id in rejected:
-            code = rejected[external_id]
-            row.outcome, row.reason = "rejected", str(REJECTION_REASONS.get(code, code))
-        elif external_id in known:
-            row.outcome, row.reason = "duplicate", _("Received before.")
-        else:
-            row.outcome = "accepted"
-        seen.add(external_id)
-    return result
-
-
 @blp.route("/provider/usage/upload", methods=["POST"])
 @page("provider")
 @body_limit(MAX_BYTES + UPLOAD_OVERHEAD)
@@ -393,7 +213,7 @@ def provider_usage_upload():
     except CsvRefused as refused:
         form.file.errors = [*form.file.errors, *refused.messages]
         return console_page(provider, 422, upload_form=form)
-    result = ingest_rows(rows)
+    result = ingest_rows(current_user, rows)
     flash(
         _(
             "Usage file read: %(accepted)s accepted, %(duplicates)s duplicates, %(rejected)s rejected.",

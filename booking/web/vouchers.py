@@ -24,7 +24,7 @@ from booking.models import District, Team
 from booking.money import round_half_up
 from booking.web import blp
 from booking.web.access import page
-from booking.web.forms import field_named, show_beside
+from booking.web.errors import refusal_message, show_refusal
 from booking.web.voucher_forms import (
     RESOURCE_KIND_LABELS,
     ApplyForm,
@@ -50,6 +50,7 @@ BAR_WIDTH = 1000  # the bars' SVG user units; segment widths are whole units tha
 # The operations' refusals in the page's language, by error code, then (for the generic "invalid") by
 # the operation's own English message; anything else falls back to that message.
 ERROR_CODE_MESSAGES = {
+    "invalid_status": _l("This has already been decided or ended; reload the page."),
     "wrong_district": _l("This programme serves only teams registered in its district."),
     "team_not_verified": _l("The team is not verified yet."),
     "program_closed": _l("The programme is not open at the moment (outside its dates)."),
@@ -73,17 +74,10 @@ INVALID_MESSAGES = {
 }
 
 
-def error_message(error: DomainError) -> str:
-    if error.code == "invalid_status":
-        return _("This has already been decided or ended; reload the page.")
-    message = ERROR_CODE_MESSAGES.get(error.code) or INVALID_MESSAGES.get(error.message)
-    return str(message) if message is not None else error.message
-
-
 def _show_error(form, error: DomainError, fields: dict) -> None:
     """Put the refusal beside the field it is about (the API's ``details`` keys), else atop the form."""
-    keys = [*error.details, *ERROR_CODE_FIELDS.get(error.code, ())]
-    show_beside(form, field_named(fields, keys), error_message(error))
+    message = refusal_message(error, ERROR_CODE_MESSAGES, by_text=INVALID_MESSAGES)
+    show_refusal(form, error, fields, message, also=ERROR_CODE_FIELDS.get(error.code, ()))
 
 
 # --- presentation helpers ------------------------------------------------------------------------------
@@ -294,7 +288,7 @@ def _program_page(program: Program, overrides: dict | None = None, status: int =
     for founders their own applications to it."""
     sees_budget = programs.is_officer(current_user, program) or current_user.role == "admin"
     summary = programs.summary(program) if sees_budget else None
-    query = programs.visible_applications(current_user).where(Application.program_id == program.id)
+    query = programs.filtered_applications(current_user, {"program_id": program.id})
     pending, decided = _pending_and_decided(query)
     return _render(
         "vouchers/program.html",
