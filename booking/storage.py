@@ -125,7 +125,8 @@ class LocalStore:
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key[:2] / checked_key(key)).resolve()
+        key = checked_key(key)
+        path = (self.root / key[:2] / key).resolve()
         if not path.is_relative_to(self.root):
             raise FileMissing()
         return path
