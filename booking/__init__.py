@@ -18,6 +18,7 @@ from booking.body_limits import init_body_limits
 from booking.config import DEV_SECRET_KEY, Config, config_for_environment
 from booking.db import db, engine_options, install_sqlite_transactions, merged_engine_options
 from booking.ratelimit import limiter
+from booking.storage import storage
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -64,6 +65,7 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
     init_body_limits(app)  # first: before CSRF reads a form
     csrf.init_app(app)
     limiter.init_app(app)
+    storage.init_app(app)
 
     from booking.i18n import init_i18n
 

@@ -103,6 +103,14 @@ class Config:
     EXPORTS_RUNNER: str | None = None
     EXPORT_CHUNK_ROWS = 500
 
+    # File storage (booking/storage.py): "local" (a directory, default <instance>/files) or "s3" (any
+    # S3-compatible store; credentials from boto3's environment variables, e.g. AWS_ACCESS_KEY_ID)
+    STORAGE_BACKEND = "local"
+    STORAGE_LOCAL_PATH: str | None = None
+    STORAGE_S3_BUCKET: str | None = None
+    STORAGE_S3_ENDPOINT_URL: str | None = None
+    STORAGE_S3_REGION: str | None = None
+
     @classmethod
     def from_environ(cls) -> dict:
         """Settings that the environment overrides."""
@@ -136,6 +144,15 @@ class Config:
             settings["TRUSTED_PROXIES"] = int(env["TRUSTED_PROXIES"])
         if env.get("EXPORTS_RUNNER"):
             settings["EXPORTS_RUNNER"] = env["EXPORTS_RUNNER"]
+        for name in (
+            "STORAGE_BACKEND",
+            "STORAGE_LOCAL_PATH",
+            "STORAGE_S3_BUCKET",
+            "STORAGE_S3_ENDPOINT_URL",
+            "STORAGE_S3_REGION",
+        ):
+            if env.get(name):
+                settings[name] = env[name]
         for name in (
             "PAYMENTS_MAX_RETRIES",
             "PAYMENTS_CAPTURE_MAX_FAILURES",
