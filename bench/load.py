@@ -338,7 +338,7 @@ def integrity_checks(url: str) -> list[tuple[str, bool, str]]:
     """(check, passed, detail) for every invariant, straight from the database."""
     import sqlalchemy as sa
 
-    from booking.compute import HOLDING as COMPUTE_HOLDING
+    from booking.models import COMPUTE_HOLDING_STATUSES as COMPUTE_HOLDING
     from booking.models import HOLDING_STATUSES
 
     results: list[tuple[str, bool, str]] = []
@@ -460,14 +460,14 @@ def integrity_checks(url: str) -> list[tuple[str, bool, str]]:
 
             over_cost = q(
                 """
-                SELECT b.id, b.estimated_cost_fen, SUM(l.committed_fen) FROM bookings b
+                SELECT b.id, b.estimated_cost_fen, SUM(l.quoted_fen) FROM bookings b
                 JOIN subsidy_lines l ON l.booking_id = b.id GROUP BY b.id, b.estimated_cost_fen
-                HAVING SUM(l.committed_fen) > b.estimated_cost_fen
+                HAVING SUM(l.quoted_fen) > b.estimated_cost_fen
                 """
             )
             results.append(
                 (
-                    "no booking subsidised above its cost",
+                    "no booking quoted a subsidy above its estimated cost",
                     not over_cost,
                     "ok" if not over_cost else f"{over_cost[:5]}",
                 )
