@@ -1,4 +1,5 @@
-"""The booking flow: create, approve/reject, cancel, check in/out, no-shows.
+"""The booking flow: create, approve/reject, cancel (attendance — check in/out, no-shows — is in
+``booking.attendance``).
 
 One function per state change, shared by the JSON API and the HTML views; each only flushes.
 
@@ -38,7 +39,7 @@ from booking.teams import booking_team
 from instruments.catalogue import blackouts_of, is_qualified
 from instruments.models import Instrument, Lab, LabManager
 from instruments.rules import Policy, time_problems
-from vouchers import audit, commitments
+from vouchers import commitments
 
 
 def request_digest(body: dict) -> str:
@@ -253,7 +254,7 @@ def filtered_bookings(user: User, filters: dict) -> Select[tuple[Booking]]:
 # --- state changes ---------------------------------------------------------------------------------------
 
 
-def _invalid_status(booking: Booking, action: str) -> Conflict:
+def invalid_status(booking: Booking, action: str) -> Conflict:
     return Conflict(
         f"A booking that is {booking.status} cannot be {action}.",
         code="invalid_status",
@@ -261,7 +262,7 @@ def _invalid_status(booking: Booking, action: str) -> Conflict:
     )
 
 
-def _managed_booking(actor: User, booking_id: int) -> Booking:
+def managed_booking(actor: User, booking_id: int) -> Booking:
     booking = booking_for(actor, booking_id)
     if not booking.is_managed_by(actor):
         raise Forbidden("Only the lab's managers may do this.")
@@ -269,9 +270,9 @@ def _managed_booking(actor: User, booking_id: int) -> Booking:
 
 
 def approve(actor: User, booking_id: int) -> Booking:
-    booking = _managed_booking(actor, booking_id)
+    booking = managed_booking(actor, booking_id)
     if not booking.can_approve(actor):
-        raise _invalid_status(booking, "approved")
+        raise invalid_status(booking, "approved")
     booking.status = BookingStatus.CONFIRMED
     booking.decided_by_id, booking.decided_at = actor.id, clock.now()
     db.session.flush()
@@ -280,9 +281,9 @@ def approve(actor: User, booking_id: int) -> Booking:
 
 
 def reject(actor: User, booking_id: int, reason: str | None = None) -> Booking:
-    booking = _managed_booking(actor, booking_id)
+    booking = managed_booking(actor, booking_id)
     if not booking.can_reject(actor):
-        raise _invalid_status(booking, "rejected")
+        raise invalid_status(booking, "rejected")
     booking.status = BookingStatus.REJECTED
     commitments.release_booking(booking)
     booking.reason = reason
@@ -312,7 +313,7 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     now = clock.now()
     if not booking.can_cancel(actor, now):
         ended = booking.status in CANCELLABLE_STATUSES
-        raise _invalid_status(booking, "cancelled after it ended" if ended else "cancelled")
+        raise invalid_status(booking, "cancelled after it ended" if ended else "cancelled")
     by_team = booking.team.has_member(actor)
     booking.fee_fen = cancellation_fee_fen(booking, now, by_team)  # the team's, never the vouchers'
     booking.status = BookingStatus.CANCELLED
@@ -323,90 +324,6 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     capture.on_cancel(booking)  # hold released (or the fee captured) before the response
     notifications.booking_event(booking, "cancelled")
     return booking
-
-
-def check_in(actor: User, booking_id: int, at: datetime | None = None) -> Booking:
-    booking = _managed_booking(actor, booking_id)
-    if not booking.can_check_in(actor):
-        raise _invalid_status(booking, "checked in")
-    at = at or clock.now()
-    if at >= booking.ends_at:
-        raise Invalid(
-            "Check-in must be before the booking ends.", details={"at": ["After the booking's end."]}
-        )
-    booking.actual_starts_at = at
-    booking.status = BookingStatus.CHECKED_IN
-    db.session.flush()
-    return booking
-
-
-def check_out(actor: User, booking_id: int, at: datetime | None = None) -> Booking:
-    booking = _managed_booking(actor, booking_id)
-    if not booking.can_check_out(actor):
-        raise _invalid_status(booking, "checked out")
-    at = at or clock.now()
-    if at < booking.actual_starts_at:
-        raise Invalid("Check-out must be after check-in.", details={"at": ["Before check-in."]})
-    booking.actual_ends_at = at
-    booking.status = BookingStatus.COMPLETED
-    db.session.flush()
-    return booking
-
-
-def undo_check_in(actor: User, booking_id: int) -> Booking:
-    """Correct a mistaken check-in (until check-out): confirmed again, no actual start; audited,
-    since the actual start decides the billed time."""
-    booking = _managed_booking(actor, booking_id)
-    if not booking.can_undo_check_in(actor):
-        raise _invalid_status(booking, "un-checked-in")
-    before = {"status": booking.status, "actual_starts_at": booking.actual_starts_at}
-    booking.status, booking.actual_starts_at = BookingStatus.CONFIRMED, None
-    db.session.flush()
-    after = {"status": booking.status, "actual_starts_at": None}
-    audit.record(
-        actor, "undo_check_in", booking, before=before, after=after, district_code=booking.team.district_code
-    )
-    return booking
-
-
-def billed_duration(booking: Booking) -> timedelta:
-    """Billed time = max(booked, actual) duration."""
-    booked = booking.ends_at - booking.starts_at
-    if booking.actual_starts_at is None or booking.actual_ends_at is None:
-        return booked
-    return max(booked, booking.actual_ends_at - booking.actual_starts_at)
-
-
-def billed_cost_fen(booking: Booking) -> int:
-    return time_cost_fen(booking.instrument.hourly_rate_fen, billed_duration(booking))
-
-
-def mark_no_shows(now: datetime | None = None) -> int:
-    """Job: confirmed instrument bookings not checked in within the grace period become no-shows,
-    with the no-show fee; this frees the rest of their slot. Returns how many were marked."""
-    now = now or clock.now()
-    candidates = db.session.scalars(
-        select(Booking)
-        .join(Instrument, Booking.instrument_id == Instrument.id)
-        .where(
-            Booking.kind == "instrument", Booking.status == BookingStatus.CONFIRMED, Booking.starts_at <= now
-        )
-        .order_by(Booking.id)
-        .with_for_update(of=Booking, skip_locked=True)  # being checked in or cancelled: next run
-    )
-    marked = 0
-    for booking in candidates:
-        grace = timedelta(minutes=booking.instrument.no_show_grace_minutes)
-        if booking.starts_at + grace > now:
-            continue
-        booking.status = BookingStatus.NO_SHOW
-        booking.fee_fen = share_fen(booking.estimated_cost_fen, booking.instrument.no_show_fee_bp)
-        commitments.release_booking(booking)
-        capture.mark_fee(booking)  # captured by the capture_payments job
-        notifications.booking_event(booking, "no_show")
-        marked += 1
-    db.session.flush()
-    return marked
 
 
 def team_ids_of(user: User) -> list[int]:

@@ -25,7 +25,7 @@ class Job:
 
 
 def _no_shows(now: datetime) -> int:
-    from booking.bookings import mark_no_shows
+    from booking.attendance import mark_no_shows
 
     return mark_no_shows(now)
 

@@ -14,7 +14,7 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import func, select
 
-from booking import bookings, clock, mail, notifications
+from booking import attendance, clock, mail, notifications
 from booking.db import db
 from booking.errors import Conflict
 from booking.jobs import JOBS, Job, run_job
@@ -254,7 +254,7 @@ def test_the_no_show_job_queues_no_show_mails(app, world):
     starts = NOW - timedelta(hours=1)
     add_booking(app, world["team"], world["instrument"], starts, starts + timedelta(hours=2))
     with app.app_context():
-        assert bookings.mark_no_shows(NOW) == 1
+        assert attendance.mark_no_shows(NOW) == 1
         db.session.commit()
     assert {m.kind for m in outbox(app)} == {"booking_no_show"}
 

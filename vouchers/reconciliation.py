@@ -33,7 +33,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, null, or_, select
 
 from booking import clock
-from booking.bookings import billed_duration
+from booking.attendance import billed_duration
 from booking.db import among, db, insert_ignoring_conflicts
 from booking.models import Booking, BookingStatus, ComputeOffer, Provider, Team, UsageRecord
 from booking.models.usage import from_microhours

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
-from booking import bookings, compute
+from booking import attendance, bookings, compute
 from booking.api.common import (
     Blueprint,
     BodySchema,
@@ -260,7 +260,7 @@ class BookingCheckIn(MethodView):
     @api_auth("lab_manager", "admin")
     @blp.arguments(AtSchema)
     def post(self, body, booking_id):
-        return bookings.check_in(current_actor(), booking_id, body.get("at"))
+        return attendance.check_in(current_actor(), booking_id, body.get("at"))
 
 
 @blp.route("/bookings/<int:booking_id>/check-out")
@@ -270,4 +270,4 @@ class BookingCheckOut(MethodView):
     @api_auth("lab_manager", "admin")
     @blp.arguments(AtSchema)
     def post(self, body, booking_id):
-        return bookings.check_out(current_actor(), booking_id, body.get("at"))
+        return attendance.check_out(current_actor(), booking_id, body.get("at"))

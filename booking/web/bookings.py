@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from booking import bookings, clock
+from booking import attendance, bookings, clock
 from booking.db import db
 from booking.errors import Conflict, DomainError, Invalid
 from booking.i18n import format_yuan
@@ -24,7 +24,8 @@ from booking.payments import holds, webhooks
 from booking.payments.client import client as payments_client
 from booking.web import blp
 from booking.web.access import page
-from booking.web.forms import ActionForm, BookingForm, ReasonForm, field_named, show_beside
+from booking.web.errors import refusal_message, show_refusal
+from booking.web.forms import ActionForm, BookingForm, ReasonForm
 from booking.web.instruments import (
     bookable_teams,
     render_instrument_page,
@@ -82,21 +83,21 @@ def booking_error_message(error: DomainError, instrument: Instrument) -> str:
         "forbidden": lambda: _("Only the team's members book for it."),
         "unknown_reference": lambda: _("This instrument cannot be booked at the moment."),
     }
-    if error.code == "invalid" and "ends_at" in error.details:
-        return _("The booking must end after it starts.")
-    message = messages.get(error.code)
-    return message() if message else error.message
+    invalid = {"ends_at": _l("The booking must end after it starts.")}
+    return refusal_message(error, messages, invalid=invalid)
 
 
 def action_error_message(error: DomainError, booking: Booking | None = None) -> str:
-    if error.code == "invalid_status" and booking is not None:
-        return _(
+    """A refused approval, rejection, cancellation or check-in/out in the page's language; the
+    booking (reloaded after the rollback) names the status that stood in the way."""
+    messages: dict[str, object] = {}
+    if booking is not None:
+        messages["invalid_status"] = lambda: _(
             "This booking is %(status)s and cannot be changed this way.",
             status=STATUS_LABELS.get(booking.status, booking.status),
         )
-    if error.code == "invalid" and "at" in error.details:
-        return _("Check-in is only possible before the booking ends.")
-    return error.message
+    invalid = {"at": _l("Check-in is only possible before the booking ends.")}
+    return refusal_message(error, messages, invalid=invalid)
 
 
 # --- booking an instrument ------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ def instrument_book(instrument_id: int):
 
 def _show_refusal(form: BookingForm, error: DomainError, instrument: Instrument) -> None:
     fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
-    show_beside(form, field_named(fields, error.details), booking_error_message(error, instrument))
+    show_refusal(form, error, fields, booking_error_message(error, instrument))
 
 
 def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
@@ -238,7 +239,7 @@ def _detail_page(
         actual=commitments.shares(commitments.settlement(booking)),
         exceptions=late_usage.exceptions_shown_with(booking.id, current_user),
         level_labels=VOUCHER_LEVEL_LABELS,
-        billed_minutes=int(bookings.billed_duration(booking).total_seconds() // 60),
+        billed_minutes=int(attendance.billed_duration(booking).total_seconds() // 60),
         can_cancel=can_cancel,
         by_team=by_team,
         cancel_fee=bookings.cancellation_fee_fen(booking, now, by_team) if can_cancel else 0,
@@ -262,6 +263,15 @@ def booking_detail(booking_id: int):
     return _detail_page(bookings.booking_for(current_user, booking_id))
 
 
+REFUND_WORDS = {
+    "nothing_captured": _l("Nothing was charged to a card for this booking."),
+    "refund_exceeds_captured": _l("A refund cannot exceed what was charged and not yet refunded."),
+    "payments_unavailable": _l(
+        "The payment service cannot be reached; nothing was refunded. Try again later."
+    ),
+}
+
+
 @blp.route("/bookings/<int:booking_id>/refund", methods=["POST"])
 @page("admin")
 def booking_refund(booking_id: int):
@@ -273,21 +283,10 @@ def booking_refund(booking_id: int):
     try:
         webhooks.refund(booking, form.amount.data)
     except DomainError as error:
-        form.amount.errors.append(refund_error_message(error))
+        form.amount.errors.append(refusal_message(error, REFUND_WORDS))
         return _detail_page(booking, status=error.status, refund_form=form)
     flash(_("Refunded %(amount)s to the card.", amount=format_yuan(form.amount.data)), "success")
     return redirect(url_for("web.booking_detail", booking_id=booking.id))
-
-
-def refund_error_message(error: DomainError) -> str:
-    messages = {
-        "nothing_captured": _("Nothing was charged to a card for this booking."),
-        "refund_exceeds_captured": _("A refund cannot exceed what was charged and not yet refunded."),
-        "payments_unavailable": _(
-            "The payment service cannot be reached; nothing was refunded. Try again later."
-        ),
-    }
-    return messages.get(error.code, error.message)
 
 
 @blp.route("/bookings/<int:booking_id>/cancel", methods=["POST"])

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from booking import bookings, clock
+from booking import attendance, bookings, clock
 from booking.db import db
 from booking.errors import Conflict, Invalid
 from booking.models import Booking, BookingStatus
@@ -136,7 +136,7 @@ def lab_booking_check_in(booking_id: int):
     )
     return asked or _lab_action(
         booking_id,
-        bookings.check_in,
+        attendance.check_in,
         _("Checked in. Wrong booking? Undo the check-in on this page until check-out."),
     )
 
@@ -147,7 +147,7 @@ def lab_booking_check_out(booking_id: int):
     asked = _confirm_first(
         booking_id, BookingStatus.CHECKED_IN, _("Check out this booking?"), _("Confirm check-out")
     )
-    return asked or _lab_action(booking_id, bookings.check_out, _("Checked out."))
+    return asked or _lab_action(booking_id, attendance.check_out, _("Checked out."))
 
 
 @blp.route("/lab/bookings/<int:booking_id>/undo-check-in", methods=["POST"])
@@ -155,7 +155,7 @@ def lab_booking_check_out(booking_id: int):
 def lab_booking_undo_check_in(booking_id: int):
     return _lab_action(
         booking_id,
-        bookings.undo_check_in,
+        attendance.undo_check_in,
         _(
             "Check-in undone: the booking is confirmed again. If nobody checks in within the grace "
             "period, it becomes a no-show."

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from booking import clock
-from booking.bookings import mark_no_shows
+from booking.attendance import billed_cost_fen, billed_duration, mark_no_shows
 from booking.db import db
 
 CST = timezone(timedelta(hours=8))
@@ -272,7 +272,6 @@ def test_no_show_after_grace_frees_the_slot_and_charges_the_fee(api, make, lab_w
 
 
 def test_check_in_prevents_no_show_and_billing_takes_the_longer_time(api, make, lab_world, app):
-    from booking.bookings import billed_cost_fen, billed_duration
     from booking.models import Booking
 
     instrument = make.instrument(lab_world["lab"], hourly_rate_fen=6_000)

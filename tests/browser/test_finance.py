@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from booking import bookings, clock
+from booking import attendance, clock
 from booking.db import db, write_intent
 from booking.models import Booking, User
 from tests.browser.conftest import sign_in
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 def check_in(app, actor, booking, at) -> None:
     with app.app_context(), write_intent():
-        bookings.check_in(db.session.get(User, actor.id), booking.id, at=at)
+        attendance.check_in(db.session.get(User, actor.id), booking.id, at=at)
         db.session.commit()
 
 

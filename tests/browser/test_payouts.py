@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from booking import bookings, clock
+from booking import attendance, clock
 from booking.db import db, write_intent
 from booking.models import User
 from tests.browser.conftest import sign_in
@@ -36,7 +36,7 @@ def settle_a_booking(app, make, lab):
         team, microscope, start, start + timedelta(hours=2), now=start - timedelta(hours=2)
     )
     with app.app_context(), write_intent():
-        bookings.check_in(db.session.get(User, admin.id), booking.id, at=start + timedelta(minutes=5))
+        attendance.check_in(db.session.get(User, admin.id), booking.id, at=start + timedelta(minutes=5))
         db.session.commit()
     with app.app_context(), write_intent():
         assert reconcile(clock.now()).settled == 1

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from booking import bookings, clock
+from booking import attendance, clock
 from booking.db import db
 from booking.models import User
 
@@ -24,9 +24,9 @@ def test_lab_report_counts_hours_teams_and_utilisation(api, make, app):
     with app.app_context():
         actor = db.session.get(User, manager.id)
         with clock.frozen_at(START + timedelta(minutes=5)):
-            bookings.check_in(actor, first.id, at=START + timedelta(minutes=5))
+            attendance.check_in(actor, first.id, at=START + timedelta(minutes=5))
         with clock.frozen_at(START + timedelta(hours=2)):
-            bookings.check_out(actor, first.id, at=START + timedelta(hours=2))
+            attendance.check_out(actor, first.id, at=START + timedelta(hours=2))
         db.session.commit()
 
     response = api.as_(make.finance("500106")).get("/api/v1/finance/lab-report?period=2027-03")

@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import select
 
 from booking import clock
-from booking.bookings import mark_no_shows
+from booking.attendance import mark_no_shows
 from booking.db import db
 from booking.jobs import JOBS
 from booking.models import BookingPayment, PaymentEvent

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from booking import clock
-from booking.bookings import mark_no_shows
+from booking.attendance import mark_no_shows
 from booking.db import db
 from vouchers.verify import ledger_breaches
 
