@@ -228,6 +228,7 @@ from booking.web import (  # noqa: E402, F401
     finance_reports,
     instruments,
     lab_console,
+    lab_instruments,
     provider,
     vouchers,
 )

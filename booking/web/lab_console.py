@@ -21,7 +21,7 @@ from booking.web import _safe_next, blp
 from booking.web.access import page
 from booking.web.bookings import LIST_LIMIT, action_error_message
 from booking.web.forms import ActionForm, ReasonForm
-from booking.web.instruments import managed_labs
+from booking.web.lab_instruments import managed_labs
 from instruments import catalogue
 from instruments.models import Instrument
 from instruments.rules import zone
