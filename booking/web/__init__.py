@@ -225,9 +225,12 @@ from booking.web import (  # noqa: E402, F401
     bookings,
     compute,
     finance,
+    finance_periods,
     finance_reports,
     instruments,
     lab_console,
     provider,
+    voucher_applications,
+    voucher_wallet,
     vouchers,
 )
