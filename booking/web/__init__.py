@@ -225,10 +225,13 @@ from booking.web import (  # noqa: E402, F401
     bookings,
     compute,
     finance,
+    finance_periods,
     finance_reports,
     instruments,
     lab_console,
     lab_instruments,
     provider,
+    voucher_applications,
+    voucher_wallet,
     vouchers,
 )

@@ -1,7 +1,9 @@
-"""Voucher pages: programmes (with the finance office's budget bar and application queue), applying for
-a voucher, the applications list, and a team's voucher wallet with revocation.
+"""Voucher programmes: the list (where a finance office creates one), a programme's page with the
+finance office's budget bar and the applications to it, and a founder applying for a voucher. Also the
+voucher pages' shared wording, bars and refusal display, used by ``booking.web.voucher_applications``
+(the applications queue and decisions) and ``booking.web.voucher_wallet`` (a team's vouchers).
 
-Every change goes through ``vouchers.programs`` and ``vouchers.wallet``, the same functions as the JSON
+Every change goes through ``vouchers.programs``, the same function as the JSON
 API; a refused change rolls back and is shown beside its form in the page's language.
 """
 
@@ -18,8 +20,8 @@ from wtforms import SelectChoice
 
 from booking import teams
 from booking.db import db
-from booking.errors import DomainError, Forbidden
-from booking.i18n import current_language, format_yuan
+from booking.errors import DomainError
+from booking.i18n import current_language
 from booking.models import District, Team
 from booking.money import round_half_up
 from booking.web import blp
@@ -31,10 +33,9 @@ from booking.web.voucher_forms import (
     ApproveForm,
     ProgramForm,
     RejectApplicationForm,
-    RevokeForm,
 )
 from instruments.rules import zone
-from vouchers import programs, wallet
+from vouchers import programs
 from vouchers.models import Application, Program, Voucher
 
 LEVEL_LABELS = {"municipal": _l("municipal"), "district": _l("district")}
@@ -74,7 +75,7 @@ INVALID_MESSAGES = {
 }
 
 
-def _show_error(form, error: DomainError, fields: dict) -> None:
+def show_error(form, error: DomainError, fields: dict) -> None:
     """Put the refusal beside the field it is about (the API's ``details`` keys), else atop the form."""
     message = refusal_message(error, ERROR_CODE_MESSAGES, by_text=INVALID_MESSAGES)
     show_refusal(form, error, fields, message, also=ERROR_CODE_FIELDS.get(error.code, ()))
@@ -170,7 +171,7 @@ def _district_names(codes) -> dict[str, str]:
     }
 
 
-def _render(template: str, status: int = 200, **context):
+def render_page(template: str, status: int = 200, **context):
     context.update(
         level_labels=LEVEL_LABELS,
         kind_labels=RESOURCE_KIND_LABELS,
@@ -181,7 +182,7 @@ def _render(template: str, status: int = 200, **context):
     return render_template(template, **context), status
 
 
-def _flash_unshown(overrides: dict, shown) -> None:
+def flash_unshown(overrides: dict, shown) -> None:
     """Errors of a submitted form whose item no longer offers it (say, decided meanwhile) go atop the page."""
     for key, forms in overrides.items():
         if key not in shown:
@@ -190,7 +191,7 @@ def _flash_unshown(overrides: dict, shown) -> None:
                     flash(str(message), "error")
 
 
-def _decision_forms(applications: list[Application], overrides: dict | None = None) -> dict[int, dict]:
+def decision_forms(applications: list[Application], overrides: dict | None = None) -> dict[int, dict]:
     """Approve and reject forms for the pending applications the current user decides (field ids kept
     unique on the page by a prefix per application); ``overrides`` are submitted forms with errors."""
     overrides = overrides or {}
@@ -203,11 +204,11 @@ def _decision_forms(applications: list[Application], overrides: dict | None = No
                 **overrides.get(application.id, {}),
                 "room": programs.approval_room(application),
             }
-    _flash_unshown(overrides, forms)
+    flash_unshown(overrides, forms)
     return forms
 
 
-def _pending_and_decided(query) -> tuple[list[Application], list[Application]]:
+def pending_and_decided(query) -> tuple[list[Application], list[Application]]:
     pending = db.session.scalars(
         query.where(Application.status == "pending")
         .order_by(Application.created_at, Application.id)
@@ -221,7 +222,7 @@ def _pending_and_decided(query) -> tuple[list[Application], list[Application]]:
     return list(pending), list(decided)
 
 
-def _approved_amounts(decided: list[Application]) -> dict[int, int]:
+def approved_amounts(decided: list[Application]) -> dict[int, int]:
     """Face value of the voucher each approved application got (it may be less than asked for)."""
     ids = [a.id for a in decided if a.status == "approved"]
     if not ids:
@@ -242,7 +243,7 @@ def _program_list_page(form: ProgramForm | None, status: int = 200):
         )
     )
     officer = current_user.role == "finance"
-    return _render(
+    return render_page(
         "vouchers/programs.html",
         status,
         programs=found,
@@ -268,7 +269,7 @@ def program_list():
         program = programs.create_program(current_user, **form.to_fields(current_user))
     except DomainError as error:
         db.session.rollback()
-        _show_error(
+        show_error(
             form,
             error,
             {
@@ -283,14 +284,14 @@ def program_list():
     return redirect(url_for("web.program_detail", program_id=program.id))
 
 
-def _program_page(program: Program, overrides: dict | None = None, status: int = 200):
+def program_page(program: Program, overrides: dict | None = None, status: int = 200):
     """The programme; for its finance office and admins the budget bar and the applications to it;
     for founders their own applications to it."""
     sees_budget = programs.is_officer(current_user, program) or current_user.role == "admin"
     summary = programs.summary(program) if sees_budget else None
     query = programs.filtered_applications(current_user, {"program_id": program.id})
-    pending, decided = _pending_and_decided(query)
-    return _render(
+    pending, decided = pending_and_decided(query)
+    return render_page(
         "vouchers/program.html",
         status,
         program=program,
@@ -299,15 +300,15 @@ def _program_page(program: Program, overrides: dict | None = None, status: int =
         bar=budget_bar(summary) if summary else None,
         pending=pending,
         decided=decided,
-        approved_amounts=_approved_amounts(decided),
-        decision_forms=_decision_forms(pending, overrides),
+        approved_amounts=approved_amounts(decided),
+        decision_forms=decision_forms(pending, overrides),
     )
 
 
 @blp.route("/programs/<int:program_id>")
 @page()
 def program_detail(program_id: int):
-    return _program_page(programs.program_for(current_user, program_id))
+    return program_page(programs.program_for(current_user, program_id))
 
 
 @blp.route("/programs/<int:program_id>/apply", methods=["GET", "POST"])
@@ -342,14 +343,14 @@ def program_apply(program_id: int):
             )
         except DomainError as error:
             db.session.rollback()
-            _show_error(form, error, {"team_id": form.team_id, "amount_fen": form.amount_yuan})
+            show_error(form, error, {"team_id": form.team_id, "amount_fen": form.amount_yuan})
             status = error.status
         else:
             flash(_("Application sent. The programme's finance office will decide on it."), "success")
             return redirect(url_for("web.application_list"))
     elif form.is_submitted():
         status = 422
-    return _render(
+    return render_page(
         "vouchers/apply.html",
         status,
         program=program,
@@ -357,146 +358,3 @@ def program_apply(program_id: int):
         has_teams=bool(owned),
         district_names=_district_names([program.district_code]),
     )
-
-
-# --- applications --------------------------------------------------------------------------------------
-
-
-def _applications_page(overrides: dict | None = None, status: int = 200):
-    pending, decided = _pending_and_decided(programs.visible_applications(current_user))
-    return _render(
-        "vouchers/applications.html",
-        status,
-        pending=pending,
-        decided=decided,
-        approved_amounts=_approved_amounts(decided),
-        decision_forms=_decision_forms(pending, overrides),
-    )
-
-
-@blp.route("/applications")
-@page()
-def application_list():
-    return _applications_page()
-
-
-def _decidable(application_id: int) -> Application:
-    """Permission first (404 unseen, 403 not its finance office), before any form is read."""
-    application = programs.application_for(current_user, application_id)
-    if not programs.is_officer(current_user, application.program):
-        raise Forbidden("Only the programme's finance office decides applications.")
-    return application
-
-
-def _from_queue() -> bool:
-    return request.args.get("from") == "queue"
-
-
-def _decision_done(program_id: int):
-    if _from_queue():
-        return redirect(url_for("web.application_list"))
-    return redirect(url_for("web.program_detail", program_id=program_id, _anchor="applications"))
-
-
-def _decision_failed(application_id: int, program_id: int, forms: dict, status: int):
-    overrides = {application_id: forms}
-    if _from_queue():
-        return _applications_page(overrides, status)
-    return _program_page(db.session.get(Program, program_id), overrides, status)
-
-
-@blp.route("/applications/<int:application_id>/approve", methods=["POST"])
-@page()
-def application_approve(application_id: int):
-    application = _decidable(application_id)
-    program_id = application.program_id
-    form = ApproveForm(prefix=f"approve-{application_id}")
-    if not form.validate_on_submit():
-        return _decision_failed(application_id, program_id, {"approve": form}, 422)
-    try:
-        voucher = programs.approve(current_user, application_id, form.amount_yuan.data)
-    except DomainError as error:
-        db.session.rollback()
-        _show_error(form, error, {"amount_fen": form.amount_yuan})
-        return _decision_failed(application_id, program_id, {"approve": form}, error.status)
-    flash(
-        _(
-            "Approved: a voucher of %(amount)s was issued to %(team)s.",
-            amount=format_yuan(voucher.face_value_fen),
-            team=application.team.name,
-        ),
-        "success",
-    )
-    return _decision_done(program_id)
-
-
-@blp.route("/applications/<int:application_id>/reject", methods=["POST"])
-@page()
-def application_reject(application_id: int):
-    application = _decidable(application_id)
-    program_id = application.program_id
-    form = RejectApplicationForm(prefix=f"reject-{application_id}")
-    if not form.validate_on_submit():
-        return _decision_failed(application_id, program_id, {"reject": form}, 422)
-    try:
-        programs.reject(current_user, application_id, " ".join(form.reason.data.split()))
-    except DomainError as error:
-        db.session.rollback()
-        _show_error(form, error, {"reason": form.reason})
-        return _decision_failed(application_id, program_id, {"reject": form}, error.status)
-    flash(_("Application of %(team)s rejected.", team=application.team.name), "success")
-    return _decision_done(program_id)
-
-
-# --- a team's vouchers ---------------------------------------------------------------------------------
-
-
-def _wallet_page(team_id: int, overrides: dict | None = None, status: int = 200):
-    team = teams.team_for(current_user, team_id)  # members, its district's finance, municipal finance, admins
-    rows = wallet.team_vouchers(current_user, team.id)
-    revocable = {
-        row["id"]
-        for row in rows
-        if row["status"] == "active"
-        and programs.is_officer(current_user, db.session.get(Program, row["program_id"]))
-    }
-    overrides = overrides or {}
-    revoke_forms = {
-        voucher_id: overrides.get(voucher_id, {}).get("revoke")
-        or RevokeForm(prefix=f"revoke-{voucher_id}", formdata=None)
-        for voucher_id in revocable
-    }
-    _flash_unshown(overrides, revoke_forms)
-    return _render(
-        "vouchers/wallet.html",
-        status,
-        team=team,
-        vouchers=[
-            {**row, "bar": usage_bar(row), "valid_until": valid_until(row["expires_at"])} for row in rows
-        ],
-        revoke_forms=revoke_forms,
-    )
-
-
-@blp.route("/teams/<int:team_id>/vouchers")
-@page()
-def team_wallet(team_id: int):
-    return _wallet_page(team_id)
-
-
-@blp.route("/vouchers/<int:voucher_id>/revoke", methods=["POST"])
-@page()
-def voucher_revoke(voucher_id: int):
-    voucher = wallet.voucher_for_officer(current_user, voucher_id)  # 404 / 403 before the form is read
-    team_id = voucher.team_id
-    form = RevokeForm(prefix=f"revoke-{voucher_id}")
-    if not form.validate_on_submit():
-        return _wallet_page(team_id, {voucher_id: {"revoke": form}}, 422)
-    try:
-        wallet.revoke(current_user, voucher_id, " ".join(form.reason.data.split()))
-    except DomainError as error:
-        db.session.rollback()
-        _show_error(form, error, {"reason": form.reason})
-        return _wallet_page(team_id, {voucher_id: {"revoke": form}}, error.status)
-    flash(_("Voucher revoked; what was not yet spent went back to the programme."), "success")
-    return redirect(url_for("web.team_wallet", team_id=team_id))
