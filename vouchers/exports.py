@@ -40,7 +40,7 @@ from booking.db import db, write_intent
 from booking.errors import Invalid, NotFound
 from booking.models import Booking, Team, User
 from vouchers import finance, report_files
-from vouchers.models import Export, ExportChunk, JournalTransaction, Program, Settlement, SubsidyLine
+from vouchers.models import Export, ExportChunk, Program, Settlement, SubsidyLine
 from vouchers.statement_lines import (  # noqa: F401 (part of this module's interface)
     LINE_COLUMNS,
     count_lines,
@@ -107,26 +107,6 @@ def program_rows(user: User, period: str, district_code: str | None = None) -> l
         }
         for program_id, name, level, program_district, count, amount in db.session.execute(query)
     ]
-
-
-# --- paid payees ----------------------------------------------------------------------------------------
-
-
-def payouts_of(period: str) -> dict[tuple[str, int], list[str]]:
-    """Payees already marked paid for ``period`` (payout transactions, keyed per payee and
-    programme) → the memos recorded ("payout YYYY-MM <reference>")."""
-    finance.check_period(period)
-    paid: dict[tuple[str, int], list[str]] = {}
-    prefix = f"payout:{period}:"
-    rows = db.session.execute(
-        select(JournalTransaction.unique_key, JournalTransaction.memo).where(
-            JournalTransaction.kind == "payout", JournalTransaction.unique_key.startswith(prefix)
-        )
-    )
-    for key, memo in rows:
-        _, _, kind, payee_id, _program = key.split(":")
-        paid.setdefault((kind, int(payee_id)), []).append(memo or "")
-    return paid
 
 
 # --- background exports ---------------------------------------------------------------------------------

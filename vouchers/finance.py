@@ -170,7 +170,7 @@ def _settlements(user: User, period: str, district_code: str | None):
     return query
 
 
-def _payee_names(keys: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
+def payee_names(keys: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
     names = {}
     lab_ids = [i for kind, i in keys if kind == "lab"]
     provider_ids = [i for kind, i in keys if kind == "provider"]
@@ -202,7 +202,7 @@ def statement_rows(user: User, period: str, district_code: str | None = None) ->
         .group_by(settled.c.payee_kind, settled.c.payee_id)
         .order_by(settled.c.payee_kind, settled.c.payee_id)
     ).all()
-    names = _payee_names({(row[0], row[1]) for row in totals})
+    names = payee_names({(row[0], row[1]) for row in totals})
     rows = []
     for kind, payee_id, count, total, municipal, district, subsidy, team, fee in totals:
         name, organization = names.get((kind, payee_id), ("", ""))
@@ -304,7 +304,7 @@ def dashboard(user: User, district_code: str | None = None, top: int = 10) -> di
         .order_by(func.sum(settled.c.subsidy_fen).desc(), settled.c.payee_kind, settled.c.payee_id)
         .limit(top)
     ).all()
-    names = _payee_names({(kind, i) for kind, i, _ in payees})
+    names = payee_names({(kind, i) for kind, i, _ in payees})
     return {
         "district_code": district,
         "programs": [

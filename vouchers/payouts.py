@@ -17,7 +17,7 @@ from booking.errors import Invalid, unknown_reference
 from booking.models import Provider, User
 from instruments.models import Lab
 from vouchers import audit, ledger
-from vouchers.finance import _payee_names, check_period
+from vouchers.finance import check_period, payee_names
 from vouchers.models import JournalTransaction, LedgerAccount, Posting, Program
 from vouchers.programs import is_officer, visible_programs
 
@@ -143,7 +143,7 @@ def payout_cards(user: User, period: str) -> list[dict]:
                 {"reference": reference_of(memo or "", period), "paid_at": when, "amount_fen": int(amount)}
             )
     cards: dict[tuple[str, int], dict] = {}
-    names = _payee_names({(kind, payee_id) for kind, payee_id, _p, _a in owed})
+    names = payee_names({(kind, payee_id) for kind, payee_id, _p, _a in owed})
     for kind, payee_id, program_id, amount in owed:
         program = by_id[program_id]
         card = cards.setdefault(
