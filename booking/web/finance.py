@@ -15,7 +15,7 @@ exports, the audit log and the lab report are in ``booking.web.finance_reports``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import (
     flash,
@@ -320,16 +320,7 @@ def finance_exception_resolve(exception_id: int):
 # --- presentation helpers --------------------------------------------------------------------------------
 
 
-@blp.app_template_filter("f_time")
-def finance_time(instant: datetime | None) -> str:
-    """An instant in Chongqing time, to the minute (finance works on Asia/Shanghai months)."""
-    if instant is None:
-        return "—"
-    from instruments.rules import zone
-
-    if instant.tzinfo is None:  # SQLite hands back naive UTC
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(zone(ledger.PERIOD_ZONE)).strftime("%Y-%m-%d %H:%M")
+blp.add_app_template_filter(vocabulary.finance_time, "f_time")
 
 
 for _helper in (

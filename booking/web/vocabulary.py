@@ -10,9 +10,15 @@ from datetime import UTC, datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from booking.db import db
 from booking.i18n import format_yuan
+from booking.models import Provider, Team
+from instruments.models import Lab
+from instruments.rules import zone
+from vouchers import ledger
+from vouchers.models import Program
 
 # finance's queue and the provider's usage page name them alike
 EXCEPTION_KINDS = {
@@ -113,11 +119,16 @@ def _instant(text: str) -> str | None:
         instant = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    from booking.web.finance import finance_time
-
     return finance_time(instant)
+
+
+def finance_time(instant: datetime | None) -> str:
+    """An instant in Chongqing time, to the minute (finance works on Asia/Shanghai months)."""
+    if instant is None:
+        return "—"
+    if instant.tzinfo is None:  # SQLite hands back naive UTC
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(zone(ledger.PERIOD_ZONE)).strftime("%Y-%m-%d %H:%M")
 
 
 def _percent(bp: int) -> str:
@@ -126,10 +137,6 @@ def _percent(bp: int) -> str:
 
 
 def _program_names(ids) -> dict[int, str]:
-    from sqlalchemy import select
-
-    from vouchers.models import Program
-
     wanted = [int(i) for i in ids if isinstance(i, int)]
     if not wanted:
         return {}
@@ -190,9 +197,6 @@ def audit_action(action: str) -> str:
 
 
 def payee_name(kind: str, payee_id) -> str:
-    from booking.models import Provider
-    from instruments.models import Lab
-
     model = {"lab": Lab, "provider": Provider}.get(kind)
     found = db.session.get(model, int(payee_id)) if model and str(payee_id).isdigit() else None
     return found.name if found is not None else f"#{payee_id}"
@@ -207,8 +211,6 @@ def audit_object(object_type: str, object_id: str) -> str:
     if object_type == "accounting_periods":
         return f"{label} {object_id}"
     if object_type == "teams" and str(object_id).isdigit():
-        from booking.models import Team
-
         team = db.session.get(Team, int(object_id))
         return f"{label} {team.name}" if team is not None else f"{label} #{object_id}"
     return f"{label} #{object_id}"
