@@ -1,3 +1,3 @@
-from booking import create_app
+from booking.factory import create_app
 
 app = create_app()

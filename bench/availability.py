@@ -26,9 +26,9 @@ import flask_migrate
 import sqlalchemy as sa
 from sqlalchemy import insert, select
 
-from booking import create_app
-from booking.config import normalise_database_url
-from booking.db import db
+from booking.core.config import normalise_database_url
+from booking.core.db import db
+from booking.factory import create_app
 from booking.models import Booking, District, Organization, Team, User
 from instruments.availability import free_instrument_ids, free_intervals, instrument_with_hours
 from instruments.models import Blackout, Instrument, Lab, OpeningHours

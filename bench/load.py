@@ -129,8 +129,10 @@ CATEGORIES = [
 
 def seed(url: str, *, labs_n: int, instruments_per_lab: int, teams_n: int) -> dict:
     """Build the data set and return the plan the driver needs (ids, tokens, passwords)."""
-    from booking import accounts, compute, create_app, providers, teams
-    from booking.db import db, write_intent
+    from booking.core.db import db, write_intent
+    from booking.factory import create_app
+    from booking.flow import compute
+    from booking.people import accounts, providers, teams
     from instruments import catalogue, labs
     from vouchers import programs
 
@@ -1125,7 +1127,7 @@ def main(argv: list[str] | None = None) -> int:
         drive(args.drive, args.out, args.host, args.duration, args.users)
         return 0
 
-    from booking.config import normalise_database_url
+    from booking.core.config import normalise_database_url
 
     args.database_url = normalise_database_url(args.database_url)
     if not args.database_url.startswith("postgresql"):

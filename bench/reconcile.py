@@ -26,12 +26,14 @@ import sqlalchemy as sa
 from sqlalchemy import func, insert, select
 
 from bench.availability import bench_app, database_url, reset_schema
-from booking import clock, compute, teams
-from booking.accounts import create_user, organization_named
-from booking.db import db, write_intent
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.core.money import MICROHOURS_PER_HOUR
+from booking.flow import compute
 from booking.models import Booking, User
-from booking.money import MICROHOURS_PER_HOUR
-from booking.providers import create_provider
+from booking.people import teams
+from booking.people.accounts import create_user, organization_named
+from booking.people.providers import create_provider
 from vouchers import programs
 from vouchers.models import Settlement
 from vouchers.reconciliation import reconcile

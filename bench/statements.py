@@ -31,11 +31,13 @@ from flask_babel import force_locale
 from sqlalchemy import insert, select
 
 from bench.availability import bench_app, database_url, reset_schema
-from booking import clock, compute, teams
-from booking.accounts import create_user
-from booking.db import db, write_intent
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.flow import compute
 from booking.models import Booking, User
-from booking.providers import create_provider
+from booking.people import teams
+from booking.people.accounts import create_user
+from booking.people.providers import create_provider
 from vouchers import exports, finance, ledger, programs, report_files
 from vouchers.models import JournalTransaction, Posting, Settlement
 from vouchers.settling import add_settlement_totals
@@ -204,7 +206,7 @@ def main() -> int:
             log(f"{db.engine.dialect.name}: building")
             officer = build()
             client = app.test_client()
-            from booking import accounts
+            from booking.people import accounts
 
             token = accounts.issue_token(officer, timedelta(days=1))[1]
             db.session.commit()

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
-from booking.db import db
+from booking.core.db import db
 from booking.models.booking import HOLDING_STATUSES, Booking
 from instruments.models import Blackout, Instrument, Lab, OpeningHours
 from instruments.rules import Interval, Policy, WeeklyRange, on_grid, opening_windows, subtract, zone

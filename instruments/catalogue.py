@@ -7,10 +7,10 @@ from itertools import pairwise
 
 from sqlalchemy import Select, delete, select
 
-from booking.accounts import require_user_reference
-from booking.db import db
-from booking.errors import Forbidden, Invalid, NotFound
+from booking.core.db import db
+from booking.core.errors import Forbidden, Invalid, NotFound
 from booking.models import User
+from booking.people.accounts import require_user_reference
 from instruments.labs import lab_for
 from instruments.models import Blackout, Instrument, Lab, LabManager, OpeningHours, Qualification
 from instruments.rules import zone

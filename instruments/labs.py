@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Select, select
 
-from booking.accounts import organization_named, require_user_reference
-from booking.db import db
-from booking.errors import Invalid, NotFound, unknown_reference
+from booking.core.db import db
+from booking.core.errors import Invalid, NotFound, unknown_reference
 from booking.models import District, User
+from booking.people.accounts import organization_named, require_user_reference
 from instruments.models import Lab, LabManager
 
 

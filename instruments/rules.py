@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from booking.errors import Invalid
+from booking.core.errors import Invalid
 
 Interval = tuple[datetime, datetime]
 

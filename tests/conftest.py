@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
 
-from booking import create_app
-from booking.config import TestConfig, normalise_database_url
-from booking.db import db
+from booking.core.config import TestConfig, normalise_database_url
+from booking.core.db import db
+from booking.factory import create_app
 from tests.factories import Factory
 
 PASSWORD = "correct horse battery"
@@ -110,7 +110,7 @@ def isolated_db(request, app):
 @pytest.fixture(autouse=True)
 def fresh_rate_limits(app):
     """Rate-limit counters live outside the database: start every test from zero."""
-    from booking.ratelimit import limiter
+    from booking.core.ratelimit import limiter
 
     with app.app_context():
         limiter.reset()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import itertools
 from datetime import date, timedelta
 
-from booking import accounts, bookings, clock, compute, providers, teams
-from booking.db import db, write_intent
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.flow import bookings, compute
 from booking.models import Provider, Team, User
+from booking.people import accounts, providers, teams
 from instruments import catalogue, labs
 from instruments.models import Instrument, Lab
 from vouchers import programs

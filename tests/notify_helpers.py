@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from booking.db import db
+from booking.core.db import db
+from booking.core.money import time_cost_fen
 from booking.models import Booking, Team, TeamMember, User
-from booking.money import time_cost_fen
 from instruments.models import Instrument, Lab, OpeningHours
 
 _seq = itertools.count(1)

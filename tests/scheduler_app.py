@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from booking import create_app, jobs
-from booking.db import db
+from booking import jobs
+from booking.core.db import db
+from booking.factory import create_app
 
 UNITS_TABLE = "scheduler_test_units"  # created and dropped by tests/test_scheduler.py
 

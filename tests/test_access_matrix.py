@@ -31,8 +31,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from booking import calendar, clock
-from booking.db import db, write_intent
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.flow import calendar
 from booking.models import ApiToken, User
 from instruments.models import Blackout
 from tests.conftest import CSRF_RE, PASSWORD, sign_in

@@ -16,11 +16,11 @@ from flask import request
 from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from booking import clock
 from booking.api.common import BodySchema, Day, Instant, PlatformParser
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
+from booking.flow.payments.wire import sign_payload
 from booking.models import UsageRecord
-from booking.payments.wire import sign_payload
 from tests.test_access_matrix import _next_weekday_10am
 
 MB = 1024 * 1024
@@ -82,7 +82,7 @@ def test_the_limit_is_configurable(app, client):
 
 
 def test_the_limit_comes_from_the_environment(monkeypatch):
-    from booking.config import Config
+    from booking.core.config import Config
 
     monkeypatch.setenv("MAX_CONTENT_LENGTH", "5242880")
     assert Config.from_environ()["MAX_CONTENT_LENGTH"] == 5 * MB
@@ -485,7 +485,7 @@ def test_every_json_body_is_checked_for_unstorable_text(app):
 def test_a_subject_with_a_line_break_still_makes_a_mail(app):
     from datetime import UTC, datetime
 
-    from booking.mail import email_for
+    from booking.flow.mail import email_for
     from booking.models.outbox import OutboxMessage
 
     message = OutboxMessage(
@@ -570,7 +570,7 @@ def test_a_view_declares_a_larger_limit_on_a_function_or_a_method_view(app):
     from flask import Flask
     from flask.views import MethodView
 
-    from booking.body_limits import body_limit, init_body_limits
+    from booking.core.body_limits import body_limit, init_body_limits
 
     def passing_through(func):
         @wraps(func)

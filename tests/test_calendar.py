@@ -10,8 +10,8 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import delete, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import Booking, CalendarFeed, User
 from instruments.models import LabManager
 from tests.notify_helpers import add_booking, add_instrument

@@ -2,8 +2,8 @@
 
 import pytest
 
-from booking import InsecureConfiguration, create_app
-from booking.config import ProductionConfig, normalise_database_url
+from booking.core.config import ProductionConfig, normalise_database_url
+from booking.factory import InsecureConfiguration, create_app
 
 
 def test_production_refuses_the_development_secret(monkeypatch, tmp_path):

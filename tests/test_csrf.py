@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from booking.db import db
+from booking.core.db import db
 from tests.conftest import CSRF_RE, sign_in
 from tests.test_access_matrix import ROLES, RULES, _fill, world  # noqa: F401 - world is a fixture
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from booking.db import UTCDateTime, db, install_sqlite_transactions, sqlite_engine_options, write_intent
+from booking.core.db import UTCDateTime, db, install_sqlite_transactions, sqlite_engine_options, write_intent
 
 
 def test_migrations_match_the_models(isolated_db):
@@ -115,8 +115,8 @@ def test_usage_migration_converts_gpu_hours_to_exact_microhours(tmp_path):
     """0011 turns the stored GPU-hours (a REAL on SQLite) into integer micro-GPU-hours, and back."""
     import flask_migrate
 
-    from booking import create_app
-    from booking.config import TestConfig
+    from booking.core.config import TestConfig
+    from booking.factory import create_app
 
     app = create_app(
         {

@@ -12,10 +12,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from booking import create_app
-from booking.config import TestConfig
-from booking.db import db, write_intent
-from booking.outage import database_unavailable
+from booking.core.config import TestConfig
+from booking.core.db import db, write_intent
+from booking.core.outage import database_unavailable
+from booking.factory import create_app
 from tests.conftest import csrf_token
 
 # These apps have engines of their own: run without the shared test transaction (db.session as in
@@ -219,8 +219,8 @@ def test_request_blocked_by_a_lock_is_503_within_the_bound(app, make, database_u
 
 
 def test_database_timeouts_come_from_the_environment(monkeypatch):
-    from booking.config import Config
-    from booking.db import engine_options
+    from booking.core.config import Config
+    from booking.core.db import engine_options
 
     monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT_MS", "1234")
     monkeypatch.setenv("DATABASE_LOCK_TIMEOUT_MS", "567")

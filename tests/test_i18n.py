@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask_babel import force_locale, gettext
 
-from booking.i18n import CATALOGUES, compile_catalogues, current_language, format_yuan
+from booking.core.i18n import CATALOGUES, compile_catalogues, current_language, format_yuan
 from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent

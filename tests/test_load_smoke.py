@@ -31,9 +31,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from booking import bookings, compute
-from booking.config import normalise_database_url
-from booking.db import db, write_intent
+from booking.core.config import normalise_database_url
+from booking.core.db import db, write_intent
+from booking.flow import bookings, compute
 from booking.models import Booking, OutboxMessage, User
 from tests.concurrency import run_concurrently
 from vouchers.models import Application, Voucher

@@ -1,4 +1,4 @@
-"""booking/money.py: integer fen arithmetic, rounded half up once (the mutation-testing core's own tests)."""
+"""booking/core/money.py: integer fen arithmetic, rounded half up once (the mutation-testing core's own tests)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from booking.money import (
+from booking.core.money import (
     BP,
     MICROHOURS_PER_HOUR,
     round_half_up,

@@ -14,9 +14,10 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import func, select
 
-from booking import attendance, clock, mail, notifications
-from booking.db import db
-from booking.errors import Conflict
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Conflict
+from booking.flow import attendance, mail, notifications
 from booking.jobs import JOBS, Job, run_job
 from booking.models import Booking, OutboxMessage
 from tests.notify_helpers import add_booking, add_instrument, add_member

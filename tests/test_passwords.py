@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import User
-from booking.passwords import COMMON_PASSWORDS_FILE, common_passwords, password_problems
+from booking.people.passwords import COMMON_PASSWORDS_FILE, common_passwords, password_problems
 from tests.conftest import PASSWORD, csrf_token
 
 EMAIL = "Zhang.Wei@example.cn"

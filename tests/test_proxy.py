@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from booking import create_app
+from booking.factory import create_app
 
 
 def _app(tmp_path, **config):

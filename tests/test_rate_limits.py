@@ -104,7 +104,7 @@ NODE = textwrap.dedent(
     import sys
     from limits import parse
     from booking import create_app
-    from booking.ratelimit import limiter
+    from booking.core.ratelimit import limiter
 
     uri, *actions = sys.argv[1:]
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x", "RATELIMIT_STORAGE_URI": uri})
@@ -156,7 +156,7 @@ DOWN_NODE = textwrap.dedent(
     """
     import sys
     from booking import accounts, create_app
-    from booking.db import db
+    from booking.core.db import db
 
     uri, database = sys.argv[1:]
     app = create_app({"SQLALCHEMY_DATABASE_URI": database, "SECRET_KEY": "x", "RATELIMIT_STORAGE_URI": uri,

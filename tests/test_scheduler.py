@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from booking import jobs
-from booking.db import db
-from booking.scheduler import JobScheduler, Leadership, LeaseLeadership, leadership_for
+from booking.core.db import db
+from booking.jobs.scheduler import JobScheduler, Leadership, LeaseLeadership, leadership_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real CLI, on an app whose only job is a fast test job (tests/scheduler_app.py)
@@ -231,7 +231,7 @@ def test_a_failing_job_is_logged_and_the_scheduler_carries_on(app, monkeypatch, 
 
     runs = fake_registry(monkeypatch, jobs.Job("boom", boom, timedelta(seconds=1), "fails"))
     # Alembic's fileConfig (the session's migrations) disables loggers that existed before it ran
-    monkeypatch.setattr(logging.getLogger("booking.scheduler"), "disabled", False)
+    monkeypatch.setattr(logging.getLogger("booking.jobs.scheduler"), "disabled", False)
     leadership = SwitchedLeadership()
     leadership.acquired = leadership.holding = True
     scheduler = JobScheduler(app, leadership, tick=0.2)

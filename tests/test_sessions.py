@@ -9,9 +9,9 @@ from http.cookies import SimpleCookie
 import pytest
 from sqlalchemy import select
 
-from booking import create_app
-from booking.config import ProductionConfig
-from booking.db import db
+from booking.core.config import ProductionConfig
+from booking.core.db import db
+from booking.factory import create_app
 from booking.models import ApiToken, User
 from tests.conftest import CSRF_RE, PASSWORD, csrf_token, sign_in
 
@@ -48,7 +48,7 @@ def production_app(tmp_path, monkeypatch):
     app = create_app(ProductionConfig)
     yield app
     with app.app_context():
-        from booking.db import db
+        from booking.core.db import db
 
         db.engine.dispose()
 
@@ -188,7 +188,7 @@ def test_sign_out_ends_only_this_browser_session(client, make, app):
 
 def test_ending_every_session_of_a_user_signs_out_all_browsers(client, make, app):
     """What a password change or a deactivation calls: every browser session of the user ends at once."""
-    from booking import browser_sessions
+    from booking.people import browser_sessions
 
     user = make.user("founder")
     phone = app.test_client()

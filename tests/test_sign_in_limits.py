@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from booking import clock
+from booking.core import clock
 from tests.concurrency import run_concurrently
 from tests.conftest import CSRF_RE, PASSWORD
 
@@ -108,7 +108,7 @@ NODE = textwrap.dedent(
     """
     import sys
     from booking import create_app
-    from booking.config import TestConfig
+    from booking.core.config import TestConfig
 
     url, email, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
@@ -157,7 +157,7 @@ def test_ended_windows_are_forgotten(client, app):
     window starts, so the table holds about one row per e-mail tried in the last 15 minutes."""
     from sqlalchemy import func, select
 
-    from booking.db import db
+    from booking.core.db import db
     from booking.models import SignInAttempt
 
     def rows() -> int:

@@ -18,9 +18,9 @@ import pytest
 from werkzeug.datastructures import FileStorage as UploadedFile
 from werkzeug.http import parse_options_header
 
-from booking import create_app
-from booking.config import TestConfig
-from booking.storage import FileMissing, StorageUnavailable, attachment_header, storage
+from booking.core.config import TestConfig
+from booking.core.storage import FileMissing, StorageUnavailable, attachment_header, storage
+from booking.factory import create_app
 
 BUCKET = "suanli-files"
 MB = 1024 * 1024

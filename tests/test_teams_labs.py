@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Organization
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Team, TeamMember
 from tests.conftest import PASSWORD, csrf_token, sign_in
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Booking
 from vouchers import ledger
 from vouchers.models import LedgerAccount, Program, Settlement, SubsidyLine, Voucher

@@ -1,7 +1,7 @@
 """Statement exports: direct (streamed) and in the background with progress.
 
 Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only), both
-through ``booking.sheets`` (no cell can run as a formula), in the API's columns or the people's layout
+through ``booking.core.sheets`` (no cell can run as a formula), in the API's columns or the people's layout
 (``vouchers.report_files``; what the pages ask for, in the language of who asked):
 
 - ``statement``: one row per payee, exactly ``vouchers.finance.statement_rows`` (the same file as the
@@ -35,9 +35,9 @@ from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import delete, func, or_, select, update
 
-from booking import clock, sheets
-from booking.db import db, write_intent
-from booking.errors import Invalid, NotFound
+from booking.core import clock, sheets
+from booking.core.db import db, write_intent
+from booking.core.errors import Invalid, NotFound
 from booking.models import Booking, Team, User
 from vouchers import finance, report_files
 from vouchers.models import Export, ExportChunk, Program, Settlement, SubsidyLine

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 
 from sqlalchemy import Select, func, select
 
-from booking import clock
-from booking.db import db
-from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import Booking, District, Provider, Team, User
+from booking.people import audit
 from instruments.models import Lab
-from vouchers import audit, ledger, report_files
+from vouchers import ledger, report_files
 from vouchers.models import (
     AccountingPeriod,
     FinanceException,

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import SERVED_STATUSES, Booking, User
 from instruments.models import Instrument, Lab
 from instruments.rules import zone

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select, true
 
-from booking.db import among, db, insert_ignoring_conflicts
+from booking.core.db import among, db, insert_ignoring_conflicts
 from booking.models import Booking, Team
 from vouchers.models import FinanceException, Settlement
 

@@ -20,8 +20,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from booking import clock
-from booking.db import add_to_totals, db
+from booking.core import clock
+from booking.core.db import add_to_totals, db
 from instruments.rules import zone
 from vouchers.models import AccountingPeriod, JournalTransaction, LedgerAccount, Posting
 

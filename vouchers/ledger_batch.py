@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from booking.db import db, execute_many, insert_rows
+from booking.core.db import db, execute_many, insert_rows
 from vouchers import ledger
 from vouchers.models import JournalTransaction, LedgerAccount, Posting
 

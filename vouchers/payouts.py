@@ -12,11 +12,12 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
-from booking.db import db
-from booking.errors import Invalid, unknown_reference
+from booking.core.db import db
+from booking.core.errors import Invalid, unknown_reference
 from booking.models import Provider, User
+from booking.people import audit
 from instruments.models import Lab
-from vouchers import audit, ledger
+from vouchers import ledger
 from vouchers.finance import check_period, payee_names
 from vouchers.models import JournalTransaction, LedgerAccount, Posting, Program
 from vouchers.programs import is_officer, visible_programs

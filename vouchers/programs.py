@@ -6,13 +6,14 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, func, select
 
-from booking import clock
-from booking.db import db
-from booking.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import District, TeamMember, User
-from booking.teams import require_verified, team_for
+from booking.people import audit
+from booking.people.teams import require_verified, team_for
 from instruments.rules import zone
-from vouchers import audit, ledger
+from vouchers import ledger
 from vouchers.models import Application, Program, Voucher
 
 PROGRAM_ZONE = "Asia/Shanghai"  # programme windows are Chongqing calendar dates

@@ -15,7 +15,7 @@ compute: past its end plus ``USAGE_GRACE_MINUTES`` so late usage records arrive 
 
 Set-based and batched: bookings are taken ``RECONCILE_BATCH_SIZE`` at a time, usage is aggregated
 with one GROUP BY per batch (from a covering index), and the batch's rows are plain tuples written
-with one bulk statement per table (``booking.db.insert_rows``: arrays on PostgreSQL, executemany on
+with one bulk statement per table (``booking.core.db.insert_rows``: arrays on PostgreSQL, executemany on
 SQLite; ``vouchers.settling``). Each batch is one database transaction; each booking has a unique settlement key
 (``settlements.booking_id`` and the journal's ``unique_key``), so a rerun — after a crash or not —
 settles nothing twice and ends with the same ledger, to the fen. ``bench/reconcile.py`` measures it.
@@ -32,12 +32,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, exists, func, null, or_, select
 
-from booking import clock
-from booking.attendance import billed_duration
-from booking.db import among, db, insert_ignoring_conflicts
+from booking.core import clock
+from booking.core.db import among, db, insert_ignoring_conflicts
+from booking.core.money import BP, MICROHOURS_PER_HOUR, time_cost_fen, usage_cost_fen
 from booking.models import Booking, BookingStatus, ComputeOffer, Provider, Team, UsageRecord
 from booking.models.usage import from_microhours
-from booking.money import BP, MICROHOURS_PER_HOUR, time_cost_fen, usage_cost_fen
 from instruments.models import Instrument, Lab
 from vouchers import ledger
 from vouchers.models import FinanceException, ReconciliationRun, Settlement
@@ -231,7 +230,7 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
                 b.actual_cost_fen, b.used_until = 0, b.ends_at
                 continue
             booking = instrument_rows[b.id]
-            b.actual_cost_fen = time_cost_fen(booking.instrument.hourly_rate_fen, billed_duration(booking))
+            b.actual_cost_fen = time_cost_fen(booking.instrument.hourly_rate_fen, booking.billed_duration)
             b.used_until = max(b.ends_at, booking.actual_ends_at or b.ends_at)
             continue
         row = usage.get(b.id)

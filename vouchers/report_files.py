@@ -19,7 +19,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from booking import sheets
+from booking.core import sheets
 from instruments.rules import zone
 from vouchers.ledger import PERIOD_ZONE
 

@@ -6,7 +6,7 @@ own commitment counts as available to it), one ``settle`` journal transaction ac
 a settlement row. A booking made without vouchers gets no subsidy. A line's ``quoted_fen`` (the
 booking's quote) is never touched; its position becomes its place in the order the split applied
 the vouchers (municipal first), where a voucher that only pays now takes its place. A batch keeps a working copy of its teams' balances, so rows are collected as
-plain tuples and written in bulk at the end (``booking.db.insert_rows`` / ``execute_many``): a
+plain tuples and written in bulk at the end (``booking.core.db.insert_rows`` / ``execute_many``): a
 batch of 2,000 bookings is a dozen statements, not tens of thousands.
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from blinker import Namespace
 from sqlalchemy import select, update
 
-from booking.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
+from booking.core.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking, BookingStatus
-from booking.payments.capture import mark_settled
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
     FinanceException,
@@ -55,6 +55,12 @@ class Finished:
     actual_cost_fen: int = 0
     used_until: datetime | None = None
     exceptions: list[dict] = field(default_factory=list)
+
+
+_signals = Namespace()
+# sent inside the batch's transaction with ``booking_ids=[...]`` (settled or no-show): the payments
+# floor marks what they now owe (connected by ``booking.factory``), never calling an API here
+bookings_settled = _signals.signal("bookings-settled")
 
 
 class BatchSettler:
@@ -223,8 +229,8 @@ class BatchSettler:
                 .values(status=BookingStatus.SETTLED)
                 .execution_options(synchronize_session=False)
             )
-        # card holds are only marked here; the capture_payments job captures (never the API in the batch)
-        mark_settled([b.id for b in self.to_settle])
+        # card holds are only marked (by the receivers); the capture_payments job captures later
+        bookings_settled.send(self, booking_ids=[b.id for b in self.to_settle])
 
 
 def applied_order(facts: dict[int, VoucherFacts], voucher_ids: set[int]) -> dict[int, int]:

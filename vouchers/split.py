@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from booking.money import BP
+from booking.core.money import BP
 
 LEVEL_ORDER = {"municipal": 0, "district": 1}
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Booking, ComputeOffer, Team, User
 from instruments.models import Instrument
 from vouchers import finance, report_files

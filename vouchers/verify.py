@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import case, func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Booking
 from vouchers.models import (
     JournalTransaction,

@@ -6,12 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
-from booking.errors import Conflict, Forbidden, NotFound
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Conflict, Forbidden, NotFound
 from booking.models import User
-from booking.teams import team_for
-from vouchers import audit, ledger
+from booking.people import audit
+from booking.people.teams import team_for
+from vouchers import ledger
 from vouchers.models import LedgerAccount, Program, SubsidyLine, Voucher
 from vouchers.programs import is_officer, visible_programs
 

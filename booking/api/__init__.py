@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template
 from flask_smorest import Api
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.routing import IntegerConverter
 
-from booking import body_limits
-from booking.api.common import MAX_ID, ErrorSchema, error_body, public
-from booking.db import db
-from booking.errors import DomainError
+from booking.api import auth, bookings, calendar, compute, payments, providers, teams, usage, users
+from booking.api import finance as finance_api
+from booking.api import instrument_search as search_api
+from booking.api import instruments as labs_api
+from booking.api import reconciliation as reconciliation_api
+from booking.api import vouchers as vouchers_api
+from booking.api.common import MAX_ID, ErrorSchema, public
+from booking.core import body_limits
+from booking.core.db import db
+from booking.core.errors import DomainError, error_body, is_api_request
 
 HTTP_CODES = {
     400: "bad_request",
@@ -27,10 +33,6 @@ HTTP_CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
-
-
-def is_api_request() -> bool:
-    return request.path.startswith("/api/")
 
 
 def _flatten_webargs_messages(messages: dict) -> dict:
@@ -127,12 +129,6 @@ def init_api(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DataError, handle_data_error)
-
-    from booking.api import auth, bookings, calendar, compute, payments, providers, teams, usage, users
-    from instruments import api as labs_api
-    from instruments import search_api
-    from vouchers import api as vouchers_api
-    from vouchers import finance_api, reconciliation_api
 
     for module in (
         auth,

@@ -3,9 +3,9 @@
 from flask import current_app
 from flask.views import MethodView
 
-from booking import accounts
 from booking.api.common import Blueprint, api_auth, current_actor, documents, public
 from booking.api.schemas import TokenInfoSchema, TokenRequestSchema, TokenSchema, UserSchema
+from booking.people import accounts
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in and API tokens")
 

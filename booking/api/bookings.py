@@ -6,7 +6,6 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 
-from booking import attendance, bookings, compute
 from booking.api.common import (
     Blueprint,
     BodySchema,
@@ -21,9 +20,10 @@ from booking.api.common import (
     page_of,
     paginate,
 )
-from booking.errors import Invalid
+from booking.core.errors import Invalid
+from booking.flow import attendance, bookings, compute
+from booking.flow.payments import webhooks
 from booking.models import STATUSES, Booking
-from booking.payments import webhooks
 from instruments.rules import zone
 from vouchers import commitments
 

@@ -12,7 +12,6 @@ from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 
-from booking import calendar
 from booking.api.common import (
     Blueprint,
     BodySchema,
@@ -25,6 +24,7 @@ from booking.api.common import (
     paginate,
     public,
 )
+from booking.flow import calendar
 from booking.models import CalendarFeed
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1", description="Calendar feeds")

@@ -15,11 +15,12 @@ from flask import current_app, g, request
 from sqlalchemy import Select
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from booking import accounts, input_rules
-from booking.db import MAX_ID, db
-from booking.errors import Forbidden, Invalid, Unauthorized
-from booking.input_rules import parse_json
+from booking.core import input_rules
+from booking.core.db import MAX_ID, db
+from booking.core.errors import Forbidden, Invalid, Unauthorized
+from booking.core.input_rules import parse_json
 from booking.models import User
+from booking.people import accounts
 
 # --- the error shape ------------------------------------------------------------------------------------
 
@@ -32,10 +33,6 @@ class ErrorBodySchema(ma.Schema):
 
 class ErrorSchema(ma.Schema):
     error = ma.fields.Nested(ErrorBodySchema, required=True)
-
-
-def error_body(code: str, message: str, details: dict | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
 # --- reading bodies -------------------------------------------------------------------------------------

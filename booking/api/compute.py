@@ -5,7 +5,6 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking import compute
 from booking.api.common import (
     Blueprint,
     BodySchema,
@@ -20,7 +19,8 @@ from booking.api.common import (
     page_of,
     paginate,
 )
-from booking.errors import Invalid
+from booking.core.errors import Invalid
+from booking.flow import compute
 from booking.models import ComputeOffer
 
 blp = Blueprint("compute", __name__, url_prefix="/api/v1", description="Compute offers")

@@ -7,7 +7,7 @@ from flask import request
 from flask.views import MethodView
 
 from booking.api.common import Blueprint, documents, public
-from booking.payments import webhooks
+from booking.flow.payments import webhooks
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payments (webhook)")
 

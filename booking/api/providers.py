@@ -2,10 +2,10 @@
 
 from flask.views import MethodView
 
-from booking import providers
 from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import ProviderCreateSchema, ProviderSchema
 from booking.models import Provider
+from booking.people import providers
 
 blp = Blueprint("providers", __name__, url_prefix="/api/v1", description="Compute providers")
 

@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from booking.api.common import BodySchema, DistrictCode, Id, Text
 from booking.models import ROLES
+from instruments.labs import labs_managed_by
 
 
 class TokenRequestSchema(BodySchema):
@@ -27,8 +28,6 @@ class UserSchema(UserBriefSchema):
     created_at = ma.fields.AwareDateTime()
 
     def _lab_ids(self, user) -> list[int]:
-        from instruments.labs import labs_managed_by
-
         return [lab.id for lab in labs_managed_by(user)] if user.role == "lab_manager" else []
 
 
@@ -49,7 +48,7 @@ class UserCreateSchema(BodySchema):
     judged_by_operation = frozenset({"password"})  # NUL, surrogates: weak_password (API.md), not invalid text
 
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
-    # the rules (422 weak_password) are booking.passwords', shared with the forms and the CLI
+    # the rules (422 weak_password) are booking.people.passwords', shared with the forms and the CLI
     password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1024))
     name = Text(max_length=100, required=True)
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))

@@ -2,10 +2,10 @@
 
 from flask.views import MethodView
 
-from booking import teams
 from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import MemberSchema, TeamCreateSchema, TeamSchema, VerifiedSchema
 from booking.models import Team
+from booking.people import teams
 
 blp = Blueprint("teams", __name__, url_prefix="/api/v1", description="Startup teams")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking import usage
 from booking.api.common import Blueprint, BodySchema, api_auth, current_actor, documents
+from booking.flow import usage
 
 blp = Blueprint("usage", __name__, url_prefix="/api/v1", description="Metered compute usage")
 

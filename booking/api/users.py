@@ -3,12 +3,12 @@
 from flask.views import MethodView
 from sqlalchemy import select
 
-from booking import accounts
 from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.schemas import DistrictSchema, UserCreateSchema, UserSchema
-from booking.db import db
-from booking.errors import NotFound
+from booking.core.db import db
+from booking.core.errors import NotFound
 from booking.models import District, User
+from booking.people import accounts
 from instruments.labs import add_lab_manager, require_lab_reference
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Users and reference data")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking import clock
-from booking.db import Base
+from booking.core import clock
+from booking.core.db import Base
 from booking.models.offer import ComputeOffer
 from booking.models.team import Team
 
@@ -157,7 +157,7 @@ class Booking(Base):
     def holds_time(self) -> bool:
         return self.status in HOLDING_STATUSES
 
-    # --- what may happen next: asked by the operations (booking.bookings) and by the pages alike ---
+    # --- what may happen next: asked by the operations (booking.flow.bookings) and by the pages alike ---
 
     def is_managed_by(self, user: User) -> bool:
         """An admin, or a manager of the booked instrument's lab (a compute booking has none)."""
@@ -190,6 +190,14 @@ class Booking(Base):
 
     def can_undo_check_in(self, user: User) -> bool:
         return self.can_check_out(user)
+
+    @property
+    def billed_duration(self) -> timedelta:
+        """Billed time = max(booked, actual) duration."""
+        booked = self.ends_at - self.starts_at
+        if self.actual_starts_at is None or self.actual_ends_at is None:
+            return booked
+        return max(booked, self.actual_ends_at - self.actual_starts_at)
 
     @property
     def booked_minutes(self) -> int:

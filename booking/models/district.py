@@ -1,7 +1,7 @@
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base
+from booking.core.db import Base
 
 
 class District(Base):

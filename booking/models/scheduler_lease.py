@@ -5,13 +5,13 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base
+from booking.core.db import Base
 
 
 class SchedulerLease(Base):
     """Which scheduler process is the leader, and until when (SQLite; PostgreSQL uses an advisory
     lock instead). A standby takes the row over once ``expires_at`` has passed; the leader renews it
-    well before then. See ``booking.scheduler.LeaseLeadership``."""
+    well before then. See ``booking.jobs.scheduler.LeaseLeadership``."""
 
     __tablename__ = "scheduler_leases"
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base
+from booking.core.db import Base
 
 
 class SignInAttempt(Base):

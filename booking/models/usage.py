@@ -6,9 +6,9 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking import clock
-from booking.db import Base
-from booking.money import MICROHOURS_PER_HOUR
+from booking.core import clock
+from booking.core.db import Base
+from booking.core.money import MICROHOURS_PER_HOUR
 
 
 # GPU-hours are exact decimals with up to 6 places (a GPU-second is 0.000277…, so providers round

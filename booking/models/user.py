@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking import clock
-from booking.db import Base
+from booking.core import clock
+from booking.core.db import Base
 
 if TYPE_CHECKING:
     from booking.models.district import District

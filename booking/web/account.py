@@ -1,6 +1,6 @@
 """The account page of any signed-in user: language preference, API tokens and private iCal feeds.
 
-Tokens and feeds go through ``booking.accounts`` and ``booking.calendar``, the same functions as
+Tokens and feeds go through ``booking.people.accounts`` and ``booking.flow.calendar``, the same functions as
 ``/api/v1/auth/tokens`` and ``/api/v1/calendar-feeds``. A new secret is shown once, in the response
 to the POST that made it (never flashed: the session cookie would carry it), and is not cached.
 """
@@ -15,11 +15,12 @@ from sqlalchemy import select
 from wtforms import SelectChoice, SelectField, SubmitField
 from wtforms.validators import DataRequired
 
-from booking import accounts, calendar
-from booking.db import db
+from booking.core.db import db
+from booking.flow import calendar
 from booking.models import CalendarFeed
-from booking.web import blp
+from booking.people import accounts
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.form_base import PlatformForm
 from booking.web.forms import ActionForm
 from instruments import catalogue

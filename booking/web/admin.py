@@ -1,9 +1,9 @@
 """The administration pages (administrators only): users, labs and their managers, compute providers.
 
-They call the same functions as the admin-only API: ``booking.accounts.create_user`` (with
+They call the same functions as the admin-only API: ``booking.people.accounts.create_user`` (with
 ``instruments.labs.require_lab_reference``/``add_lab_manager`` for a lab manager's lab) like
 ``POST /api/v1/users``, ``instruments.labs.create_lab`` and ``add_lab_manager`` like ``POST /api/v1/labs``
-and ``/labs/{id}/managers``, ``booking.providers.create_provider`` like ``POST /api/v1/providers``.
+and ``/labs/{id}/managers``, ``booking.people.providers.create_provider`` like ``POST /api/v1/providers``.
 
 A refused form is shown again with the reasons next to the fields (422; 409 for an e-mail address that
 is taken) and changes nothing; a created object is flashed and the browser redirected (POST/redirect/GET).
@@ -18,14 +18,15 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
-from booking import accounts, providers
-from booking.db import MAX_ID, db
-from booking.errors import DomainError
+from booking.core.db import MAX_ID, db
+from booking.core.errors import DomainError
 from booking.models import Provider, User
-from booking.web import ROLE_LABELS, blp, district_options
+from booking.people import accounts, providers
 from booking.web.access import page
 from booking.web.admin_forms import LabForm, LabManagerForm, ProviderForm, UserFilterForm, UserForm
+from booking.web.blueprint import ROLE_LABELS, blp
 from booking.web.errors import refusal_message, show_on_named_fields
+from booking.web.teams import district_options
 from instruments import labs
 from instruments.models import Lab, LabManager
 

@@ -12,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp, ValidationError
 
-from booking.db import MAX_ID
-from booking.web import ROLE_LABELS
+from booking.core.db import MAX_ID
+from booking.web.blueprint import ROLE_LABELS
 from booking.web.form_base import PlatformForm
 from booking.web.forms import StrongPassword
 

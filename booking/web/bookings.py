@@ -1,7 +1,7 @@
 """Booking pages: booking an instrument from its page, the founders' bookings with cancellation, and the
 lab console (approval queue and today's check-in list).
 
-Every change goes through ``booking.bookings`` (the same functions as the JSON API); a refused change
+Every change goes through ``booking.flow.bookings`` (the same functions as the JSON API); a refused change
 rolls back and is shown in the page's language, falling back to the operation's own message.
 """
 
@@ -14,16 +14,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from booking import attendance, bookings, clock
-from booking.db import db
-from booking.errors import Conflict, DomainError, Invalid
-from booking.i18n import format_yuan
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Conflict, DomainError, Invalid
+from booking.core.i18n import format_yuan
+from booking.core.money import time_cost_fen
+from booking.flow import bookings
+from booking.flow.payments import holds, webhooks
+from booking.flow.payments.client import client as payments_client
 from booking.models import STATUSES, Booking, BookingStatus
-from booking.money import time_cost_fen
-from booking.payments import holds, webhooks
-from booking.payments.client import client as payments_client
-from booking.web import blp
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.errors import refusal_message, show_refusal
 from booking.web.forms import ActionForm, BookingForm, ReasonForm
 from booking.web.instruments import (
@@ -239,7 +240,7 @@ def _detail_page(
         actual=commitments.shares(commitments.settlement(booking)),
         exceptions=late_usage.exceptions_shown_with(booking.id, current_user),
         level_labels=VOUCHER_LEVEL_LABELS,
-        billed_minutes=int(attendance.billed_duration(booking).total_seconds() // 60),
+        billed_minutes=int(booking.billed_duration.total_seconds() // 60),
         can_cancel=can_cancel,
         by_team=by_team,
         cancel_fee=bookings.cancellation_fee_fen(booking, now, by_team) if can_cancel else 0,

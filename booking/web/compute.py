@@ -3,7 +3,7 @@ on the server: no script) and the booking form.
 
 Booking GPUs takes the same two steps as booking an instrument (``booking.web.bookings``): the first
 submit shows the estimated cost and how the vouchers would split it, the second books through
-``booking.compute.create_compute_booking`` — the function behind ``POST /api/v1/bookings``. Times are
+``booking.flow.compute.create_compute_booking`` — the function behind ``POST /api/v1/bookings``. Times are
 entered and shown in the platform's timezone (Asia/Shanghai); offers have no timezone of their own.
 """
 
@@ -20,12 +20,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import bookings, clock, compute
-from booking.db import db
-from booking.errors import DomainError
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.flow import bookings, compute
 from booking.models import ComputeOffer
-from booking.web import blp
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.bookings import split_review
 from booking.web.compute_forms import ComputeBookingForm, OfferSearchForm
 from booking.web.errors import refusal_message

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from flask import flash
 from wtforms import Field
 
-from booking.errors import DomainError
+from booking.core.errors import DomainError
 from booking.web.forms import field_named, show_beside
 
 # code (or field, or message) → a string, a lazy string, or a function giving one (for words that

@@ -1,6 +1,6 @@
 """The finance pages (finance officers — a district office sees only its district — and admins).
 
-Every page calls the same domain functions as the JSON API (``vouchers.finance``, ``vouchers.audit``,
+Every page calls the same domain functions as the JSON API (``vouchers.finance``, ``booking.people.audit``,
 ``vouchers.lab_report``, ``vouchers.reconciliation``, ``vouchers.exports``); scope is decided there.
 
 - ``/finance``: dashboard (``finance.dashboard``): programme figures, spend by month as a stacked bar
@@ -30,13 +30,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import clock
-from booking.db import db
-from booking.errors import DomainError
-from booking.i18n import current_language
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.core.i18n import current_language
 from booking.models import District, Provider, User
-from booking.web import blp, vocabulary
+from booking.web import vocabulary
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.errors import refusal_message, show_refusal
 from booking.web.finance_forms import (
     EXCEPTION_KINDS,

@@ -17,9 +17,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
+from booking.people import audit
 from booking.web import vocabulary
 from booking.web.form_base import PlatformForm
-from vouchers import audit, exports, finance
+from vouchers import exports, finance
 
 PERIOD_MESSAGE = _l("Enter a month as YYYY-MM, e.g. 2026-11.")
 

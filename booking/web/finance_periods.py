@@ -14,12 +14,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import clock
-from booking.db import db
-from booking.errors import DomainError
-from booking.i18n import current_language, format_yuan
-from booking.web import blp
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.core.i18n import current_language, format_yuan
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.finance import all_districts, period_form, show_error, user_names
 from booking.web.finance_forms import ClosePeriodForm, PayoutForm
 from vouchers import finance, ledger, payouts

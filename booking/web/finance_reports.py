@@ -22,16 +22,19 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
-from booking.db import db
-from booking.i18n import current_language
-from booking.web import blp
+from booking.core.db import db
+from booking.core.errors import Invalid
+from booking.core.i18n import current_language
+from booking.people import audit
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.finance import municipal_view, operation_mode_labels, period_form, user_names
 from booking.web.finance_forms import (
     AuditFilterForm,
     ExportForm,
 )
-from vouchers import audit, exports, finance, lab_report, ledger, report_files
+from instruments.rules import zone
+from vouchers import exports, finance, lab_report, ledger, report_files
 from vouchers.models import AuditEntry
 
 AUDIT_PAGE_SIZE = 50
@@ -43,8 +46,6 @@ AUDIT_PAGE_SIZE = 50
 def _statement_args() -> tuple[str, str | None]:
     form, period, _status = period_form()
     if period is None:
-        from booking.errors import Invalid
-
         raise Invalid("A period is a month: YYYY-MM.", details={"period": ["Not a YYYY-MM month."]})
     return period, form.district_code.data or None
 
@@ -93,8 +94,6 @@ def finance_statement_download():
     fmt = request.args.get("format", "csv")
     kind = request.args.get("kind", "statement")
     if fmt not in exports.FORMATS or kind not in exports.KINDS:
-        from booking.errors import Invalid
-
         raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
     scoped = finance.scope_district(current_user, district)
     name = exports.filename(kind, fmt, period, scoped)
@@ -167,8 +166,6 @@ def finance_export_download(export_id: int):
 
 
 def _local_midnight(day) -> datetime:
-    from instruments.rules import zone
-
     return datetime.combine(day, time(0), tzinfo=zone(ledger.PERIOD_ZONE)).astimezone(UTC)
 
 
@@ -277,8 +274,6 @@ def finance_lab_report_download():
     period, district = _statement_args()
     fmt = request.args.get("format", "csv")
     if fmt not in exports.FORMATS:
-        from booking.errors import Invalid
-
         raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
     table = lab_report.report_table(lab_report.report_rows(current_user, period, district), "human")
     return _download(

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateTimeField, DecimalField, HiddenField, PasswordField, StringField, TextAreaField
 
-from booking import input_rules
+from booking.core import input_rules
 
 
 def refuse_unstorable(value):

@@ -39,8 +39,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from booking.errors import Invalid
-from booking.passwords import password_problems
+from booking.core.errors import Invalid
+from booking.people.passwords import password_problems
 from booking.web.fields import PercentField
 from booking.web.form_base import PlatformForm
 from instruments.rules import zone
@@ -56,7 +56,7 @@ class SignOutForm(PlatformForm):
     submit = SubmitField(_l("Sign out"))
 
 
-# booking.passwords' problem codes, worded for people
+# booking.people.passwords' problem codes, worded for people
 PASSWORD_PROBLEMS = {
     "too_short": _l("Use at least 10 characters."),
     "one_class": _l(
@@ -69,7 +69,7 @@ PASSWORD_PROBLEMS = {
 
 
 class StrongPassword:
-    """The platform's password rules (``booking.passwords``) for a form field, next to the field and
+    """The platform's password rules (``booking.people.passwords``) for a form field, next to the field and
     translated; ``email_field`` names the form's field with the account's e-mail."""
 
     def __init__(self, email_field: str = "email"):

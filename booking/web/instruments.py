@@ -18,12 +18,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import bookings, clock, teams
-from booking.db import db
-from booking.i18n import current_language
+from booking.core import clock
+from booking.core.db import db
+from booking.core.i18n import current_language
+from booking.flow import bookings
 from booking.models import District, Team, User
-from booking.web import blp
+from booking.people import teams
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.forms import OPERATION_MODE_LABELS, WEEKDAY_LABELS, BookingForm, InstrumentSearchForm
 from instruments import availability, catalogue
 from instruments.models import Instrument, Lab

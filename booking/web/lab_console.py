@@ -1,7 +1,7 @@
 """The lab console: the approval queue and today's check-in list, with a confirm step before check-in
 and check-out and an undo for a mistaken check-in.
 
-Every change goes through ``booking.bookings`` (the same functions as the JSON API).
+Every change goes through ``booking.flow.bookings`` (the same functions as the JSON API).
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from booking import attendance, bookings, clock
-from booking.db import db
-from booking.errors import Conflict, Invalid
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Conflict, Invalid
+from booking.flow import attendance, bookings
 from booking.models import Booking, BookingStatus
-from booking.web import _safe_next, blp
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.bookings import LIST_LIMIT, action_error_message
 from booking.web.forms import ActionForm, ReasonForm
+from booking.web.home import safe_next
 from booking.web.lab_instruments import managed_labs
 from instruments import catalogue
 from instruments.models import Instrument
@@ -70,7 +72,7 @@ def lab_console():
 
 
 def _back() -> str:
-    return _safe_next(request.args.get("next")) if request.args.get("next") else url_for("web.lab_console")
+    return safe_next(request.args.get("next")) if request.args.get("next") else url_for("web.lab_console")
 
 
 def _lab_action(booking_id: int, change, done: str, form: ActionForm | ReasonForm | None = None):

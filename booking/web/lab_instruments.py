@@ -17,12 +17,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import accounts, clock
-from booking.db import db
-from booking.errors import DomainError
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import DomainError
 from booking.models import User
-from booking.web import blp
+from booking.people import accounts
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.errors import flash_refusal
 from booking.web.forms import (
     ActionForm,

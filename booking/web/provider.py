@@ -1,13 +1,13 @@
 """The provider console: a compute provider's GPU offers (publish, edit, withdraw), the upcoming
 bookings on them, usage upload as a CSV file and the usage history.
 
-Offers change through ``booking.compute`` and usage goes in through ``booking.usage.ingest``, the same
+Offers change through ``booking.flow.compute`` and usage goes in through ``booking.flow.usage.ingest``, the same
 functions as ``/api/v1/providers/{id}/offers``, ``PATCH /api/v1/compute/offers/{id}`` and
 ``POST /api/v1/usage-records``. Administrators may look at any provider's console (``?provider_id=``)
 and manage its offers; uploading usage is the provider's own act, as in the API.
 
-Reading the CSV file and each row's outcome are ``booking.usage_csv``'s; the rule for a record is
-``booking.usage.record_problems``, the API's.
+Reading the CSV file and each row's outcome are ``booking.flow.usage_csv``'s; the rule for a record is
+``booking.flow.usage.record_problems``, the API's.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from booking import bookings, clock, compute, sheets
-from booking.body_limits import body_limit
-from booking.db import db
+from booking.core import clock, sheets
+from booking.core.body_limits import body_limit
+from booking.core.db import db
+from booking.core.money import usage_cost_fen
+from booking.flow import bookings, compute
+from booking.flow.usage_csv import COLUMNS, CsvRefused, ingest_rows, read_usage_csv
 from booking.models import COMPUTE_HOLDING_STATUSES, Booking, ComputeOffer, Provider, UsageRecord
-from booking.money import usage_cost_fen
-from booking.usage_csv import COLUMNS, CsvRefused, ingest_rows, read_usage_csv
-from booking.web import blp
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.compute import platform_tz
 from booking.web.compute_forms import OfferForm, UsageUploadForm
 from booking.web.forms import ActionForm

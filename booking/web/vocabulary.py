@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from booking.db import db
-from booking.i18n import format_yuan
+from booking.core.db import db
+from booking.core.i18n import format_yuan
 from booking.models import Provider, Team
 from instruments.models import Lab
 from instruments.rules import zone

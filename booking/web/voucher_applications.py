@@ -11,11 +11,11 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from booking.db import db
-from booking.errors import DomainError, Forbidden
-from booking.i18n import format_yuan
-from booking.web import blp
+from booking.core.db import db
+from booking.core.errors import DomainError, Forbidden
+from booking.core.i18n import format_yuan
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.voucher_forms import ApproveForm, RejectApplicationForm
 from booking.web.vouchers import (
     approved_amounts,

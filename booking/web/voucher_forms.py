@@ -26,11 +26,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
-from booking.i18n import format_yuan
+from booking.core.i18n import format_yuan
+from booking.core.money import MAX_FEN
 from booking.models import User
 from booking.web.fields import PercentField
 from booking.web.form_base import PlatformForm
-from vouchers.api import MAX_FEN
 
 _PLAIN_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits ("１２" is not a number here)
 _MAX_WHOLE_DIGITS = 15  # far above MAX_FEN, far below Decimal's 28 significant digits: always exact

@@ -10,11 +10,11 @@ from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from booking import teams
-from booking.db import db
-from booking.errors import DomainError
-from booking.web import blp
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.people import teams
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.voucher_forms import RevokeForm
 from booking.web.vouchers import flash_unshown, render_page, show_error, usage_bar, valid_until
 from vouchers import programs, wallet

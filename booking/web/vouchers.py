@@ -18,14 +18,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from booking import teams
-from booking.db import db
-from booking.errors import DomainError
-from booking.i18n import current_language
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.core.i18n import current_language
+from booking.core.money import round_half_up
 from booking.models import District, Team
-from booking.money import round_half_up
-from booking.web import blp
+from booking.people import teams
 from booking.web.access import page
+from booking.web.blueprint import blp
 from booking.web.errors import refusal_message, show_refusal
 from booking.web.voucher_forms import (
     RESOURCE_KIND_LABELS,

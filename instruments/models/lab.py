@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking import clock
-from booking.db import Base
+from booking.core import clock
+from booking.core.db import Base
 from booking.models import District, Organization, User
 
 

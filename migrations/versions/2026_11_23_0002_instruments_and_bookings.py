@@ -180,7 +180,7 @@ def upgrade():
     if op.get_bind().dialect.name == "postgresql":
         # No two bookings that hold time may overlap on one instrument: enforced by PostgreSQL itself.
         # (SQLite has no exclusion constraints: there, writers are serialised and re-check in the
-        # transaction; see booking/bookings.py.)
+        # transaction; see booking/flow/bookings.py.)
         op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         op.execute(
             "ALTER TABLE bookings ADD CONSTRAINT ex_bookings_instrument_no_overlap "

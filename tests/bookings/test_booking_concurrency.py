@@ -14,8 +14,8 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select
 
-from booking import bookings
-from booking.db import db
+from booking.core.db import db
+from booking.flow import bookings
 from booking.models import HOLDING_STATUSES, Booking
 from tests.concurrency import run_concurrently
 

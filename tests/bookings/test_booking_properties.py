@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from booking import bookings, clock
-from booking.db import db
-from booking.errors import DomainError
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.flow import bookings
 from booking.models import HOLDING_STATUSES, Booking, User
 from instruments.models import Instrument
 

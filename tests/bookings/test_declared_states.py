@@ -10,9 +10,9 @@ import flask_migrate
 import pytest
 import sqlalchemy as sa
 
-from booking import create_app
-from booking.config import TestConfig
-from booking.db import db, write_intent
+from booking.core.config import TestConfig
+from booking.core.db import db, write_intent
+from booking.factory import create_app
 from booking.models import (
     CANCELLABLE_STATUSES,
     COMPUTE_HOLDING_STATUSES,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from booking import clock
-from booking.attendance import billed_cost_fen, billed_duration, mark_no_shows
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
+from booking.flow.attendance import billed_cost_fen, mark_no_shows
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)  # a Tuesday morning in Chongqing
@@ -292,9 +292,9 @@ def test_check_in_prevents_no_show_and_billing_takes_the_longer_time(api, make, 
     with app.app_context():
         short = db.session.get(Booking, early["id"])
         long = db.session.get(Booking, late["id"])
-        assert billed_duration(short) == timedelta(hours=2)  # booked 2 h, used 55 min
+        assert short.billed_duration == timedelta(hours=2)  # booked 2 h, used 55 min
         assert billed_cost_fen(short) == 12_000
-        assert billed_duration(long) == timedelta(hours=2, minutes=50)  # overran
+        assert long.billed_duration == timedelta(hours=2, minutes=50)  # overran
         assert billed_cost_fen(long) == 17_000
 
 

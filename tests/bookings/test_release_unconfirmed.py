@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from booking import clock
-from booking.db import db
-from booking.holds import release_unconfirmed
+from booking.core import clock
+from booking.core.db import db
+from booking.flow.holds import release_unconfirmed
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Booking
 from tests.browser.conftest import sign_in
 from tests.browser.helpers import EVERY_DAY_8_TO_20, fact, flash, funded_programmes, nav, section, today_cst

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Booking
 from tests.browser.conftest import sign_in
 from tests.browser.helpers import ROUND_THE_CLOCK, flash, nav, section, slot_start

@@ -10,8 +10,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from booking import attendance, clock
-from booking.db import db, write_intent
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.flow import attendance
 from booking.models import User
 from tests.browser.conftest import sign_in
 from tests.browser.helpers import ROUND_THE_CLOCK, flash, funded_programmes, slot_start

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from booking import clock
-from booking.db import db, write_intent
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.flow.usage import ingest
 from booking.models import User
-from booking.usage import ingest
 from tests.browser.conftest import sign_in
 from tests.browser.helpers import funded_programmes, nav
 from vouchers.reconciliation import reconcile

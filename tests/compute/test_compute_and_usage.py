@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from vouchers.models import FinanceException
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from booking import compute
-from booking.db import db
+from booking.core.db import db
+from booking.flow import compute
 from booking.models import ComputeOffer
 from tests.concurrency import run_concurrently
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from tests.conftest import wipe_database
 from vouchers.models import JournalTransaction, LedgerAccount, Posting, Settlement, SubsidyLine
 from vouchers.reconciliation import ReconcileFault, reconcile

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
 from tests.compute.test_reconciliation import AFTER, END, NOW, START, _run, booking_json, usage, wallet
 from tests.compute.test_reconciliation import world as world  # the fixture
 from vouchers.models import FinanceException

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from vouchers.reconciliation import reconcile
 from vouchers.verify import ledger_breaches
 

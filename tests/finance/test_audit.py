@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
 from vouchers.models import AuditEntry
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from tests.finance.conftest import AFTER, END, START, post_usage, run
 from vouchers.models import AccountingPeriod, JournalTransaction
 

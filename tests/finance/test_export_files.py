@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from booking import jobs
-from booking.db import db
+from booking.core.db import db
 from booking.models import ComputeOffer, Provider, Team
 from tests.conftest import sign_in
 from tests.finance.conftest import AFTER, PERIOD
@@ -136,7 +136,7 @@ def test_a_team_named_like_a_formula_is_text_in_the_statement_lines(client, logi
 
 
 def test_a_negative_amount_stays_a_number():
-    from booking import sheets
+    from booking.core import sheets
 
     assert sheets.csv_value(-500) == -500 and sheets.csv_value(Decimal("-5.00")) == "-5.00"
     assert sheets.csv_value("-5") == "'-5" and sheets.csv_value(" =1") == "' =1"
@@ -250,7 +250,7 @@ def test_lab_report_download_is_for_people(client, login, api, make):
 
 
 def test_every_file_writer_is_the_formula_safe_one():
-    """No CSV or XLSX is written anywhere but ``booking/sheets.py`` (a new writer would skip the guard)."""
+    """No CSV or XLSX is written anywhere but ``booking/core/sheets.py`` (a new writer would skip the guard)."""
     root = Path(__file__).resolve().parents[2]
     writers = re.compile(r"csv\.(writer|DictWriter)\(|\bWorkbook\(|xlsxwriter")
     found = [
@@ -259,7 +259,7 @@ def test_every_file_writer_is_the_formula_safe_one():
         for path in (root / package).rglob("*.py")
         if writers.search(path.read_text(encoding="utf-8"))
     ]
-    assert found == ["booking/sheets.py"]
+    assert found == ["booking/core/sheets.py"]
 
 
 def test_a_background_export_reads_in_the_language_of_who_asked(app, client, login, world, settled):

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from booking import jobs
-from booking.db import db
+from booking.core.db import db
 from booking.jobs import JOBS
 from tests.conftest import csrf_token, sign_in
 from tests.finance.conftest import AFTER, END, PERIOD, START, post_usage, run

@@ -14,12 +14,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import Booking
+from booking.people import audit
 from tests.conftest import csrf_token, sign_in
 from tests.finance.conftest import AFTER, END, PERIOD, START, post_usage, run
-from vouchers import audit
 from vouchers.models import (
     AccountingPeriod,
     AuditEntry,

@@ -6,8 +6,9 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from booking import attendance, clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
+from booking.flow import attendance
 from booking.models import User
 
 START = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)  # Monday 10:00 in Chongqing

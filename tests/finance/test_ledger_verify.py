@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from booking.db import db
+from booking.core.db import db
 from tests.finance.conftest import END, START, post_usage, run
 from vouchers import ledger
 from vouchers.models import (

@@ -11,7 +11,7 @@ import re
 
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
 from tests.conftest import csrf_token, sign_in
 from tests.finance.conftest import PERIOD
 from vouchers.models import LedgerAccount

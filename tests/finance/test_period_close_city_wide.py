@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from tests.conftest import csrf_token, sign_in
 from vouchers.models import AccountingPeriod
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from booking.db import db
+from booking.core.db import db
 from tests.finance.conftest import END, PERIOD, START, post_usage, run
 from vouchers import ledger
 from vouchers.models import JournalTransaction, LedgerAccount, PeriodTotal, Posting, SettlementTotal

@@ -12,11 +12,11 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
+from booking.people import audit
 from booking.web import vocabulary
 from tests.conftest import sign_in
 from tests.finance.conftest import PERIOD
-from vouchers import audit
 from vouchers.models import AuditEntry, FinanceException
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from booking.db import db, write_intent
+from booking.core.db import db, write_intent
 from booking.models import Booking, Team
 from instruments.availability import free_intervals
 from instruments.models import Blackout, Instrument, Lab, OpeningHours

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from booking.db import db
-from booking.errors import Invalid
+from booking.core.db import db
+from booking.core.errors import Invalid
 from booking.models.booking import HOLDING_STATUSES, STATUSES
 from instruments.availability import ceil_grid, floor_grid, free_instrument_ids, free_time
 from instruments.models import Instrument

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from booking import clock
-from booking.bookings import create_instrument_booking
-from booking.db import db
-from booking.errors import Invalid
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import Invalid
+from booking.flow.bookings import create_instrument_booking
 from booking.models import User
 from instruments.availability import free_instrument_ids, free_intervals, free_time
 from instruments.models import Blackout, Instrument

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from booking import clock
+from booking.core import clock
 from tests.instruments.helpers import SPLIT_DAY, add_blackout, add_booking, add_instrument, every_day, hhmm
 
 CST = timezone(timedelta(hours=8))

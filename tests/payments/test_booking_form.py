@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from booking import clock
+from booking.core import clock
 from tests.conftest import csrf_token
 from tests.payments.conftest import NOW, at
 

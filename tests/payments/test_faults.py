@@ -11,8 +11,8 @@ import pytest
 import requests
 import responses
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import Booking, BookingPayment
 from tests.payments.conftest import NOW, at, book
 from vouchers.verify import ledger_breaches

@@ -11,12 +11,12 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from booking import clock
-from booking.attendance import mark_no_shows
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
+from booking.flow.attendance import mark_no_shows
+from booking.flow.payments.wire import sign_payload
 from booking.jobs import JOBS
 from booking.models import BookingPayment, PaymentEvent
-from booking.payments.wire import sign_payload
 from tests.payments.conftest import NOW, WEBHOOK_SECRET, at, book
 from vouchers.models import FinanceException
 from vouchers.reconciliation import reconcile

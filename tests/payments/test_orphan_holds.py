@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from booking.db import db
+from booking.core.db import db
 from booking.jobs import JOBS
 from booking.models import Booking
 from tests.payments.conftest import NOW, _configure, at, book

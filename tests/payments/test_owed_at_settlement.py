@@ -3,8 +3,8 @@ card hold to capture, the share is recorded as owed."""
 
 from __future__ import annotations
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from tests.payments.conftest import NOW, at, book
 from vouchers.reconciliation import reconcile
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import requests
 from sqlalchemy import select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import BookingPayment
 from tests.conftest import csrf_token
 from tests.payments.conftest import at, book

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from booking.payments.wire import encode_form, sign_payload, verify_signature
+from booking.flow.payments.wire import encode_form, sign_payload, verify_signature
 
 
 def test_form_encoding_nests_keys_and_lists():
@@ -61,7 +61,7 @@ def test_malformed_headers_are_refused():
 
 
 def test_payments_settings_come_from_the_environment(monkeypatch):
-    from booking.config import Config
+    from booking.core.config import Config
 
     assert Config.PAYMENTS_API_BASE is None  # the embedded default: invoiced, no card
     monkeypatch.setenv("PAYMENTS_API_BASE", "http://127.0.0.1:8420")

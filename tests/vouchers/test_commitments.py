@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from booking import clock
-from booking.attendance import mark_no_shows
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
+from booking.flow.attendance import mark_no_shows
 from vouchers.verify import ledger_breaches
 
 CST = timezone(timedelta(hours=8))

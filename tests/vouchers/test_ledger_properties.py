@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from booking import bookings, clock
-from booking.db import db
-from booking.errors import DomainError
+from booking.core import clock
+from booking.core.db import db
+from booking.core.errors import DomainError
+from booking.flow import bookings
 from booking.models import User
 from vouchers import programs, wallet
 from vouchers.verify import ledger_breaches

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from vouchers.models import JournalTransaction, Program
 from vouchers.verify import ledger_breaches
 

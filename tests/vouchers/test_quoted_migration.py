@@ -7,14 +7,14 @@ import sqlite3
 
 import sqlalchemy as sa
 
-from booking.db import db
+from booking.core.db import db
 
 
 def test_quoted_amounts_are_restored_from_the_commit_postings(tmp_path):
     import flask_migrate
 
-    from booking import create_app
-    from booking.config import TestConfig
+    from booking.core.config import TestConfig
+    from booking.factory import create_app
 
     path = tmp_path / "q.sqlite3"
     app = create_app(

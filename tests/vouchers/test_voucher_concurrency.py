@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import User
 from tests.concurrency import run_concurrently
 from vouchers import programs

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import ApiToken, CalendarFeed, User
 from tests.conftest import csrf_token
 

@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from booking.db import db
+from booking.core.db import db
 from booking.models import Organization, Provider, User
 from instruments.models import Lab, LabManager
 from tests.conftest import csrf_token

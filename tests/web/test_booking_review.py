@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from booking import clock
+from booking.core import clock
 from tests.conftest import csrf_token
 from tests.web.test_instrument_pages import BEFORE, book_form, booking_count, cst, text
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from tests.conftest import csrf_token
 from tests.web.test_instrument_pages import BEFORE, cst, get_booking, text
 from vouchers.models import AuditEntry

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import Booking
 from tests.conftest import csrf_token
 from tests.payments.conftest import localstripe, payments_on  # noqa: F401 - fixtures

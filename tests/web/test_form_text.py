@@ -17,7 +17,7 @@ import booking.web.compute_forms
 import booking.web.finance_forms
 import booking.web.forms
 import booking.web.voucher_forms
-from booking.db import db
+from booking.core.db import db
 from booking.web.form_base import PlatformForm
 from instruments.models import Instrument
 from tests.conftest import csrf_token

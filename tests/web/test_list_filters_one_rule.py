@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import Booking
 from vouchers.models import AuditEntry, FinanceException
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from booking.models import ComputeOffer, UsageRecord
 from tests.conftest import csrf_token
 from vouchers.models import FinanceException

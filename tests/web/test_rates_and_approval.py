@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
+from booking.core import clock
+from booking.core.db import db
 from tests.conftest import csrf_token
 from tests.web.test_voucher_pages import NOW, apply_for, program_form
 from vouchers.models import Application, Program, Voucher

@@ -7,8 +7,8 @@ from flask import get_flashed_messages
 from flask_babel import lazy_gettext as _l
 from wtforms import Form, StringField
 
-from booking.db import db
-from booking.errors import Conflict, DomainError, Invalid
+from booking.core.db import db
+from booking.core.errors import Conflict, DomainError, Invalid
 from booking.web.errors import flash_refusal, refusal_message, show_on_named_fields, show_refusal
 from booking.web.finance import FINANCE_WORDS
 from tests.conftest import csrf_token

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from booking import clock
+from booking.core import clock
 
 CST = ZoneInfo("Asia/Shanghai")
 BEFORE = datetime(2026, 2, 27, 9, 0, tzinfo=CST)

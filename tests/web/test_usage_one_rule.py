@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from booking.usage import Problem, record_problems
-from booking.usage_csv import COLUMNS, row_record
+from booking.flow.usage import Problem, record_problems
+from booking.flow.usage_csv import COLUMNS, row_record
 from tests.web.test_provider_pages import HEADER, frozen_now, text, upload, world  # noqa: F401
 
 GOOD = ["job-1", "{b}", "2026-03-03T10:00:00+08:00", "2026-03-03T11:30:00+08:00", "1.5"]

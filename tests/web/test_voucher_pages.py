@@ -13,9 +13,9 @@ import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
-from booking import clock
-from booking.db import db
-from booking.i18n import format_yuan
+from booking.core import clock
+from booking.core.db import db
+from booking.core.i18n import format_yuan
 from booking.models import Booking, User
 from booking.web.vouchers import bar_segments, percent_bp
 from tests.conftest import csrf_token

@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from booking import clock
-from booking.db import Base
+from booking.core import clock
+from booking.core.db import Base
 
 # funding is the programme's source (negative: −budget); every other kind can never go below zero.
 ACCOUNT_KINDS = ("funding", "unissued", "available", "committed", "payable", "paid")

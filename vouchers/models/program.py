@@ -5,8 +5,8 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking import clock
-from booking.db import Base
+from booking.core import clock
+from booking.core.db import Base
 
 LEVELS = ("municipal", "district")
 RESOURCE_KINDS = ("compute", "instrument")

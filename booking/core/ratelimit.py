@@ -1,0 +1,35 @@
+"""Rate limits (flask-limiter): per bearer token, signed-in user or address, per route.
+
+Storage is in memory by default and Redis (``RATELIMIT_STORAGE_URI``) when several web nodes run.
+Failed sign-ins are not counted here but in the database (``booking.people.sign_in_limit``): that limit must
+hold exactly across every worker and node. ``RATELIMIT_ENABLED=false`` turns every limit off, for
+load tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import request
+from flask_limiter import Limiter
+from flask_login import current_user
+
+from booking.core.errors import DomainError
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+
+def client_key() -> str:
+    """Who a request counts against: its bearer token, else its signed-in user, else its address."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
+    if getattr(current_user, "is_authenticated", False):
+        return f"user:{current_user.id}"
+    return "addr:" + (request.remote_addr or "unknown")
+
+
+limiter = Limiter(key_func=client_key)
