@@ -103,7 +103,7 @@ NODE = textwrap.dedent(
     """
     import sys
     from limits import parse
-    from booking import create_app
+    from booking.factory import create_app
     from booking.core.ratelimit import limiter
 
     uri, *actions = sys.argv[1:]
@@ -155,7 +155,8 @@ def test_request_limits_are_shared_between_nodes_through_redis(redis_uri):
 DOWN_NODE = textwrap.dedent(
     """
     import sys
-    from booking import accounts, create_app
+    from booking.factory import create_app
+    from booking.people import accounts
     from booking.core.db import db
 
     uri, database = sys.argv[1:]

@@ -107,7 +107,7 @@ def test_a_concurrent_burst_lets_exactly_the_limit_through(app, make, surface):
 NODE = textwrap.dedent(
     """
     import sys
-    from booking import create_app
+    from booking.factory import create_app
     from booking.core.config import TestConfig
 
     url, email, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -16,7 +16,6 @@ from booking.api import reconciliation as reconciliation_api
 from booking.api import vouchers as vouchers_api
 from booking.api.common import MAX_ID, ErrorSchema, public
 from booking.core import body_limits
-from booking.core.db import db
 from booking.core.errors import DomainError, error_body, is_api_request
 
 HTTP_CODES = {
@@ -75,7 +74,7 @@ class PlatformApi(Api):
 
 
 def handle_domain_error(error: DomainError):
-    db.session.rollback()
+    # the request boundary (booking.core.app) has rolled the unit of work back already
     if is_api_request():
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
         if error.status == 429 and "retry_after_seconds" in error.details:
@@ -86,7 +85,6 @@ def handle_domain_error(error: DomainError):
 
 def handle_integrity_error(error: IntegrityError):
     """A constraint the operation did not foresee: a lost race, never a server fault."""
-    db.session.rollback()
     body = error_body("conflict", "The change conflicts with data saved meanwhile; reload and retry.")
     if is_api_request():
         return body, 409
@@ -105,7 +103,6 @@ class IdConverter(IntegerConverter):
 def handle_data_error(error: DataError):
     """A value the database cannot store (a NUL character in text, a number out of range) that
     validation let through: the request's fault, so 422, never a 500."""
-    db.session.rollback()
     body = error_body("invalid_data", "A value in the request cannot be stored (e.g. a NUL character).")
     if is_api_request():
         return body, 422

@@ -176,7 +176,6 @@ def admin_users():
         if lab is not None:
             labs.add_lab_manager(lab, user.id)
     except DomainError as error:
-        db.session.rollback()
         _apply_domain_error(form, error, {"user_id": "lab_id"})
         return _users_page(form, error.status)
     flash(_("User %(email)s created.", email=user.email), "success")
@@ -242,7 +241,6 @@ def admin_labs():
             organization=form.organization.data,
         )
     except DomainError as error:
-        db.session.rollback()
         _apply_domain_error(form, error, {})
         return _labs_page(form, error.status)
     flash(_("Lab %(name)s created. Add its managers below.", name=lab.name), "success")
@@ -259,7 +257,6 @@ def admin_lab_managers(lab_id: int):
     try:
         labs.add_lab_manager(lab, form.user_id.data)
     except DomainError as error:
-        db.session.rollback()
         _apply_domain_error(form, error, {})
         return _labs_page(status=error.status, failed=(lab_id, form))
     manager = db.session.get(User, form.user_id.data)

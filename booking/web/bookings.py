@@ -150,7 +150,6 @@ def instrument_book(instrument_id: int):
             ),
         )
     except DomainError as error:
-        db.session.rollback()
         _show_refusal(form, error, instrument)
         return render_instrument_page(instrument, form, error.status)
     if booking.status == BookingStatus.PENDING_APPROVAL:
@@ -300,7 +299,6 @@ def booking_cancel(booking_id: int):
     try:
         booking = bookings.cancel(current_user, booking_id, (form.reason.data or "").strip() or None)
     except (Invalid, Conflict) as error:  # 403/404 go to the error pages
-        db.session.rollback()
         flash(action_error_message(error, bookings.booking_for(current_user, booking_id)), "error")
     else:
         if booking.fee_fen:

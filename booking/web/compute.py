@@ -338,7 +338,6 @@ def compute_book(offer_id: int):
             digest=_digest(form, offer, starts_at, ends_at),
         )
     except DomainError as error:
-        db.session.rollback()
         field = _field_for(form, error)
         show_beside(form, field, compute_error_message(error, offer))
         if field is form.payment_method:  # stay on the confirm step, with the price and the card field

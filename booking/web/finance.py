@@ -311,7 +311,6 @@ def finance_exception_resolve(exception_id: int):
     try:
         finance.resolve_exception(current_user, exception.id, " ".join(form.comment.data.split()))
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error, {"comment": form.comment})
         return _exceptions_page({exception.id: form}, error.status)
     flash(_("Exception %(id)d resolved.", id=exception.id), "success")

@@ -80,7 +80,6 @@ def finance_period_close():
     try:
         finance.close_period(current_user, form.period.data)
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error, {"period": form.period})
         return _periods_page(form, error.status)
     flash(_("%(period)s is closed.", period=form.period.data), "success")
@@ -139,7 +138,6 @@ def finance_payout(payee_kind: str, payee_id: int):
             reference=" ".join(form.reference.data.split()),
         )
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error, {"reference": form.reference})
         return _payouts_page({key: form}, error.status, valid_period(form.period.data))
     if new:

@@ -84,7 +84,6 @@ def _lab_action(booking_id: int, change, done: str, form: ActionForm | ReasonFor
     try:
         change(current_user, booking_id)
     except (Invalid, Conflict) as error:  # 403/404 go to the error pages
-        db.session.rollback()
         flash(action_error_message(error, bookings.booking_for(current_user, booking_id)), "error")
     else:
         flash(done, "success")

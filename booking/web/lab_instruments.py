@@ -93,7 +93,6 @@ INSTRUMENT_WORDS = {
 
 
 def _domain_error(error: DomainError) -> None:
-    db.session.rollback()
     flash_refusal(error, INSTRUMENT_WORDS)
 
 

@@ -47,7 +47,6 @@ def team_new():
                 organization=form.organization.data,
             )
         except DomainError as error:
-            db.session.rollback()
             flash_refusal(error)
             status = error.status
         else:
@@ -83,7 +82,6 @@ def team_add_member(team_id: int):
             try:
                 teams.add_team_member(current_user, team_id, member.id)
             except Invalid as error:  # e.g. not a founder; 403/404 go to the error pages
-                db.session.rollback()
                 flash_refusal(error)
             else:
                 flash(_("Member added."), "success")

@@ -83,7 +83,6 @@ def application_approve(application_id: int):
     try:
         voucher = programs.approve(current_user, application_id, form.amount_yuan.data)
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error, {"amount_fen": form.amount_yuan})
         return _decision_failed(application_id, program_id, {"approve": form}, error.status)
     flash(
@@ -108,7 +107,6 @@ def application_reject(application_id: int):
     try:
         programs.reject(current_user, application_id, " ".join(form.reason.data.split()))
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error, {"reason": form.reason})
         return _decision_failed(application_id, program_id, {"reject": form}, error.status)
     flash(_("Application of %(team)s rejected.", team=application.team.name), "success")

@@ -65,7 +65,6 @@ def voucher_revoke(voucher_id: int):
     try:
         wallet.revoke(current_user, voucher_id, " ".join(form.reason.data.split()))
     except DomainError as error:
-        db.session.rollback()
         show_error(form, error, {"reason": form.reason})
         return _wallet_page(team_id, {voucher_id: {"revoke": form}}, error.status)
     flash(_("Voucher revoked; what was not yet spent went back to the programme."), "success")

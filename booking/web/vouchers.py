@@ -268,7 +268,6 @@ def program_list():
     try:
         program = programs.create_program(current_user, **form.to_fields(current_user))
     except DomainError as error:
-        db.session.rollback()
         show_error(
             form,
             error,
@@ -342,7 +341,6 @@ def program_apply(program_id: int):
                 purpose=" ".join(form.purpose.data.split()),
             )
         except DomainError as error:
-            db.session.rollback()
             show_error(form, error, {"team_id": form.team_id, "amount_fen": form.amount_yuan})
             status = error.status
         else:
