@@ -19,7 +19,7 @@ from sqlalchemy import orm
 from booking.core.config import TestConfig, normalise_database_url
 from booking.core.db import db
 from booking.factory import create_app
-from tests.factories import Factory
+from tests.support.factories import Factory
 
 PASSWORD = "correct horse battery"
 

@@ -167,7 +167,7 @@ class Text(ma.fields.String):
 class Instant(ma.fields.AwareDateTime):
     """An ISO 8601 instant with its UTC offset, in UTC years 1900 to 2199: one whose UTC conversion
     would overflow (``0001-01-01T00:00:00+14:00``) is 422, never a 500 further on. Every instant an
-    API operation reads is one of these (tests/test_bad_input.py checks)."""
+    API operation reads is one of these (tests/api/test_bad_input.py checks)."""
 
     def __init__(self, **kwargs):
         metadata = kwargs.setdefault("metadata", {})

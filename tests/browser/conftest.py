@@ -21,7 +21,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD, wipe_database
-from tests.payments.conftest import localstripe, payments_on  # noqa: F401 - fixtures reused here
+from tests.flow.payments.conftest import localstripe, payments_on  # noqa: F401 - fixtures reused here
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

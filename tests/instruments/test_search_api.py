@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from booking.core import clock
-from tests.instruments.helpers import SPLIT_DAY, add_blackout, add_booking, add_instrument, every_day, hhmm
+from tests.support.instrument_rows import (
+    SPLIT_DAY,
+    add_blackout,
+    add_booking,
+    add_instrument,
+    every_day,
+    hhmm,
+)
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=CST)  # Sunday noon; the week of Monday 2 March follows

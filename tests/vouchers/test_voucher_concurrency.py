@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from booking.core.db import db
 from booking.models import User
-from tests.concurrency import run_concurrently
+from tests.support.concurrency import run_concurrently
 from vouchers import programs
 from vouchers.models import Program, SubsidyLine, Voucher
 from vouchers.verify import ledger_breaches

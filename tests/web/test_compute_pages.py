@@ -19,7 +19,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.models import Booking
 from tests.conftest import csrf_token
-from tests.payments.conftest import localstripe, payments_on  # noqa: F401 - fixtures
+from tests.flow.payments.conftest import localstripe, payments_on  # noqa: F401 - fixtures
 from vouchers import commitments
 
 CST = ZoneInfo("Asia/Shanghai")

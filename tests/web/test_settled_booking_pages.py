@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.compute.test_reconciliation import END, START, _run, usage
-from tests.compute.test_reconciliation import world as world  # the fixture
 from tests.conftest import sign_in
+from tests.vouchers.test_reconciliation import END, START, _run, usage
+from tests.vouchers.test_reconciliation import world as world  # the fixture
 
 
 def text(response) -> str:

@@ -1,0 +1,747 @@
+"""Who may call what: every role × every endpoint (API and HTML), generated from the URL map.
+
+Each (endpoint, method) of ``app.url_map`` must have a row in ``RULES`` below, and every view must
+carry an access mark (``api_auth``/``public`` on the API, ``@page``/``@public_page`` on HTML pages):
+a new endpoint without either fails the suite. A row gives the request (path and body, built from
+real objects of the ``world`` fixture) and one expectation per role, in the order of ``ROLES``:
+
+- ``U``  anonymous: 401 in the API error shape (with ``WWW-Authenticate``), or a redirect to sign-in;
+- ``F``  403: this role may not do this at all;
+- ``N``  404: the object belongs to someone else (its existence is not revealed);
+- ``ok`` allowed: neither 401, 403 nor 404, and never a 5xx (a 409/422 about the data is fine).
+
+Each request runs in its own SAVEPOINT, rolled back afterwards, so one role's change (a cancelled
+booking, a revoked token) never changes what the next role sees.
+
+Adding an endpoint: add a row ``("blueprint.Endpoint", "METHOD"): (path, body, "U ok ...")`` — path
+and body may name ``{team}``, ``{booking}``... (the ids in ``World.ids``); HTML forms get their CSRF
+token added. Run ``RECORD_ACCESS=1 pytest tests/web/test_access_matrix.py -k <endpoint> -s`` to print what
+each role gets now, then write down what each role *should* get.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from booking.core import clock
+from booking.core.db import db, write_intent
+from booking.flow import calendar
+from booking.models import ApiToken, User
+from instruments.models import Blackout
+from tests.conftest import CSRF_RE, PASSWORD, sign_in
+from vouchers import exports, programs
+from vouchers.models import FinanceException
+
+ROLES = (
+    "anonymous",
+    "owner",
+    "other_founder",
+    "lab_manager",
+    "provider",
+    "finance_same_district",
+    "finance_other_district",
+    "finance_municipal",
+    "admin",
+)
+ROLE_OF = {
+    "owner": "founder",
+    "other_founder": "founder",
+    "lab_manager": "lab_manager",
+    "provider": "provider",
+    "finance_same_district": "finance",
+    "finance_other_district": "finance",
+    "finance_municipal": "finance",
+    "admin": "admin",
+}
+_n = itertools.count(1)
+
+
+@dataclass
+class World:
+    users: dict
+    ids: dict
+
+
+def _next_weekday_10am(days_ahead: int = 7) -> datetime:
+    tz = ZoneInfo("Asia/Shanghai")
+    day = clock.now().astimezone(tz).date() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10), tzinfo=tz).astimezone(UTC)
+
+
+@pytest.fixture
+def world(make, app) -> World:
+    owner = make.user("founder")
+    team = make.team(owner=owner, district_code="500106", verified=True)
+    other_founder = make.user("founder")
+    make.team(owner=other_founder, district_code="500106", verified=True)
+    lab_manager = make.user("lab_manager")
+    lab = make.lab(manager=lab_manager, district_code="500106")
+    instrument = make.instrument(lab, requires_approval=True)
+    starts = _next_weekday_10am()
+    make.blackout(instrument, starts + timedelta(days=14), starts + timedelta(days=14, hours=2))
+    make.qualify(instrument, owner)
+    provider = make.provider()
+    provider_user = make.user("provider", provider_id=provider.id)
+    offer = make.offer(provider)
+    users = {
+        "anonymous": None,
+        "owner": owner,
+        "other_founder": other_founder,
+        "lab_manager": lab_manager,
+        "provider": provider_user,
+        "finance_same_district": make.finance("500106"),
+        "finance_other_district": make.finance("500103"),
+        "finance_municipal": make.finance(None),
+        "admin": make.user("admin"),
+    }
+    program = make.program(users["finance_same_district"], level="district", district_code="500106")
+    voucher = make.voucher(team, program, amount_fen=300_000)
+    booking = make.booking(team, instrument, starts, starts + timedelta(hours=1), now=clock.now())
+    for user in users.values():
+        if user is not None:
+            make.token_for(user)
+
+    def extras():
+        application = programs.apply(
+            db.session.get(User, owner.id), program.id, team_id=team.id, amount_fen=100_000, purpose="GPU"
+        )
+        feed, secret = calendar.create_feed(db.session.get(User, owner.id), "user")
+        exception = FinanceException(
+            kind="over_tolerance",
+            booking_id=booking.id,
+            district_code="500106",
+            details={},
+            blocking=True,
+            unique_key=f"matrix-{next(_n)}-{booking.id}",
+        )
+        db.session.add(exception)
+        db.session.flush()
+        token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == owner.id))
+        export = exports.request_export(
+            db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
+        )
+        ids = {
+            "application": application.id,
+            "feed": feed.id,
+            "secret": secret,
+            "exception": exception.id,
+            "export": export.id,
+        }
+        db.session.commit()
+        return {**ids, "token": token_id}
+
+    with app.app_context(), write_intent():
+        created = extras()
+    ids = {
+        "team": team.id,
+        "lab": lab.id,
+        "instrument": instrument.id,
+        "provider": provider.id,
+        "offer": offer.id,
+        "program": program.id,
+        "voucher": voucher.id,
+        "booking": booking.id,
+        "owner": owner.id,
+        "spare_founder": make.user("founder").id,
+        "spare_lab_manager": make.user("lab_manager").id,
+        "spare_email": make.user("founder").email,
+        "starts": (starts + timedelta(days=1)).isoformat(),
+        "ends": (starts + timedelta(days=1, hours=1)).isoformat(),
+        "period": "2026-10",
+        **created,
+    }
+    with app.app_context():
+        ids["blackout"] = db.session.scalar(
+            select(Blackout.id).where(Blackout.instrument_id == instrument.id)
+        )
+    return World(users, ids)
+
+
+# --- the expectation table ------------------------------------------------------------------------------
+# roles:       anonymous owner other_founder lab_manager provider fin_same fin_other fin_municipal admin
+
+_user = {"email": "new{n}@example.cn", "password": "s3cret-pass", "name": "New", "role": "founder"}
+_place = {"name": "L", "university": "重庆大学", "district_code": "500106", "organization": "重庆大学"}
+_instrument = {
+    "name": "SEM",
+    "category": "microscopy",
+    "hourly_rate_fen": 10_000,
+    "operation_mode": "market",
+    "timezone": "Asia/Shanghai",
+}
+_program = {
+    "name": "算力券",
+    "level": "district",
+    "district_code": "500106",
+    "resource_kinds": ["compute", "instrument"],
+    "rate_bp": 3000,
+    "budget_fen": 1_000_000,
+    "per_team_cap_fen": 100_000,
+    "valid_from": "2026-01-01",
+    "valid_to": "2027-12-31",
+    "voucher_validity_days": 365,
+}
+
+RULES: dict[tuple[str, str], tuple[str, object, str]] = {
+    # --- API: accounts and tokens
+    ("auth.Tokens", "POST"): (
+        "/api/v1/auth/tokens",
+        {"email": "{spare_email}", "password": PASSWORD},
+        "ok ok ok ok ok ok ok ok ok",
+    ),
+    ("auth.Tokens", "GET"): ("/api/v1/auth/tokens", None, "U ok ok ok ok ok ok ok ok"),
+    ("auth.Token", "DELETE"): ("/api/v1/auth/tokens/{token}", None, "U ok N N N N N N N"),
+    ("auth.Me", "GET"): ("/api/v1/me", None, "U ok ok ok ok ok ok ok ok"),
+    ("users.Users", "GET"): ("/api/v1/users", None, "U F F F F F F F ok"),
+    ("users.Users", "POST"): ("/api/v1/users", _user, "U F F F F F F F ok"),
+    ("users.UserById", "GET"): ("/api/v1/users/{owner}", None, "U ok N N N N N N ok"),
+    ("users.Districts", "GET"): ("/api/v1/districts", None, "U ok ok ok ok ok ok ok ok"),
+    # --- teams, labs, providers
+    ("teams.Teams", "GET"): ("/api/v1/teams", None, "U ok ok ok ok ok ok ok ok"),
+    ("teams.Teams", "POST"): ("/api/v1/teams", _place, "U ok ok F F F F F F"),
+    ("teams.TeamById", "GET"): ("/api/v1/teams/{team}", None, "U ok N N N ok N ok ok"),
+    ("teams.TeamMembers", "POST"): (
+        "/api/v1/teams/{team}/members",
+        {"user_id": "{spare_founder}"},
+        "U ok N F F F F F F",
+    ),
+    ("teams.TeamVerification", "POST"): ("/api/v1/teams/{team}/verify", None, "U F F F F ok N F ok"),
+    ("vouchers.TeamVouchers", "GET"): ("/api/v1/teams/{team}/vouchers", None, "U ok N F F ok N ok ok"),
+    ("labs.Labs", "GET"): ("/api/v1/labs", None, "U ok ok ok ok ok ok ok ok"),
+    ("labs.Labs", "POST"): ("/api/v1/labs", _place, "U F F F F F F F ok"),
+    ("labs.LabById", "GET"): ("/api/v1/labs/{lab}", None, "U ok ok ok ok ok ok ok ok"),
+    ("labs.LabManagers", "POST"): (
+        "/api/v1/labs/{lab}/managers",
+        {"user_id": "{spare_lab_manager}"},
+        "U F F F F F F F ok",
+    ),
+    ("labs.LabInstruments", "POST"): ("/api/v1/labs/{lab}/instruments", _instrument, "U F F ok F F F F ok"),
+    ("providers.Providers", "GET"): ("/api/v1/providers", None, "U ok ok ok ok ok ok ok ok"),
+    ("providers.Providers", "POST"): (
+        "/api/v1/providers",
+        {"name": "P", "organization": "P Co"},
+        "U F F F F F F F ok",
+    ),
+    ("providers.ProviderById", "GET"): ("/api/v1/providers/{provider}", None, "U ok ok ok ok ok ok ok ok"),
+    # --- compute
+    ("compute.Offers", "GET"): ("/api/v1/compute/offers", None, "U ok ok ok ok ok ok ok ok"),
+    ("compute.OfferById", "GET"): ("/api/v1/compute/offers/{offer}", None, "U ok ok ok ok ok ok ok ok"),
+    ("compute.OfferById", "PATCH"): ("/api/v1/compute/offers/{offer}", {"name": "B"}, "U F F F ok F F F ok"),
+    ("compute.OfferAvailability", "GET"): (
+        "/api/v1/compute/offers/{offer}/availability",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("compute.ProviderOffers", "POST"): (
+        "/api/v1/providers/{provider}/offers",
+        {"name": "H", "gpu_model": "H100", "gpus_total": 8, "price_per_gpu_hour_fen": 100},
+        "U F F F ok F F F ok",
+    ),
+    ("usage.UsageRecords", "POST"): (
+        "/api/v1/usage-records",
+        {
+            "records": [
+                {
+                    "external_id": "x",
+                    "booking_id": 1,
+                    "started_at": "{starts}",
+                    "ended_at": "{ends}",
+                    "gpu_hours": "1",
+                }
+            ]
+        },
+        "U F F F ok F F F F",
+    ),
+    # --- instruments
+    ("instrument_search.Instruments", "GET"): ("/api/v1/instruments", None, "U ok ok ok ok ok ok ok ok"),
+    ("instrument_search.InstrumentDetail", "GET"): (
+        "/api/v1/instruments/{instrument}",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("instrument_search.InstrumentAvailability", "GET"): (
+        "/api/v1/instruments/{instrument}/availability",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("labs.InstrumentById", "PATCH"): (
+        "/api/v1/instruments/{instrument}",
+        {"name": "TEM"},
+        "U F F ok F F F F ok",
+    ),
+    ("labs.InstrumentBlackouts", "GET"): (
+        "/api/v1/instruments/{instrument}/blackouts",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("labs.InstrumentBlackouts", "POST"): (
+        "/api/v1/instruments/{instrument}/blackouts",
+        {"starts_at": "{starts}", "ends_at": "{ends}", "reason": "service"},
+        "U F F ok F F F F ok",
+    ),
+    ("labs.InstrumentBlackout", "DELETE"): (
+        "/api/v1/instruments/{instrument}/blackouts/{blackout}",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("labs.InstrumentOpeningHours", "GET"): (
+        "/api/v1/instruments/{instrument}/opening-hours",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("labs.InstrumentOpeningHours", "PUT"): (
+        "/api/v1/instruments/{instrument}/opening-hours",
+        [{"weekday": 0, "opens": "09:00", "closes": "17:00"}],
+        "U F F ok F F F F ok",
+    ),
+    ("labs.InstrumentQualifications", "GET"): (
+        "/api/v1/instruments/{instrument}/qualifications",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("labs.InstrumentQualifications", "POST"): (
+        "/api/v1/instruments/{instrument}/qualifications",
+        {"user_id": "{spare_founder}"},
+        "U F F ok F F F F ok",
+    ),
+    ("labs.InstrumentQualification", "DELETE"): (
+        "/api/v1/instruments/{instrument}/qualifications/{owner}",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    # --- bookings
+    ("bookings.Bookings", "GET"): ("/api/v1/bookings", None, "U ok ok ok ok ok ok ok ok"),
+    ("bookings.Bookings", "POST"): (
+        "/api/v1/bookings",
+        {"team_id": "{team}", "instrument_id": "{instrument}", "starts_at": "{starts}", "ends_at": "{ends}"},
+        "U ok N F F F F F F",
+    ),
+    ("bookings.BookingById", "GET"): ("/api/v1/bookings/{booking}", None, "U ok N ok N ok N ok ok"),
+    ("bookings.BookingApproval", "POST"): ("/api/v1/bookings/{booking}/approve", None, "U F F ok F F F F ok"),
+    ("bookings.BookingRejection", "POST"): (
+        "/api/v1/bookings/{booking}/reject",
+        {"reason": "no"},
+        "U F F ok F F F F ok",
+    ),
+    ("bookings.BookingCancellation", "POST"): (
+        "/api/v1/bookings/{booking}/cancel",
+        {},
+        "U ok N ok F F F F ok",
+    ),
+    ("bookings.BookingCheckIn", "POST"): ("/api/v1/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
+    ("bookings.BookingCheckOut", "POST"): ("/api/v1/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
+    ("bookings.BookingRefund", "POST"): (
+        "/api/v1/bookings/{booking}/refund",
+        {"amount_fen": 100},
+        "U F F F F F F F ok",
+    ),
+    ("payments.PaymentsWebhook", "POST"): ("/api/v1/payments/webhook", {}, "ok ok ok ok ok ok ok ok ok"),
+    ("calendar.CalendarFeeds", "GET"): ("/api/v1/calendar-feeds", None, "U ok ok ok ok ok ok ok ok"),
+    ("calendar.CalendarFeeds", "POST"): (
+        "/api/v1/calendar-feeds",
+        {"scope": "user"},
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("calendar.CalendarFeedById", "DELETE"): ("/api/v1/calendar-feeds/{feed}", None, "U ok N N N N N N N"),
+    ("calendar_feeds.feed", "GET"): ("/ical/{secret}.ics", None, "ok ok ok ok ok ok ok ok ok"),
+    # --- vouchers
+    ("vouchers.Programs", "GET"): ("/api/v1/programs", None, "U ok ok ok ok ok ok ok ok"),
+    ("vouchers.Programs", "POST"): ("/api/v1/programs", _program, "U F F F F ok F F F"),
+    ("vouchers.ProgramById", "GET"): ("/api/v1/programs/{program}", None, "U ok ok N N ok N N ok"),
+    ("vouchers.ProgramSummary", "GET"): ("/api/v1/programs/{program}/summary", None, "U F F F F ok N N ok"),
+    ("vouchers.ProgramApplications", "POST"): (
+        "/api/v1/programs/{program}/applications",
+        {"team_id": "{team}", "amount_fen": 1000, "purpose": "GPU"},
+        "U ok N F F F F F F",
+    ),
+    ("vouchers.Applications", "GET"): ("/api/v1/applications", None, "U ok ok ok ok ok ok ok ok"),
+    ("vouchers.ApplicationById", "GET"): (
+        "/api/v1/applications/{application}",
+        None,
+        "U ok N N N ok N N ok",
+    ),
+    ("vouchers.ApplicationApproval", "POST"): (
+        "/api/v1/applications/{application}/approve",
+        {},
+        "U F F F F ok N N F",
+    ),
+    ("vouchers.ApplicationRejection", "POST"): (
+        "/api/v1/applications/{application}/reject",
+        {"reason": "no"},
+        "U F F F F ok N N F",
+    ),
+    ("vouchers.VoucherRevocation", "POST"): (
+        "/api/v1/vouchers/{voucher}/revoke",
+        {"reason": "no"},
+        "U F F F F ok N N F",
+    ),
+    # --- finance
+    ("reconciliation.ReconciliationRuns", "POST"): (
+        "/api/v1/reconciliation/runs",
+        {},
+        "U F F F F ok ok ok ok",
+    ),
+    ("finance.Dashboard", "GET"): ("/api/v1/finance/dashboard", None, "U F F F F ok ok ok ok"),
+    ("finance.Exceptions", "GET"): ("/api/v1/finance/exceptions", None, "U F F F F ok ok ok ok"),
+    ("finance.ExceptionResolution", "POST"): (
+        "/api/v1/finance/exceptions/{exception}/resolve",
+        {"comment": "fine"},
+        "U F F F F ok N ok ok",
+    ),
+    ("finance.Statements", "GET"): (
+        "/api/v1/finance/statements?period={period}",
+        None,
+        "U F F F F ok ok ok F",
+    ),
+    ("finance.LabReport", "GET"): (
+        "/api/v1/finance/lab-report?period={period}",
+        None,
+        "U F F F F ok ok ok ok",
+    ),
+    ("finance.Payouts", "POST"): (
+        "/api/v1/finance/payouts",
+        {"period": "{period}", "payee_kind": "lab", "payee_id": "{lab}", "reference": "BANK-1"},
+        "U F F F F ok ok ok F",
+    ),
+    ("finance.PeriodClose", "POST"): ("/api/v1/finance/periods/{period}/close", None, "U F F F F F F ok ok"),
+    ("finance.AuditLog", "GET"): ("/api/v1/finance/audit", None, "U F F F F ok ok ok ok"),
+    ("api-docs.openapi_json", "GET"): ("/api/v1/openapi.json", None, "ok ok ok ok ok ok ok ok ok"),
+    ("healthz", "GET"): ("/healthz", None, "ok ok ok ok ok ok ok ok ok"),
+    # --- HTML pages
+    ("web.home", "GET"): ("/", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.favicon", "GET"): ("/favicon.ico", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.set_language", "GET"): ("/language/en", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.sign_in", "GET"): ("/sign-in", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.sign_in", "POST"): (
+        "/sign-in",
+        {"email": "x@example.cn", "password": "p"},
+        "ok ok ok ok ok ok ok ok ok",
+    ),
+    ("web.sign_out", "POST"): ("/sign-out", {}, "ok ok ok ok ok ok ok ok ok"),
+    ("web.team_list", "GET"): ("/teams", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.team_new", "GET"): ("/teams/new", None, "U ok ok F F F F F F"),
+    ("web.team_new", "POST"): ("/teams/new", {"name": "T"}, "U ok ok F F F F F F"),
+    ("web.team_detail", "GET"): ("/teams/{team}", None, "U ok N N N ok N ok ok"),
+    ("web.team_add_member", "POST"): (
+        "/teams/{team}/members",
+        {"email": "{spare_email}"},
+        "U ok N N N F N F F",
+    ),
+    ("web.team_verify", "POST"): ("/teams/{team}/verify", {}, "U F F F F ok N F ok"),
+    ("web.team_wallet", "GET"): ("/teams/{team}/vouchers", None, "U ok N N N ok N ok ok"),
+    ("web.instrument_list", "GET"): ("/instruments", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.instrument_detail", "GET"): ("/instruments/{instrument}", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.instrument_book", "POST"): (
+        "/instruments/{instrument}/book",
+        {"team_id": "{team}"},
+        "U ok ok F F F F F F",
+    ),
+    ("web.booking_list", "GET"): ("/bookings", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.booking_detail", "GET"): ("/bookings/{booking}", None, "U ok N ok N ok N ok ok"),
+    ("web.booking_cancel", "POST"): ("/bookings/{booking}/cancel", {}, "U ok N ok N F N F ok"),
+    ("web.booking_refund", "POST"): (
+        "/bookings/{booking}/refund",
+        {"refund-amount": "1"},
+        "U F F F F F F F ok",
+    ),
+    ("web.lab_console", "GET"): ("/lab", None, "U F F ok F F F F ok"),
+    ("web.lab_booking_approve", "POST"): ("/lab/bookings/{booking}/approve", {}, "U F F ok F F F F ok"),
+    ("web.lab_booking_reject", "POST"): ("/lab/bookings/{booking}/reject", {}, "U F F ok F F F F ok"),
+    ("web.lab_booking_check_in", "POST"): ("/lab/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
+    ("web.lab_booking_check_out", "POST"): ("/lab/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
+    ("web.lab_booking_undo_check_in", "POST"): (
+        "/lab/bookings/{booking}/undo-check-in",
+        {},
+        "U F F ok F F F F ok",
+    ),
+    ("web.lab_instrument_new", "GET"): ("/lab/instruments/new", None, "U F F ok F F F F ok"),
+    ("web.lab_instrument_new", "POST"): ("/lab/instruments/new", {"name": "X"}, "U F F ok F F F F ok"),
+    ("web.lab_instrument", "GET"): ("/lab/instruments/{instrument}", None, "U F F ok F F F F ok"),
+    ("web.lab_instrument", "POST"): ("/lab/instruments/{instrument}", {"name": "X"}, "U F F ok F F F F ok"),
+    ("web.lab_instrument_hours", "POST"): ("/lab/instruments/{instrument}/hours", {}, "U F F ok F F F F ok"),
+    ("web.lab_blackout_add", "POST"): ("/lab/instruments/{instrument}/blackouts", {}, "U F F ok F F F F ok"),
+    ("web.lab_blackout_remove", "POST"): (
+        "/lab/instruments/{instrument}/blackouts/{blackout}/remove",
+        {},
+        "U F F ok F F F F ok",
+    ),
+    ("web.lab_qualification_grant", "POST"): (
+        "/lab/instruments/{instrument}/qualifications",
+        {"email": "{spare_email}"},
+        "U F F ok F F F F ok",
+    ),
+    ("web.lab_qualification_revoke", "POST"): (
+        "/lab/instruments/{instrument}/qualifications/{owner}/revoke",
+        {},
+        "U F F ok F F F F ok",
+    ),
+    ("web.program_list", "GET"): ("/programs", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.program_list", "POST"): ("/programs", {"name": "P"}, "U F F F F ok ok ok F"),
+    ("web.program_detail", "GET"): ("/programs/{program}", None, "U ok ok N N ok N N ok"),
+    ("web.program_apply", "GET"): ("/programs/{program}/apply", None, "U ok ok F F F F F F"),
+    ("web.program_apply", "POST"): (
+        "/programs/{program}/apply",
+        {"team_id": "{team}"},
+        "U ok ok F F F F F F",
+    ),
+    ("web.application_list", "GET"): ("/applications", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.application_approve", "POST"): ("/applications/{application}/approve", {}, "U F N N N ok N N F"),
+    ("web.application_reject", "POST"): ("/applications/{application}/reject", {}, "U F N N N ok N N F"),
+    ("web.voucher_revoke", "POST"): ("/vouchers/{voucher}/revoke", {}, "U F F N N ok N N F"),
+    ("web.finance_dashboard", "GET"): ("/finance", None, "U F F F F ok ok ok ok"),
+    ("web.finance_reconciliation", "GET"): ("/finance/reconciliation", None, "U F F F F ok ok ok ok"),
+    ("web.finance_reconciliation_run", "POST"): ("/finance/reconciliation", {}, "U F F F F ok ok ok ok"),
+    ("web.finance_exceptions", "GET"): ("/finance/exceptions", None, "U F F F F ok ok ok ok"),
+    ("web.finance_exception_resolve", "POST"): (
+        "/finance/exceptions/{exception}/resolve",
+        {},
+        "U F F F F ok N ok ok",
+    ),
+    ("web.finance_statements", "GET"): ("/finance/statements?period={period}", None, "U F F F F ok ok ok ok"),
+    ("web.finance_statement_download", "GET"): (
+        "/finance/statements/download?period={period}&format=csv",
+        None,
+        "U F F F F ok ok ok ok",
+    ),
+    ("web.finance_export_create", "POST"): (
+        "/finance/exports",
+        {"kind": "statement", "format": "csv", "period": "{period}"},
+        "U F F F F ok ok ok ok",
+    ),
+    ("web.finance_export", "GET"): ("/finance/exports/{export}", None, "U F F F F ok N N ok"),
+    ("web.finance_export_download", "GET"): (
+        "/finance/exports/{export}/download",
+        None,
+        "U F F F F ok N N ok",
+    ),
+    ("web.finance_periods", "GET"): ("/finance/periods", None, "U F F F F ok ok ok ok"),
+    ("web.finance_period_close", "POST"): (
+        "/finance/periods/close",
+        {"period": "{period}", "confirm": "y"},
+        "U F F F F F F ok ok",
+    ),
+    ("web.finance_payouts", "GET"): ("/finance/payouts?period={period}", None, "U F F F F ok ok ok ok"),
+    ("web.finance_payout", "POST"): ("/finance/payouts/lab/{lab}", {}, "U F F F F ok ok ok F"),
+    ("web.finance_audit", "GET"): ("/finance/audit", None, "U F F F F ok ok ok ok"),
+    ("web.finance_lab_report", "GET"): ("/finance/lab-report?period={period}", None, "U F F F F ok ok ok ok"),
+    ("web.finance_lab_report_download", "GET"): (
+        "/finance/lab-report/download?period={period}",
+        None,
+        "U F F F F ok ok ok ok",
+    ),
+    # --- the account page
+    ("web.account", "GET"): ("/account", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_language", "POST"): ("/account/language", {"locale": "en"}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_token_new", "POST"): ("/account/tokens", {}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_token_revoke", "POST"): ("/account/tokens/{token}/revoke", {}, "U ok N N N N N N N"),
+    ("web.account_feed_new", "POST"): ("/account/feeds", {"scope": "user"}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_feed_revoke", "POST"): ("/account/feeds/{feed}/revoke", {}, "U ok N N N N N N N"),
+    # --- compute
+    ("web.compute_offers", "GET"): ("/compute", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.compute_offer", "GET"): ("/compute/offers/{offer}", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.compute_book", "POST"): (
+        "/compute/offers/{offer}/book",
+        {"team_id": "{team}"},
+        "U ok ok F F F F F F",
+    ),
+    # --- the provider console
+    ("web.provider_console", "GET"): ("/provider", None, "U F F F ok F F F ok"),
+    ("web.provider_offer_new", "POST"): ("/provider/offers", {"name": "H"}, "U F F F ok F F F ok"),
+    ("web.provider_offer_edit", "GET"): ("/provider/offers/{offer}/edit", None, "U F F F ok F F F ok"),
+    ("web.provider_offer_edit", "POST"): (
+        "/provider/offers/{offer}/edit",
+        {"name": "H"},
+        "U F F F ok F F F ok",
+    ),
+    ("web.provider_offer_activate", "POST"): ("/provider/offers/{offer}/activate", {}, "U F F F ok F F F ok"),
+    ("web.provider_offer_deactivate", "POST"): (
+        "/provider/offers/{offer}/deactivate",
+        {},
+        "U F F F ok F F F ok",
+    ),
+    ("web.provider_usage", "GET"): ("/provider/usage", None, "U F F F ok F F F ok"),
+    ("web.provider_usage_template", "GET"): ("/provider/usage/template.csv", None, "U F F F ok F F F ok"),
+    ("web.provider_usage_upload", "POST"): ("/provider/usage/upload", {}, "U F F F ok F F F F"),
+    # --- administration
+    ("web.admin_overview", "GET"): ("/admin", None, "U F F F F F F F ok"),
+    ("web.admin_users", "GET"): ("/admin/users", None, "U F F F F F F F ok"),
+    ("web.admin_users", "POST"): ("/admin/users", _user, "U F F F F F F F ok"),
+    ("web.admin_labs", "GET"): ("/admin/labs", None, "U F F F F F F F ok"),
+    ("web.admin_labs", "POST"): ("/admin/labs", _place, "U F F F F F F F ok"),
+    ("web.admin_lab_managers", "POST"): (
+        "/admin/labs/{lab}/managers",
+        {"user_id": "{spare_lab_manager}"},
+        "U F F F F F F F ok",
+    ),
+    ("web.admin_providers", "GET"): ("/admin/providers", None, "U F F F F F F F ok"),
+    ("web.admin_providers", "POST"): (
+        "/admin/providers",
+        {"name": "P", "organization": "云 Co"},
+        "U F F F F F F F ok",
+    ),
+}
+
+IGNORED_ENDPOINTS = {"static"}
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def _route_methods(app) -> dict[tuple[str, str], object]:
+    """(endpoint, method) → the function that decides access (the MethodView method for the API)."""
+    found = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in IGNORED_ENDPOINTS:
+            continue
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            func = getattr(view_class, method.lower(), None) if view_class is not None else view
+            found[(rule.endpoint, method)] = func
+    return found
+
+
+def _is_html(endpoint: str) -> bool:
+    return endpoint.startswith("web.")
+
+
+def _fill(value, ids: dict):
+    if isinstance(value, str):
+        if re.fullmatch(r"\{\w+\}", value) and isinstance(ids.get(value[1:-1]), int):
+            return ids[value[1:-1]]
+        return value.format(n=next(_n), **ids)
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    return value
+
+
+# --- the structural checks ------------------------------------------------------------------------------
+
+
+def test_every_view_carries_an_access_mark(app):
+    unmarked = sorted(
+        f"{e} {m}" for (e, m), f in _route_methods(app).items() if not getattr(f, "_access_roles", None)
+    )
+    assert not unmarked, "views without api_auth/public or @page/@public_page: " + ", ".join(unmarked)
+
+
+def test_every_endpoint_has_an_expectation(app):
+    routes = set(_route_methods(app))
+    missing = sorted(f"{e} {m}" for e, m in routes - set(RULES))
+    stale = sorted(f"{e} {m}" for e, m in set(RULES) - routes)
+    assert not missing, "add rows to RULES in tests/web/test_access_matrix.py for: " + ", ".join(missing)
+    assert not stale, "RULES rows for endpoints that no longer exist: " + ", ".join(stale)
+
+
+def test_expectations_agree_with_the_declared_roles(app):
+    """A role the decorator refuses must be expected to get 403; anonymous gets 401 unless public."""
+    problems = []
+    for key, func in _route_methods(app).items():
+        if key not in RULES:
+            continue
+        expected = dict(zip(ROLES, RULES[key][2].split(), strict=True))
+        declared = getattr(func, "_access_roles", ())
+        public = "public" in declared
+        if (expected["anonymous"] == "U") == public:
+            problems.append(f"{key}: anonymous")
+        if public or "*" in declared:
+            continue
+        for role, role_name in ROLE_OF.items():
+            if role_name not in declared and expected[role] != "F":
+                problems.append(f"{key}: {role} is not among {declared} but expected {expected[role]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_rows_are_well_formed():
+    for key, (_path, _body, statuses) in RULES.items():
+        tokens = statuses.split()
+        assert len(tokens) == len(ROLES), key
+        assert set(tokens) <= {"U", "F", "N", "ok"}, key
+
+
+# --- the matrix itself ----------------------------------------------------------------------------------
+
+
+class Caller:
+    """One role's way in: a bearer token for the API, a signed-in browser session for HTML pages."""
+
+    def __init__(self, app, make, user):
+        self.app = app
+        self.user = user
+        self.token = make.token_for(user) if user is not None else None
+        self._browser = None
+
+    def browser(self):
+        """A test client signed in through the form (made on first use: API rows need none)."""
+        if self._browser is None:
+            self._browser = self.app.test_client()
+            if self.user is not None:
+                sign_in(self._browser, self.user)
+            page = self._browser.get("/" if self.user is not None else "/sign-in").get_data(as_text=True)
+            self.csrf = CSRF_RE.search(page).group(1)
+        return self._browser
+
+    def request(self, endpoint: str, method: str, path: str, body):
+        if _is_html(endpoint):
+            browser = self.browser()
+            data = {**(body or {}), "csrf_token": self.csrf} if method == "POST" else None
+            return browser.open(path, method=method, data=data)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        client = self.app.test_client()  # no cookies: the API never uses the session
+        if body is None:
+            return client.open(path, method=method, headers=headers)
+        return client.open(path, method=method, headers=headers, json=body)
+
+
+def _verdict(endpoint: str, response) -> str:
+    status = response.status_code
+    if status >= 500:
+        return f"5xx({status})"
+    if status == 401:
+        return "U" if not _is_html(endpoint) else "401"
+    if status in (302, 303) and _is_html(endpoint) and "/sign-in" in response.headers.get("Location", ""):
+        return "U"
+    if status == 403:
+        return "F"
+    if status == 404:
+        return "N"
+    return "ok"
+
+
+@pytest.mark.parametrize("key", sorted(RULES), ids=lambda key: f"{key[0]}-{key[1]}")
+def test_access_matrix(app, make, world, isolated_db, key):
+    endpoint, method = key
+    path_template, body_template, statuses = RULES[key]
+    expected = dict(zip(ROLES, statuses.split(), strict=True))
+    callers = {role: Caller(app, make, user) for role, user in world.users.items()}
+    got, details = {}, {}
+    for role in ROLES:
+        savepoint = isolated_db.begin_nested()
+        try:
+            path = _fill(path_template, world.ids)
+            body = _fill(body_template, world.ids)
+            response = callers[role].request(endpoint, method, path, body)
+        finally:
+            savepoint.rollback()
+        got[role] = _verdict(endpoint, response)
+        details[role] = f"{response.status_code} {response.get_data()[:200].decode(errors='replace')!r}"
+        if got[role] in ("U", "F", "N") and not _is_html(endpoint):
+            assert set(response.json["error"]) == {"code", "message", "details"}, (role, response.json)
+        if got[role] == "U" and not _is_html(endpoint):
+            assert response.headers.get("WWW-Authenticate") == "Bearer"
+    if os.environ.get("RECORD_ACCESS"):
+        print(f'\n{key}: "{" ".join(got[r] for r in ROLES)}"')
+    wrong = [
+        f"{r}: expected {expected[r]}, got {got[r]} ({details[r]})" for r in ROLES if got[r] != expected[r]
+    ]
+    assert not wrong, f"{endpoint} {method} {path_template}\n" + "\n".join(wrong)
