@@ -77,7 +77,7 @@ def _when(booking: Booking) -> tuple[str, str]:
 
 
 def _resource(booking: Booking) -> str:
-    # compute bookings (no instrument) get their offer's name with the compute issue
+    # a compute booking has no instrument: it is named as compute
     return booking.instrument.name if booking.instrument is not None else "算力 compute"
 
 

@@ -1,4 +1,4 @@
-"""Periodic jobs as a declarative list. The scheduler process (with the compute issue) runs them on
+"""Periodic jobs as a declarative list. The scheduler process runs them on
 their intervals; ``flask --app wsgi jobs run NAME [--now ISO8601]`` runs one once, as of any instant.
 
 Each job is a plain function of ``now`` that only flushes; ``run_job`` is its unit-of-work boundary:

@@ -95,7 +95,7 @@ NO_OVERLAP_CONSTRAINT = "ex_bookings_instrument_no_overlap"
 
 
 class Booking(Base):
-    """A team's booking of an instrument (or, with the compute issue, of GPUs of an offer)."""
+    """A team's booking of an instrument, or of GPUs of a compute offer."""
 
     __tablename__ = "bookings"
     __table_args__ = (

@@ -11,7 +11,7 @@ from booking.models.organization import Organization
 
 
 class Provider(Base):
-    """A compute provider (算力服务商). Its offers and usage come with the compute issue."""
+    """A compute provider (算力服务商): it publishes offers and reports metered usage."""
 
     __tablename__ = "providers"
 

@@ -222,7 +222,8 @@ def provider_usage_upload():
             duplicates=result.duplicates,
             rejected=len(result.rejected),
         ),
-        "success" if not result.rejected else "error",
+        # rows accepted are kept even when others were rejected: a warning, not a refusal
+        "success" if not result.rejected else "warning",
     )
     return console_page(
         provider,
