@@ -34,6 +34,9 @@ class User(Base):
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     locale: Mapped[str | None] = mapped_column(String(10))
+    # when the person proved the address is theirs (a verification link, single sign-on, or an admin
+    # who created the account); NULL = not verified yet
+    email_verified_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
 
     district: Mapped[District | None] = relationship()
@@ -50,6 +53,10 @@ class User(Base):
 
     def get_id(self) -> str:
         return str(self.id)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def is_admin(self) -> bool:
