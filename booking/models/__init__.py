@@ -14,6 +14,7 @@ from booking.models.booking import (
 from booking.models.browser_session import BrowserSession
 from booking.models.calendar_feed import CalendarFeed
 from booking.models.district import District
+from booking.models.email_link import LINK_PURPOSES, EmailLink
 from booking.models.offer import ComputeOffer
 from booking.models.organization import Organization
 from booking.models.outbox import OutboxMessage
@@ -29,6 +30,7 @@ __all__ = [
     "CANCELLABLE_STATUSES",
     "COMPUTE_HOLDING_STATUSES",
     "HOLDING_STATUSES",
+    "LINK_PURPOSES",
     "ROLES",
     "SERVED_STATUSES",
     "STATUSES",
@@ -40,6 +42,7 @@ __all__ = [
     "CalendarFeed",
     "ComputeOffer",
     "District",
+    "EmailLink",
     "Organization",
     "OutboxMessage",
     "PaymentEvent",
