@@ -14,7 +14,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.models import Booking, CalendarFeed, User
 from instruments.models import LabManager
-from tests.support.outbox import add_booking, add_instrument
+from tests.support.notification_rows import add_booking, add_instrument
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)

@@ -20,7 +20,7 @@ from booking.core.errors import Conflict
 from booking.flow import attendance, mail, notifications
 from booking.jobs import JOBS, Job, run_job
 from booking.models import Booking, OutboxMessage
-from tests.support.outbox import add_booking, add_instrument, add_member
+from tests.support.notification_rows import add_booking, add_instrument, add_member
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)  # Tuesday morning in Chongqing
