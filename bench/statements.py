@@ -10,7 +10,7 @@ postings (payable ← committed) spread over 12 months. It then measures
   (a) the monthly statement as JSON rows, CSV and XLSX (streamed), municipal scope and one district,
       the statement lines (one row per booking) as CSV and XLSX, and the peak RSS of the process
       (target < 200 MiB);
-  (b) ``vouchers.finance.dashboard`` (target ≤ 200 ms, median of BENCH_REPEATS runs).
+  (b) ``vouchers.dashboard.dashboard`` (target ≤ 200 ms, median of BENCH_REPEATS runs).
 
 Run ``python -m bench.statements``.
 """
@@ -38,8 +38,9 @@ from booking.models import Booking, User
 from booking.people import teams
 from booking.people.accounts import create_user
 from booking.people.providers import create_provider
-from vouchers import exports, finance, ledger, programs, report_files
+from vouchers import dashboard, ledger, programs
 from vouchers.models import JournalTransaction, Posting, Settlement
+from vouchers.reports import files, statement_lines, statements
 from vouchers.settling import add_settlement_totals
 
 SETTLED = int(os.environ.get("BENCH_SETTLED", "100000"))
@@ -225,8 +226,8 @@ def main() -> int:
                     f"statement {fmt} (municipal, {SETTLED:,} bookings): {response.status_code}, {size:,} bytes, "
                     f"{(time.perf_counter() - started) * 1000:.0f} ms"
                 )
-            for layout in report_files.LAYOUTS:  # the API's columns, then the people's (the pages')
-                for fmt, pieces in (("csv", exports.lines_csv), ("xlsx", exports.lines_xlsx)):
+            for layout in files.LAYOUTS:  # the API's columns, then the people's (the pages')
+                for fmt, pieces in (("csv", statement_lines.lines_csv), ("xlsx", statement_lines.lines_xlsx)):
                     started = time.perf_counter()
                     with force_locale("zh_CN"):  # streamed, never held whole
                         size = sum(len(piece) for piece in pieces(officer, PERIOD, layout=layout))
@@ -234,18 +235,18 @@ def main() -> int:
                         f"statement lines {fmt}, {layout} layout (one row per booking, {SETTLED:,} bookings): "
                         f"{size:,} bytes, {(time.perf_counter() - started) * 1000:.0f} ms"
                     )
-            ms, rows = timed(lambda: finance.statement_rows(officer, PERIOD, "500106"))
+            ms, rows = timed(lambda: statements.statement_rows(officer, PERIOD, "500106"))
             log(f"statement rows (district 500106 via teams join): {len(rows)} payees, {ms:.0f} ms")
             peak = peak_rss_mib()
             log(
                 f"peak RSS after the exports: {peak:.0f} MiB (before them {rss_before:.0f} MiB; "
                 f"target < {RSS_TARGET_MIB} MiB, {peak / RSS_TARGET_MIB:.2f}x)"
             )
-            finance.dashboard(officer)  # warm-up
+            dashboard.dashboard(officer)  # warm-up
             times = []
             for _ in range(REPEATS):
                 db.session.expire_all()
-                ms, _ = timed(lambda: finance.dashboard(officer))
+                ms, _ = timed(lambda: dashboard.dashboard(officer))
                 times.append(ms)
             times.sort()
             median = statistics.median(times)

@@ -18,9 +18,10 @@ from booking.models import Provider, User
 from booking.people import audit
 from instruments.models import Lab
 from vouchers import ledger
-from vouchers.finance import check_period, payee_names
 from vouchers.models import JournalTransaction, LedgerAccount, Posting, Program
 from vouchers.programs import is_officer, visible_programs
+from vouchers.reports.statements import payee_names
+from vouchers.scope import check_period
 
 
 def payout_key(period: str, payee_kind: str, payee_id: int, program_id: int) -> str:

@@ -25,9 +25,10 @@ from booking.api.common import (
 )
 from booking.core.errors import Invalid
 from booking.people import audit
-from vouchers import finance, lab_report, payouts, report_files
-from vouchers.exports import CONTENT_TYPES
+from vouchers import dashboard, finance_exceptions, payouts, periods
 from vouchers.models import AuditEntry, FinanceException
+from vouchers.reports import files, lab_report, statements
+from vouchers.reports.exports import CONTENT_TYPES
 
 blp = Blueprint(
     "finance", __name__, url_prefix="/api/v1/finance", description="District and municipal finance"
@@ -77,7 +78,7 @@ class StatementArgs(ma.Schema):
     district_code = ma.fields.String(validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits."))
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
     # the files' columns: the machine ones named in API.md (default), or ``human`` (what the pages give)
-    layout = ma.fields.String(load_default="machine", validate=ma.validate.OneOf(report_files.LAYOUTS))
+    layout = ma.fields.String(load_default="machine", validate=ma.validate.OneOf(files.LAYOUTS))
 
 
 class StatementRowSchema(ma.Schema):
@@ -158,7 +159,9 @@ class Exceptions(MethodView):
     def get(self, args):
         """What reconciliation and payments would not charge silently; a district office sees those
         touching its district's teams."""
-        return paginate(finance.filtered_exceptions(current_actor(), args), FinanceException.id, args)
+        return paginate(
+            finance_exceptions.filtered_exceptions(current_actor(), args), FinanceException.id, args
+        )
 
 
 @blp.route("/exceptions/<int:exception_id>/resolve")
@@ -169,7 +172,7 @@ class ExceptionResolution(MethodView):
     @blp.arguments(ResolveSchema)
     def post(self, body, exception_id):
         """Resolve (audited): a blocked booking settles at the next reconciliation."""
-        return finance.resolve_exception(current_actor(), exception_id, body["comment"])
+        return finance_exceptions.resolve_exception(current_actor(), exception_id, body["comment"])
 
 
 @blp.route("/periods/<period>/close")
@@ -185,7 +188,7 @@ class PeriodClose(MethodView):
             raise Invalid(
                 "A period is a month: YYYY-MM.", details={"period": ["YYYY-MM, years 1900 to 2199."]}
             )
-        closed = finance.close_period(current_actor(), period)
+        closed = periods.close_period(current_actor(), period)
         return {"period": closed.period, "closed": True, "closed_at": closed.closed_at}
 
 
@@ -208,19 +211,21 @@ class Statements(MethodView):
         """Monthly settlement statement: one row per payee (lab or provider) of the bookings settled
         in the period; ``format=csv`` (UTF-8 with BOM) or ``format=xlsx``, streamed."""
         actor = current_actor()
-        rows = finance.statement_rows(actor, args["period"], args.get("district_code"))
+        rows = statements.statement_rows(actor, args["period"], args.get("district_code"))
         name = f"statement-{args['period']}" + (
             f"-{args['district_code']}" if args.get("district_code") else ""
         )
         if args["format"] in ("csv", "xlsx"):
-            return _file(finance.statement_table(rows, args["layout"]), args["format"], name, args["period"])
+            return _file(
+                statements.statement_table(rows, args["layout"]), args["format"], name, args["period"]
+            )
         return {"period": args["period"], "district_code": args.get("district_code"), "rows": rows}
 
 
 def _file(table, fmt: str, name: str, period: str) -> Response:
     """A CSV (UTF-8 with BOM) or XLSX file, streamed."""
     return Response(
-        stream_with_context(report_files.pieces(table, fmt, period)),
+        stream_with_context(files.pieces(table, fmt, period)),
         content_type=CONTENT_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
     )
@@ -272,7 +277,7 @@ class Dashboard(MethodView):
     def get(self, args):
         """Per programme budget, issued, committed, spent, paid, unissued and spend by month; top
         teams and payees; municipal vs district share."""
-        return finance.dashboard(current_actor(), args.get("district_code"))
+        return dashboard.dashboard(current_actor(), args.get("district_code"))
 
 
 @blp.route("/audit")

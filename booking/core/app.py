@@ -33,8 +33,8 @@ SELF_COMMITTING: dict[str, str] = {
     "booking.flow.payments.capture": "no transaction is held while the payments API is called; one per booking",
     "booking.flow.payments.orphan_holds": "no transaction is held while the payments API is called",
     "booking.people.sign_in_limit": "a failed sign-in is counted even though its request fails",
-    "vouchers.exports": "one transaction per chunk, so the progress page shows rows written so far",
     "vouchers.reconciliation": "one transaction per batch: a crash loses at most one batch, redone on rerun",
+    "vouchers.reports.export_runs": "one transaction per chunk, so the progress page shows rows written so far",
 }
 
 

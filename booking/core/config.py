@@ -97,7 +97,7 @@ class Config:
     PAYMENTS_ORPHAN_GRACE_SECONDS = 600
     PAYMENTS_ORPHAN_SCAN_PAGES = 5
 
-    # Background statement exports (vouchers/exports.py): who writes them — "thread" (a daemon thread
+    # Background statement exports (vouchers/reports/export_runs.py): who writes them — "thread" (a daemon thread
     # of the web process, the default outside tests) or "scheduler" (only the scheduler's exports job);
     # progress is committed every EXPORT_CHUNK_ROWS rows.
     EXPORTS_RUNNER: str | None = None

@@ -18,8 +18,8 @@ from booking.flow.holds import release_unconfirmed
 from booking.flow.mail import deliver_outbox
 from booking.flow.notifications import send_reminders
 from booking.flow.payments.capture import capture_payments
-from vouchers.exports import run_pending
 from vouchers.reconciliation import reconcile
+from vouchers.reports.export_runs import run_pending
 from vouchers.wallet import expire_vouchers
 
 

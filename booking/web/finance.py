@@ -1,9 +1,10 @@
 """The finance pages (finance officers — a district office sees only its district — and admins).
 
-Every page calls the same domain functions as the JSON API (``vouchers.finance``, ``booking.people.audit``,
-``vouchers.lab_report``, ``vouchers.reconciliation``, ``vouchers.exports``); scope is decided there.
+Every page calls the same domain functions as the JSON API (``vouchers.dashboard``,
+``vouchers.finance_exceptions``, ``vouchers.reconciliation``, ``booking.people.audit``, ``vouchers.reports``);
+scope is decided there (``vouchers.scope``).
 
-- ``/finance``: dashboard (``finance.dashboard``): programme figures, spend by month as a stacked bar
+- ``/finance``: dashboard (``vouchers.dashboard``): programme figures, spend by month as a stacked bar
   chart per programme (server-rendered SVG, no script), municipal vs district share;
 - ``/finance/reconciliation``: recent runs and "Run reconciliation";
 - ``/finance/exceptions``: the queue, filters, resolve with a comment.
@@ -48,7 +49,13 @@ from booking.web.finance_forms import (
     RunReconciliationForm,
     district_choices,
 )
-from vouchers import finance, ledger
+from vouchers import dashboard, ledger, scope
+from vouchers.finance_exceptions import (
+    exception_for,
+    filtered_exceptions,
+    resolve_exception,
+    visible_exceptions,
+)
 from vouchers.models import FinanceException, ReconciliationRun
 from vouchers.reconciliation import reconcile
 
@@ -61,7 +68,7 @@ RUNS_SHOWN = 20
 
 
 def municipal_view() -> bool:
-    return finance.is_municipal(current_user)
+    return scope.is_municipal(current_user)
 
 
 def all_districts() -> list[District]:
@@ -200,7 +207,7 @@ def finance_dashboard():
             return render_template(
                 "finance/dashboard.html", picker=picker, data=None, chart=None, share=None
             ), 422
-    data = finance.dashboard(current_user, district_code)
+    data = dashboard.dashboard(current_user, district_code)
     return render_template(
         "finance/dashboard.html",
         picker=picker,
@@ -268,12 +275,10 @@ def _exceptions_page(overrides: dict | None = None, status: int = 200):
         SelectChoice(k, vocabulary.exception_kind(k)) for k in sorted(known)
     ]
     if filters.validate():
-        query = finance.filtered_exceptions(
-            current_user, {"kind": filters.kind.data, "status": filters.status.data}
-        )
+        query = filtered_exceptions(current_user, {"kind": filters.kind.data, "status": filters.status.data})
     else:
         status = 422
-        query = finance.visible_exceptions(current_user).where(False)
+        query = visible_exceptions(current_user).where(False)
     items = list(db.session.scalars(query.order_by(FinanceException.id.desc()).limit(200)))
     forms = {
         e.id: (overrides or {}).get(e.id) or ResolveExceptionForm(prefix=f"resolve-{e.id}", formdata=None)
@@ -304,12 +309,12 @@ def finance_exceptions():
 @blp.route("/finance/exceptions/<int:exception_id>/resolve", methods=["POST"])
 @page("finance", "admin")
 def finance_exception_resolve(exception_id: int):
-    exception = finance.exception_for(current_user, exception_id)  # 404 outside the officer's scope
+    exception = exception_for(current_user, exception_id)  # 404 outside the officer's scope
     form = ResolveExceptionForm(prefix=f"resolve-{exception.id}")
     if not form.validate_on_submit():
         return _exceptions_page({exception.id: form}, 422)
     try:
-        finance.resolve_exception(current_user, exception.id, " ".join(form.comment.data.split()))
+        resolve_exception(current_user, exception.id, " ".join(form.comment.data.split()))
     except DomainError as error:
         show_error(form, error, {"comment": form.comment})
         return _exceptions_page({exception.id: form}, error.status)

@@ -20,7 +20,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from booking.people import audit
 from booking.web import vocabulary
 from booking.web.form_base import PlatformForm
-from vouchers import exports, finance
+from vouchers import scope
+from vouchers.reports import exports
 
 PERIOD_MESSAGE = _l("Enter a month as YYYY-MM, e.g. 2026-11.")
 
@@ -50,7 +51,7 @@ class DistrictPickerForm(QueryForm):
 class PeriodForm(QueryForm):
     period = StringField(
         _l("Month"),
-        validators=[DataRequired(), Regexp(finance.PERIOD_RE, message=PERIOD_MESSAGE)],
+        validators=[DataRequired(), Regexp(scope.PERIOD_RE, message=PERIOD_MESSAGE)],
         render_kw={"placeholder": "YYYY-MM", "inputmode": "numeric", "autocomplete": "off"},
     )
     district_code = SelectField(_l("District"), choices=[], validators=[Optional()])
@@ -98,7 +99,7 @@ class ExportForm(PlatformForm):
         ],
     )
     format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("xlsx", "XLSX")])
-    period = HiddenField(validators=[DataRequired(), Regexp(finance.PERIOD_RE, message=PERIOD_MESSAGE)])
+    period = HiddenField(validators=[DataRequired(), Regexp(scope.PERIOD_RE, message=PERIOD_MESSAGE)])
     district_code = HiddenField()
     submit = SubmitField(_l("Export in the background"))
 
@@ -117,12 +118,12 @@ class ClosePeriodForm(PlatformForm):
     submit = SubmitField(_l("Close period"))
 
     def validate_period(self, field):
-        if not finance.PERIOD_RE.match(field.data or ""):
+        if not scope.PERIOD_RE.match(field.data or ""):
             raise ValidationError(PERIOD_MESSAGE)
 
 
 class PayoutForm(PlatformForm):
-    period = HiddenField(validators=[DataRequired(), Regexp(finance.PERIOD_RE, message=PERIOD_MESSAGE)])
+    period = HiddenField(validators=[DataRequired(), Regexp(scope.PERIOD_RE, message=PERIOD_MESSAGE)])
     payee_kind = HiddenField(validators=[DataRequired()])
     payee_id = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,9}\Z")])
     reference = StringField(

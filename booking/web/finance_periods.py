@@ -2,7 +2,7 @@
 an ended one (municipal office and admins), ``/finance/payouts`` shows what each payee is owed and
 paid for a month, and marks it paid with the payment's reference (finance officers).
 
-Closing and paying go through ``vouchers.finance`` and ``vouchers.payouts``, as the JSON API does; the
+Closing and paying go through ``vouchers.periods`` and ``vouchers.payouts``, as the JSON API does; the
 period filter, district scope and refusal wording come from ``booking.web.finance``.
 """
 
@@ -22,18 +22,18 @@ from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.finance import all_districts, period_form, show_error, user_names
 from booking.web.finance_forms import ClosePeriodForm, PayoutForm
-from vouchers import finance, ledger, payouts
+from vouchers import ledger, payouts, periods, scope
 from vouchers.models import AccountingPeriod
 
 
 def recent_periods(count: int = 12) -> list[str]:
     """This month and the ``count - 1`` before it, newest first."""
-    periods, period = [], ledger.period_of(clock.now())
+    months, period = [], ledger.period_of(clock.now())
     for _i in range(count):
-        periods.append(period)
+        months.append(period)
         year, month = int(period[:4]), int(period[5:])
         period = f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
-    return periods
+    return months
 
 
 def _periods_page(form: ClosePeriodForm | None = None, status: int = 200):
@@ -42,16 +42,16 @@ def _periods_page(form: ClosePeriodForm | None = None, status: int = 200):
         for p in db.session.scalars(select(AccountingPeriod).order_by(AccountingPeriod.period.desc()))
     }
     current = ledger.period_of(clock.now())
-    periods = sorted(set(recent_periods()) | set(closed), reverse=True)
-    may_close = finance.may_close_periods(current_user)
+    months = sorted(set(recent_periods()) | set(closed), reverse=True)
+    may_close = periods.may_close_periods(current_user)
     if form is None and may_close:
         form = ClosePeriodForm(formdata=None)
     if form is not None:
-        form.period.choices = [SelectChoice(p, p) for p in finance.closable_periods()]
+        form.period.choices = [SelectChoice(p, p) for p in periods.closable_periods()]
     names = user_names({p.closed_by_id for p in closed.values()})
     return render_template(
         "finance/periods.html",
-        periods=periods,
+        periods=months,
         closed=closed,
         current=current,
         form=form if may_close else None,
@@ -68,17 +68,17 @@ def finance_periods():
 @blp.route("/finance/periods/close", methods=["POST"])
 @page("finance", "admin")  # the same roles as POST /api/v1/finance/periods/{period}/close
 def finance_period_close():
-    if not finance.may_close_periods(current_user):
+    if not periods.may_close_periods(current_user):
         # a district office never sees the form; a forged POST is refused before anything is read
         abort(403)
     form = ClosePeriodForm()
     # what the form offered, or a month closed meanwhile (another tab): the domain then says so
-    taken = finance.closable_periods() + list(db.session.scalars(select(AccountingPeriod.period)))
+    taken = periods.closable_periods() + list(db.session.scalars(select(AccountingPeriod.period)))
     form.period.choices = [SelectChoice(p, p) for p in taken]
     if not form.validate_on_submit():
         return _periods_page(form, 422)
     try:
-        finance.close_period(current_user, form.period.data)
+        periods.close_period(current_user, form.period.data)
     except DomainError as error:
         show_error(form, error, {"period": form.period})
         return _periods_page(form, error.status)
@@ -150,4 +150,4 @@ def finance_payout(payee_kind: str, payee_id: int):
 
 
 def valid_period(period: str | None) -> str | None:
-    return period if period and finance.PERIOD_RE.match(period) else None
+    return period if period and scope.PERIOD_RE.match(period) else None

@@ -34,8 +34,9 @@ from booking.web.finance_forms import (
     ExportForm,
 )
 from instruments.rules import zone
-from vouchers import exports, finance, lab_report, ledger, report_files
-from vouchers.models import AuditEntry
+from vouchers import ledger, scope
+from vouchers.models import AuditEntry, Export
+from vouchers.reports import export_runs, exports, files, lab_report, statement_lines, statements
 
 AUDIT_PAGE_SIZE = 50
 
@@ -58,13 +59,13 @@ def finance_statements():
     export_form = None
     if period is not None:
         district = form.district_code.data or None
-        rows = finance.statement_rows(current_user, period, district)
+        rows = statements.statement_rows(current_user, period, district)
         programs = exports.program_rows(current_user, period, district)
         export_form = ExportForm(formdata=None, period=period, district_code=district or "")
-    totals = {key: sum(r[key] for r in rows) for key in finance.STATEMENT_AMOUNTS}
+    totals = {key: sum(r[key] for r in rows) for key in statements.STATEMENT_AMOUNTS}
     program_total = sum(p["settled_fen"] for p in programs)
     recent = list(
-        db.session.scalars(exports.visible_exports(current_user).order_by(exports.Export.id.desc()).limit(5))
+        db.session.scalars(exports.visible_exports(current_user).order_by(Export.id.desc()).limit(5))
     )
     return render_template(
         "finance/statements.html",
@@ -95,13 +96,13 @@ def finance_statement_download():
     kind = request.args.get("kind", "statement")
     if fmt not in exports.FORMATS or kind not in exports.KINDS:
         raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
-    scoped = finance.scope_district(current_user, district)
+    scoped = scope.scope_district(current_user, district)
     name = exports.filename(kind, fmt, period, scoped)
     if kind == "statement":  # the people's layout: headers in their language, yuan, local times, totals
-        table = finance.statement_table(finance.statement_rows(current_user, period, scoped), "human")
+        table = statements.statement_table(statements.statement_rows(current_user, period, scoped), "human")
     else:
-        table = exports.lines_table(current_user, period, scoped, "human")
-    pieces = report_files.pieces(table, fmt, period)
+        table = statement_lines.lines_table(current_user, period, scoped, "human")
+    pieces = files.pieces(table, fmt, period)
     return _download(pieces, name, exports.CONTENT_TYPES[fmt])
 
 
@@ -128,13 +129,13 @@ def finance_export_create():
         layout="human",
         language=current_language(),
     )
-    if exports.runner() == "thread":
+    if export_runs.runner() == "thread":
         export_id = export.id
 
         @after_this_request
         def _start(response):  # after the commit, so the thread sees the export
             if response.status_code < 400:
-                exports.start_in_thread(export_id)
+                export_runs.start_in_thread(export_id)
             return response
 
     return redirect(url_for("web.finance_export", export_id=export.id))
@@ -156,7 +157,7 @@ def finance_export_download(export_id: int):
     export = exports.export_for(current_user, export_id)
     if export.status != "done":
         return redirect(url_for("web.finance_export", export_id=export.id))
-    response = _download(exports.file_chunks(export), export.filename, export.content_type)
+    response = _download(export_runs.file_chunks(export), export.filename, export.content_type)
     if export.size_bytes is not None:
         response.headers["Content-Length"] = str(export.size_bytes)
     return response
@@ -277,5 +278,5 @@ def finance_lab_report_download():
         raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
     table = lab_report.report_table(lab_report.report_rows(current_user, period, district), "human")
     return _download(
-        report_files.pieces(table, fmt, period), f"lab-report-{period}.{fmt}", exports.CONTENT_TYPES[fmt]
+        files.pieces(table, fmt, period), f"lab-report-{period}.{fmt}", exports.CONTENT_TYPES[fmt]
     )

@@ -37,8 +37,9 @@ from booking.flow import calendar
 from booking.models import ApiToken, User
 from instruments.models import Blackout
 from tests.conftest import CSRF_RE, PASSWORD, sign_in
-from vouchers import exports, programs
+from vouchers import programs
 from vouchers.models import FinanceException
+from vouchers.reports import exports
 
 ROLES = (
     "anonymous",

@@ -19,8 +19,8 @@ from booking.core.db import db
 from booking.jobs import JOBS
 from tests.conftest import csrf_token, sign_in
 from tests.vouchers.finance.conftest import AFTER, END, PERIOD, START, post_usage, run
-from vouchers import exports
 from vouchers.models import Export, ExportChunk
+from vouchers.reports import export_runs, statements
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_lines_export_reports_progress_per_chunk(client, login, world, many, app
     export_id = request_export(client, kind="statement_lines")
     app.config["EXPORT_CHUNK_ROWS"] = 2
     seen = []
-    beat = exports._beat
+    beat = export_runs._beat
 
     def watching(export, rows_done):
         beat(export, rows_done)
@@ -117,8 +117,8 @@ def test_lines_export_reports_progress_per_chunk(client, login, world, many, app
             stored = db.session.get(Export, export_id)
             seen.append((stored.status, stored.rows_done, stored.rows_total))
 
-    monkeypatch.setattr(exports, "_beat", watching)
-    monkeypatch.setattr(exports, "STORE_BYTES", 100)  # several stored pieces
+    monkeypatch.setattr(export_runs, "_beat", watching)
+    monkeypatch.setattr(export_runs, "STORE_BYTES", 100)  # several stored pieces
     try:
         run_job("exports", AFTER)
     finally:
@@ -203,7 +203,7 @@ def test_a_failed_export_says_why_and_a_stale_one_is_taken_over(client, login, w
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(exports.finance, "statement_rows", broken)
+    monkeypatch.setattr(statements, "statement_rows", broken)
     run_job("exports", AFTER)
     body = client.get(f"/finance/exports/{export_id}").get_data(as_text=True)
     assert "The export failed: disk full" in body
@@ -214,7 +214,7 @@ def test_a_failed_export_says_why_and_a_stale_one_is_taken_over(client, login, w
         stale = db.session.get(Export, stale_id)
         stale.status, stale.heartbeat_at = "running", datetime.now(UTC) - timedelta(hours=1)
         db.session.commit()
-        assert not exports.claim(export_id)  # failed: nobody takes it again
+        assert not export_runs.claim(export_id)  # failed: nobody takes it again
         db.session.rollback()
     run_job("exports", AFTER)
     with app.app_context():
@@ -225,7 +225,10 @@ def test_finished_exports_are_forgotten_after_a_week(client, login, world, many,
     login(world["municipal_officer"])
     export_id = request_export(client)
     run_job("exports", AFTER)
-    assert run_job("exports", AFTER + exports.KEEP_FOR + timedelta(days=1)) == {"written": 0, "removed": 1}
+    assert run_job("exports", AFTER + export_runs.KEEP_FOR + timedelta(days=1)) == {
+        "written": 0,
+        "removed": 1,
+    }
     with app.app_context():
         assert db.session.get(Export, export_id) is None
         assert db.session.scalar(select(func.count()).select_from(ExportChunk)) == 0

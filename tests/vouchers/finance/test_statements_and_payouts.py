@@ -8,7 +8,8 @@ import io
 from openpyxl import load_workbook
 
 from tests.vouchers.finance.conftest import END, PERIOD, START, post_usage, run
-from vouchers import finance
+from vouchers import periods
+from vouchers.reports import statements
 from vouchers.verify import ledger_breaches
 
 
@@ -36,7 +37,7 @@ def test_statement_has_one_row_per_payee(api, make, world, settled, app):
         "fee_fen": 0,
     }
     with app.app_context():
-        ledger_payable = finance.payable_settled_fen(PERIOD)
+        ledger_payable = periods.payable_settled_fen(PERIOD)
     rows = response.json["rows"]
     assert sum(r["municipal_fen"] + r["district_fen"] for r in rows) == ledger_payable
     # another month: header only / no rows
@@ -58,7 +59,7 @@ def test_statement_scope_by_district(api, make, world, settled, app):
     assert statement(api, world["district_officer"], district_code="500103").status_code == 404
     assert statement(api, world["municipal_officer"], district_code="999999").status_code == 422
     with app.app_context():
-        payable = finance.payable_settled_fen(PERIOD)
+        payable = periods.payable_settled_fen(PERIOD)
     assert sum(r["municipal_fen"] + r["district_fen"] for r in everyone) == payable
 
 
@@ -82,14 +83,14 @@ def test_statement_as_csv_and_xlsx(api, make, world, settled):
         (r["payee_kind"], r["bookings"], r["total_fen"], r["municipal_fen"], r["district_fen"]) for r in rows
     ] == [("provider", "2", "25000", "7500", "10000")]
     empty = statement(api, officer, format="csv", period="2026-11").get_data().decode("utf-8-sig")
-    assert empty.splitlines() == [",".join(finance.STATEMENT_COLUMNS)]
+    assert empty.splitlines() == [",".join(statements.STATEMENT_COLUMNS)]
 
     response = statement(api, officer, format="xlsx")
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     sheet = load_workbook(io.BytesIO(response.get_data()), read_only=True).active
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
-    assert values[0] == list(finance.STATEMENT_COLUMNS)
+    assert values[0] == list(statements.STATEMENT_COLUMNS)
     assert values[1][0] == "provider" and values[1][4:8] == [2, 25_000, 7_500, 10_000]
 
 

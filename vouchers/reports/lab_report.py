@@ -17,9 +17,9 @@ from booking.core.db import db
 from booking.models import SERVED_STATUSES, Booking, User
 from instruments.models import Instrument, Lab
 from instruments.rules import zone
-from vouchers import report_files
-from vouchers.finance import check_period, scope_district
 from vouchers.models import Settlement
+from vouchers.reports import files
+from vouchers.scope import check_period, scope_district
 
 REPORT_COLUMNS = (
     "lab_id",
@@ -124,6 +124,6 @@ def income_by_mode(rows: list[dict]) -> dict[str, int]:
     return totals
 
 
-def report_table(rows: list[dict], layout: str = "machine") -> report_files.Table:
+def report_table(rows: list[dict], layout: str = "machine") -> files.Table:
     """The report as a file's table: the API's columns, or the people's layout (``layout=human``)."""
-    return report_files.table(layout, REPORT_COLUMNS, ([row[c] for c in REPORT_COLUMNS] for row in rows))
+    return files.table(layout, REPORT_COLUMNS, ([row[c] for c in REPORT_COLUMNS] for row in rows))

@@ -1,7 +1,7 @@
 """The statement lines: one row per settled booking of a period (team, resource, actual cost,
 municipal and district subsidy, team share, fee), in the finance office's scope, read in keyset pages
 so a month of 100,000 bookings never sits in memory. The direct downloads and the background exports
-(``vouchers.exports``) both write them."""
+(``vouchers.reports.export_runs``) both write them."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from booking.core.db import db
 from booking.models import Booking, ComputeOffer, Team, User
 from instruments.models import Instrument
-from vouchers import finance, report_files
 from vouchers.models import Settlement
+from vouchers.reports import files
+from vouchers.scope import check_period, scope_district
 
 LINE_COLUMNS = (
     "booking_id",
@@ -36,8 +37,8 @@ PAGE_ROWS = 1000  # booking lines read per query
 
 
 def _lines_query(user: User, period: str, district_code: str | None):
-    district = finance.scope_district(user, district_code)
-    finance.check_period(period)
+    district = scope_district(user, district_code)
+    check_period(period)
     query = (
         select(
             Settlement.id,
@@ -112,17 +113,17 @@ def line_rows(user: User, period: str, district_code: str | None = None) -> Iter
 
 def lines_table(
     user: User, period: str, district_code: str | None = None, layout: str = "machine"
-) -> report_files.Table:
-    return report_files.table(layout, LINE_COLUMNS, line_rows(user, period, district_code))
+) -> files.Table:
+    return files.table(layout, LINE_COLUMNS, line_rows(user, period, district_code))
 
 
 def lines_csv(
     user: User, period: str, district_code: str | None = None, layout: str = "machine"
 ) -> Iterator[str]:
-    return report_files.csv_pieces(lines_table(user, period, district_code, layout))
+    return files.csv_pieces(lines_table(user, period, district_code, layout))
 
 
 def lines_xlsx(
     user: User, period: str, district_code: str | None = None, layout: str = "machine"
 ) -> Iterator[bytes]:
-    return report_files.xlsx_pieces(lines_table(user, period, district_code, layout), period)
+    return files.xlsx_pieces(lines_table(user, period, district_code, layout), period)

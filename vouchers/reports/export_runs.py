@@ -1,17 +1,6 @@
-"""Statement exports: direct (streamed) and in the background with progress.
-
-Two kinds of file, each as CSV (UTF-8 with a BOM, header always) or XLSX (openpyxl write-only), both
-through ``booking.core.sheets`` (no cell can run as a formula), in the API's columns or the people's layout
-(``vouchers.report_files``; what the pages ask for, in the language of who asked):
-
-- ``statement``: one row per payee, exactly ``vouchers.finance.statement_rows`` (the same file as the
-  direct download);
-- ``statement_lines``: one row per settled booking (``vouchers.statement_lines``), read in keyset pages,
-  so a month of 100,000 bookings never sits in memory.
-
-A background export is an ``Export`` row: ``request_export`` records it (pending); ``run_export`` writes
-the file chunk by chunk, committing ``rows_done`` after each chunk (the progress page reads it), then
-stores the file in ``export_chunks`` pieces so any web node can stream it back.
+"""Writing background statement exports: claiming a pending export (or one whose writer stopped
+beating), writing its file chunk by chunk with ``rows_done`` committed after each chunk (the progress
+page reads it), then storing the file in ``export_chunks`` pieces so any web node can stream it back.
 
 Who runs it (``EXPORTS_RUNNER``): ``thread`` (default outside tests) starts a daemon thread in the web
 process right after the request that asked for it has committed — fine under the dev server and
@@ -20,7 +9,8 @@ which also takes over any export whose writer stopped beating for ``STALE_AFTER`
 mid-export), so nothing is ever stuck in "running".
 
 Unlike the request views, ``run_export`` commits itself (per chunk): it is its own unit-of-work
-boundary, like the outbox and card-capture jobs.
+boundary, like the outbox and card-capture jobs. What goes into the file, and who may ask for it, is
+``vouchers.reports.exports``.
 """
 
 from __future__ import annotations
@@ -37,132 +27,15 @@ from sqlalchemy import delete, func, or_, select, update
 
 from booking.core import clock, sheets
 from booking.core.db import db, write_intent
-from booking.core.errors import Invalid, NotFound
-from booking.models import Booking, Team, User
-from vouchers import finance, report_files
-from vouchers.models import Export, ExportChunk, Program, Settlement, SubsidyLine
-from vouchers.statement_lines import (  # noqa: F401 (part of this module's interface)
-    LINE_COLUMNS,
-    count_lines,
-    line_rows,
-    lines_csv,
-    lines_table,
-    lines_xlsx,
-)
+from booking.models import User
+from vouchers.models import Export, ExportChunk
+from vouchers.reports.exports import export_source
 
 log = logging.getLogger(__name__)
 
-KINDS = ("statement", "statement_lines")
-FORMATS = ("csv", "xlsx")
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 STORE_BYTES = 256 * 1024  # size of one stored piece of a finished file
 STALE_AFTER = timedelta(minutes=5)
 KEEP_FOR = timedelta(days=7)
-
-
-def filename(kind: str, fmt: str, period: str, district_code: str | None) -> str:
-    stem = "statement" if kind == "statement" else "statement-lines"
-    return f"{stem}-{period}" + (f"-{district_code}" if district_code else "") + f".{fmt}"
-
-
-# --- what goes into the files ---------------------------------------------------------------------------
-
-
-def program_rows(user: User, period: str, district_code: str | None = None) -> list[dict]:
-    """The period's settled subsidy per programme (what each programme's vouchers paid), in the same
-    scope as the payee statement; the rows sum to its ``subsidy_fen`` total."""
-    district = finance.scope_district(user, district_code)
-    finance.check_period(period)
-    query = (
-        select(
-            SubsidyLine.program_id,
-            Program.name,
-            Program.level,
-            Program.district_code,
-            func.count(func.distinct(SubsidyLine.booking_id)),
-            func.sum(SubsidyLine.settled_fen),
-        )
-        .join(Settlement, Settlement.booking_id == SubsidyLine.booking_id)
-        .join(Program, Program.id == SubsidyLine.program_id)
-        .where(Settlement.period == period, SubsidyLine.settled_fen > 0)
-        .group_by(SubsidyLine.program_id, Program.name, Program.level, Program.district_code)
-        .order_by(Program.level.desc(), SubsidyLine.program_id)
-    )
-    if district is not None:
-        query = query.join(Booking, Booking.id == Settlement.booking_id).join(
-            Team, Team.id == Booking.team_id
-        )
-        query = query.where(Team.district_code == district)
-    return [
-        {
-            "program_id": program_id,
-            "name": name,
-            "level": level,
-            "district_code": program_district,
-            "bookings": int(count),
-            "settled_fen": int(amount or 0),
-        }
-        for program_id, name, level, program_district, count, amount in db.session.execute(query)
-    ]
-
-
-# --- background exports ---------------------------------------------------------------------------------
-
-
-def request_export(
-    user: User,
-    kind: str,
-    fmt: str,
-    period: str,
-    district_code: str | None = None,
-    layout: str = "machine",
-    language: str | None = None,
-) -> Export:
-    """Record a pending export in the user's scope (a district office: its own district); ``layout``
-    and ``language`` say how the file reads (the pages ask for the people's layout in their language)."""
-    if kind not in KINDS:
-        raise Invalid("Unknown export.", details={"kind": ["Unknown export."]})
-    if fmt not in FORMATS:
-        raise Invalid("CSV or XLSX.", details={"format": ["CSV or XLSX."]})
-    finance.check_period(period)
-    district = finance.scope_district(user, district_code)
-    export = Export(
-        requested_by_id=user.id,
-        kind=kind,
-        params={
-            "period": period,
-            "district_code": district,
-            "format": fmt,
-            "layout": layout if layout in report_files.LAYOUTS else "machine",
-            "language": language,
-        },
-        district_code=district,
-        status="pending",
-        rows_done=0,
-        filename=filename(kind, fmt, period, district),
-        content_type=CONTENT_TYPES[fmt],
-        created_at=clock.now(),
-    )
-    db.session.add(export)
-    db.session.flush()
-    return export
-
-
-def visible_exports(user: User):
-    query = select(Export)
-    if user.role == "admin":
-        return query
-    return query.where(Export.requested_by_id == user.id)
-
-
-def export_for(user: User, export_id: int) -> Export:
-    export = db.session.scalar(visible_exports(user).where(Export.id == export_id))
-    if export is None:
-        raise NotFound("No such export.")
-    return export
 
 
 def _wall_clock() -> datetime:
@@ -188,16 +61,6 @@ def claim(export_id: int) -> bool:
     return taken.rowcount == 1
 
 
-def _source(export: Export, user: User) -> tuple[int, report_files.Table]:
-    """(rows_total, the file's table): the same table as the direct download builds."""
-    period, district = export.params["period"], export.params.get("district_code")
-    layout = export.params.get("layout", "machine")
-    if export.kind == "statement":
-        rows = finance.statement_rows(user, period, district)
-        return len(rows), finance.statement_table(rows, layout)
-    return count_lines(user, period, district), lines_table(user, period, district, layout)
-
-
 def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
     """Write a claimed export: progress committed every ``chunk_rows`` rows, then the file stored in
     pieces and the export marked done (or failed, with the reason)."""
@@ -217,7 +80,7 @@ def run_export(export_id: int, chunk_rows: int | None = None) -> Export:
     try:
         # headers and words in the language of the person who asked (no request here)
         with force_locale(export.params.get("language") or "zh_CN"):
-            total, table = _source(export, user)
+            total, table = export_source(export, user)
         export.rows_total, export.rows_done = total, 0
         db.session.commit()
         table.body = counted(table.body)
