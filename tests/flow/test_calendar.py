@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +15,11 @@ from booking.core import clock
 from booking.core.db import db
 from booking.models import Booking, CalendarFeed, User
 from instruments.models import LabManager
-from tests.support.notification_rows import add_booking, add_instrument
+from tests.support import rows
+from tests.support.rows import add_booking, every_day
+
+# open all week at ¥123.45 an hour: the figures the mails and feeds below are checked against
+add_instrument = partial(rows.add_instrument, hours=every_day("00:00", "24:00"), hourly_rate_fen=12_345)
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)

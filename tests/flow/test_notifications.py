@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +21,11 @@ from booking.core.errors import Conflict
 from booking.flow import attendance, mail, notifications
 from booking.jobs import JOBS, Job, run_job
 from booking.models import Booking, OutboxMessage
-from tests.support.notification_rows import add_booking, add_instrument, add_member
+from tests.support import rows
+from tests.support.rows import add_booking, add_member, every_day
+
+# open all week at ¥123.45 an hour: the figures the mails and feeds below are checked against
+add_instrument = partial(rows.add_instrument, hours=every_day("00:00", "24:00"), hourly_rate_fen=12_345)
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)  # Tuesday morning in Chongqing

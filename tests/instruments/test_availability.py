@@ -17,7 +17,7 @@ from booking.models.booking import HOLDING_STATUSES, STATUSES
 from instruments.availability import ceil_grid, floor_grid, free_instrument_ids, free_time
 from instruments.models import Instrument
 from instruments.rules import Policy, WeeklyRange, check_times, on_grid, zone
-from tests.support.instrument_rows import (
+from tests.support.rows import (
     SPLIT_DAY,
     WEEKDAYS_8_TO_18,
     add_blackout,

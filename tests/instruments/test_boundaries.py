@@ -23,7 +23,7 @@ from booking.models import User
 from instruments.availability import free_instrument_ids, free_intervals, free_time
 from instruments.models import Blackout, Instrument
 from instruments.rules import Policy, WeeklyRange, check_times, merge, on_grid, opening_windows, subtract
-from tests.support.instrument_rows import add_blackout, add_booking, add_instrument, every_day
+from tests.support.rows import add_blackout, add_booking, add_instrument, every_day
 
 CST = timezone(timedelta(hours=8))
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from booking.core import clock
-from tests.support.instrument_rows import (
+from tests.support.rows import (
     SPLIT_DAY,
     add_blackout,
     add_booking,

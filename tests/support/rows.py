@@ -1,5 +1,7 @@
-"""Test data for availability: instruments with opening hours, blackouts and bookings written directly
-as rows (any status, any time), committed inside the test's SAVEPOINT like ``tests.support.factories``."""
+"""Rows written straight through the ORM, for tests that need what the operations would refuse:
+instruments with any opening hours, blackouts, bookings in any status at any time (past, cancelled),
+members added by hand. Committed inside the test's SAVEPOINT like ``tests.support.factories``, whose
+instrument defaults they share; availability, calendar and notification tests use them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from booking.core.db import db, write_intent
-from booking.models import Booking, Team
+from booking.core.money import time_cost_fen
+from booking.models import Booking, Team, TeamMember, User
 from instruments.availability import free_intervals
 from instruments.models import Blackout, Instrument, Lab, OpeningHours
 from tests.support.factories import INSTRUMENT_DEFAULTS, WEEKDAYS_8_TO_18
@@ -71,9 +74,15 @@ def add_blackout(app, instrument: Instrument, starts_at: datetime, ends_at: date
 
 
 def add_booking(
-    app, team: Team, instrument: Instrument, starts_at: datetime, ends_at: datetime, status: str = "confirmed"
+    app,
+    team: Team,
+    instrument: Instrument,
+    starts_at: datetime,
+    ends_at: datetime,
+    status: str = "confirmed",
+    **fields,
 ) -> Booking:
-    """A booking row as it would be after any life cycle (no validation: that is booking's job)."""
+    """A booking row as it would be after any life cycle (no validation: that is the booking flow's job)."""
 
     def build():
         booking = Booking(
@@ -83,14 +92,28 @@ def add_booking(
             starts_at=starts_at,
             ends_at=ends_at,
             status=status,
-            estimated_cost_fen=0,
             created_by_id=team.owner_id,
+            **{
+                "estimated_cost_fen": time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at),
+                "fee_fen": 0,
+                **fields,
+            },
         )
         db.session.add(booking)
         db.session.flush()
         return booking
 
     return _commit(app, build)
+
+
+def add_member(app, team: Team, user: User) -> None:
+    _commit(app, lambda: db.session.add(TeamMember(team_id=team.id, user_id=user.id, role="member")))
+
+
+def load(app, model, id_):
+    """A fresh copy of a row, with its relationships loaded, for use outside an app context."""
+    with app.app_context():
+        return db.session.get(model, id_)
 
 
 def free_of(app, instrument: Instrument, start: datetime, end: datetime, now: datetime):
