@@ -222,6 +222,16 @@ def test_reactivation_lets_the_user_sign_in_again_but_old_tokens_stay_dead(app, 
     assert [e.action for e in _entries(app, founder.id)] == ["deactivate_user", "reactivate_user"]
 
 
+def test_browser_sessions_ended_by_a_deactivation_stay_ended_after_reactivation(app, api, make):
+    admin, founder = make.user("admin"), make.user("founder")
+    browser = app.test_client()
+    sign_in(browser, founder)
+    assert _patch(api, admin, founder.id, active=False).status_code == 200
+    assert _patch(api, admin, founder.id, active=True).status_code == 200
+    page = browser.get("/account")
+    assert page.status_code == 302 and "/sign-in" in page.headers["Location"]
+
+
 def test_html_sign_in_of_a_disabled_account_says_so_only_with_the_right_password(app, api, client, make):
     admin, founder = make.user("admin"), make.user("founder")
     assert _patch(api, admin, founder.id, active=False).status_code == 200
@@ -236,3 +246,14 @@ def test_html_sign_in_of_a_disabled_account_says_so_only_with_the_right_password
     assert wrong.status_code == 422
     assert "account is disabled" not in wrong.get_data(as_text=True)
     assert "password is wrong" in wrong.get_data(as_text=True)
+
+
+def test_a_disabled_users_session_cookie_loads_no_one_even_if_its_session_row_survived(app, make):
+    founder = make.user("founder")
+    browser = app.test_client()
+    sign_in(browser, founder)
+    with app.app_context():  # a deactivation that forgot to end the sessions: the loader still refuses
+        db.session.get(User, founder.id).is_active = False
+        db.session.commit()
+    page = browser.get("/account")
+    assert page.status_code == 302 and "/sign-in" in page.headers["Location"]
