@@ -25,6 +25,8 @@ class UserSchema(UserBriefSchema):
     district_code = ma.fields.String(allow_none=True)
     provider_id = ma.fields.Integer(allow_none=True)
     lab_ids = ma.fields.Method("_lab_ids")
+    active = ma.fields.Boolean(attribute="is_active")
+    email_verified = ma.fields.Boolean()
     created_at = ma.fields.AwareDateTime()
 
     def _lab_ids(self, user) -> list[int]:
@@ -55,6 +57,19 @@ class UserCreateSchema(BodySchema):
     district_code = DistrictCode
     lab_id = Id()
     provider_id = Id()
+
+
+class UserUpdateSchema(BodySchema):
+    """``PATCH /users/{id}``: only the fields given change (``booking.people.user_admin.update_user``)."""
+
+    active = ma.fields.Boolean(truthy={True}, falsy={False})  # JSON true or false, not "yes" or 1
+    name = Text(max_length=100)
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES))
+    district_code = ma.fields.String(
+        allow_none=True, validate=ma.validate.Regexp(r"^[0-9]{6}\Z", error="Six digits, e.g. 500106.")
+    )
+    lab_id = Id()
+    provider_id = Id(allow_none=True)
 
 
 class TeamCreateSchema(BodySchema):

@@ -4,11 +4,11 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
-from booking.api.schemas import DistrictSchema, UserCreateSchema, UserSchema
+from booking.api.schemas import DistrictSchema, UserCreateSchema, UserSchema, UserUpdateSchema
 from booking.core.db import db
 from booking.core.errors import NotFound
 from booking.models import District, User
-from booking.people import accounts
+from booking.people import accounts, user_admin
 from instruments.labs import add_lab_manager, require_lab_reference
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Users and reference data")
@@ -57,6 +57,18 @@ class UserById(MethodView):
         if actor.id != user_id and actor.role != "admin":
             raise NotFound("No such user.")
         return accounts.get_user(user_id)
+
+    @blp.response(200, UserSchema)
+    @documents(404)
+    @api_auth("admin")
+    @blp.arguments(UserUpdateSchema)
+    def patch(self, body, user_id):
+        """Change a user (admin): ``name``, ``role`` with ``district_code`` (finance), ``provider_id``
+        (provider, required), ``lab_id`` (lab managers: also manage that lab), and ``active``.
+        ``active: false`` revokes every API token, ends every browser session and makes sign-in answer
+        401 ``account_disabled``; nothing the user owns is deleted. 422 ``cannot_deactivate_self``,
+        ``last_admin`` (the last active admin stays one), ``unknown_reference``, ``invalid`` with the field."""
+        return user_admin.update_user(current_actor(), user_id, **body)
 
 
 @blp.route("/districts")

@@ -59,7 +59,8 @@ def find_user_by_email(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User:
-    """The active user with these credentials, or ``Unauthorized('invalid_credentials')``.
+    """The active user with these credentials, or ``Unauthorized('invalid_credentials')``; the right
+    password of a deactivated account gets ``Unauthorized('account_disabled')``.
 
     Attempts count against the account tried (429 after too many, see ``booking.people.sign_in_limit``), not
     against the address. An unknown e-mail costs the same hash work and gets the same answers.
@@ -67,8 +68,10 @@ def authenticate(email: str, password: str) -> User:
     email = normalise_email(email)
     count_sign_in_attempt(email)
     user = find_user_by_email(email)
-    if not password_matches(user, password) or not user.is_active:
+    if not password_matches(user, password):
         raise Unauthorized("E-mail or password is wrong.", code="invalid_credentials")
+    if not user.is_active:  # said only to whoever knows the password: guessers learn nothing
+        raise Unauthorized("This account has been disabled by an administrator.", code="account_disabled")
     clear_sign_in_attempts(email)
     return user
 

@@ -27,6 +27,9 @@ ACTIONS = (
     "close_period",
     "payout",
     "undo_check_in",  # a lab manager's correction of a mistaken check-in (it decides the billed time)
+    "update_user",  # an admin's change of a user (booking.people.user_admin)
+    "deactivate_user",
+    "reactivate_user",
 )
 
 

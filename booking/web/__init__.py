@@ -7,6 +7,7 @@ what puts them on it.
 from booking.web import (  # noqa: F401 - imported for their routes
     account,
     admin,
+    admin_users,
     bookings,
     compute,
     finance,

@@ -96,7 +96,11 @@ def admin_overview():
 
 
 def _user_form() -> UserForm:
-    form = UserForm()
+    return fill_user_choices(UserForm())
+
+
+def fill_user_choices(form):
+    """The district, provider and lab choices of a user form (the new-user form, a user's page)."""
     form.district_code.choices = _optional_choice(_("Municipal (no district)"), district_options())
     form.provider_id.choices = _optional_choice(
         _("None"),
@@ -121,11 +125,16 @@ def _users_page(form: UserForm, status: int = 200):
     filter_form = UserFilterForm(request.args)
     filter_form.role.choices = _optional_choice(_("All roles"), ROLE_LABELS.items())
     query = select(User)
-    role = None
-    if request.args.get("role"):
+    scope = {}
+    if request.args.get("role") or request.args.get("status"):
         if filter_form.validate():
-            role = filter_form.role.data
-            query = query.where(User.role == role)
+            scope = {
+                k: v for k, v in (("role", filter_form.role.data), ("status", filter_form.status.data)) if v
+            }
+            if "role" in scope:
+                query = query.where(User.role == scope["role"])
+            if "status" in scope:
+                query = query.where(User.is_active.is_(scope["status"] == "active"))
         else:
             status = max(status, 422)
     before = _before()
@@ -140,7 +149,6 @@ def _users_page(form: UserForm, status: int = 200):
             .order_by(Lab.name)
         ).all():
             managed.setdefault(manager, []).append(lab)
-    scope = {"role": role} if role else {}
     return (
         render_template(
             "admin/users.html",

@@ -68,22 +68,56 @@ class UserForm(PlatformForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        role = self.role.data
-        if role not in ROLE_LABELS:
-            return False
-        if self.district_code.data and role != "finance":
-            self.district_code.errors.append(_l("Only finance officers belong to a district."))
-            valid = False
-        if role == "provider" and not self.provider_id.data:
-            self.provider_id.errors.append(_l("Provider users need a compute provider."))
-            valid = False
-        if self.provider_id.data and role != "provider":
-            self.provider_id.errors.append(_l("Only provider users belong to a compute provider."))
-            valid = False
-        if self.lab_id.data and role != "lab_manager":
-            self.lab_id.errors.append(_l("Only lab managers can manage a lab."))
-            valid = False
-        return valid
+        return _role_fields_fit(self) and valid
+
+
+def _role_fields_fit(form) -> bool:
+    """The role-dependent rules of a user (the user table's): said beside the field that breaks one."""
+    role = form.role.data
+    if role not in ROLE_LABELS:
+        return False
+    valid = True
+    if form.district_code.data and role != "finance":
+        form.district_code.errors.append(_l("Only finance officers belong to a district."))
+        valid = False
+    if role == "provider" and not form.provider_id.data:
+        form.provider_id.errors.append(_l("Provider users need a compute provider."))
+        valid = False
+    if form.provider_id.data and role != "provider":
+        form.provider_id.errors.append(_l("Only provider users belong to a compute provider."))
+        valid = False
+    if form.lab_id.data and role != "lab_manager":
+        form.lab_id.errors.append(_l("Only lab managers can manage a lab."))
+        valid = False
+    return valid
+
+
+class UserEditForm(PlatformForm):
+    """A user's page: what ``PATCH /api/v1/users/{id}`` changes besides ``active``."""
+
+    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul])
+    role = SelectField(
+        _l("Role"),
+        choices=[SelectChoice(code, label) for code, label in ROLE_LABELS.items()],
+        validators=[DataRequired()],
+    )
+    district_code = SelectField(
+        _l("District (finance officers)"),
+        description=_l("Finance officers without a district are municipal finance."),
+    )
+    provider_id = SelectField(_l("Compute provider (provider users)"))
+    lab_id = SelectField(
+        _l("Also manage this lab (lab managers, optional)"),
+        description=_l("A user who stops being a lab manager no longer manages any lab."),
+    )
+    submit = SubmitField(_l("Save changes"))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        return _role_fields_fit(self) and valid
+
+
+USER_STATUSES = {"active": _l("Active"), "disabled": _l("Deactivated")}
 
 
 class UserFilterForm(PlatformForm):
@@ -92,7 +126,13 @@ class UserFilterForm(PlatformForm):
     class Meta:
         csrf = False
 
-    role = SelectField(_l("Role"))
+    role = SelectField(_l("Role"), default="")
+    status = SelectField(
+        _l("Status"),
+        default="",
+        choices=[SelectChoice("", _l("Any status"))]
+        + [SelectChoice(code, label) for code, label in USER_STATUSES.items()],
+    )
 
 
 class LabForm(PlatformForm):

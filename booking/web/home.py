@@ -83,8 +83,13 @@ def sign_in():
                 )
             )
             return render_template("auth/sign_in.html", form=form), 429, {"Retry-After": str(wait)}
-        except Unauthorized:
-            form.password.errors.append(_("E-mail or password is wrong."))
+        except Unauthorized as error:
+            if error.code == "account_disabled":  # only after the right password
+                form.email.errors.append(
+                    _("This account is disabled. Ask the platform administrator to reactivate it.")
+                )
+            else:
+                form.password.errors.append(_("E-mail or password is wrong."))
         else:
             _fresh_session()
             login_user(user)

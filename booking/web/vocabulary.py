@@ -64,6 +64,9 @@ AUDIT_ACTIONS = {
     "close_period": _l("Closed a period"),
     "payout": _l("Marked a payee paid"),
     "undo_check_in": _l("Undid a check-in"),
+    "update_user": _l("Changed a user"),
+    "deactivate_user": _l("Deactivated a user"),
+    "reactivate_user": _l("Reactivated a user"),
 }
 
 AUDIT_OBJECTS = {
@@ -74,6 +77,7 @@ AUDIT_OBJECTS = {
     "accounting_periods": _l("Period"),
     "payee": _l("Payee"),
     "bookings": _l("Booking"),
+    "users": _l("User"),
 }
 
 # the fields audit entries record before and after an action
@@ -93,6 +97,13 @@ AUDIT_FIELDS = {
     "paid_fen": _l("Paid"),
     "programs": _l("Programmes"),
     "actual_starts_at": _l("Actual start"),
+    # a user's record (booking.people.user_admin.snapshot)
+    "name": _l("Name"),
+    "role": _l("Role"),
+    "district_code": _l("District"),
+    "provider_id": _l("Compute provider"),
+    "lab_ids": _l("Managed labs"),
+    "active": _l("Active"),
 }
 
 # the values of coded fields (statuses, kinds, card operations)

@@ -206,6 +206,7 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("users.Users", "GET"): ("/api/v1/users", None, "U F F F F F F F ok"),
     ("users.Users", "POST"): ("/api/v1/users", _user, "U F F F F F F F ok"),
     ("users.UserById", "GET"): ("/api/v1/users/{owner}", None, "U ok N N N N N N ok"),
+    ("users.UserById", "PATCH"): ("/api/v1/users/{spare_founder}", {"name": "Renamed"}, "U F F F F F F F ok"),
     ("users.Districts", "GET"): ("/api/v1/districts", None, "U ok ok ok ok ok ok ok ok"),
     # --- teams, labs, providers
     ("teams.Teams", "GET"): ("/api/v1/teams", None, "U ok ok ok ok ok ok ok ok"),
@@ -577,6 +578,22 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.admin_overview", "GET"): ("/admin", None, "U F F F F F F F ok"),
     ("web.admin_users", "GET"): ("/admin/users", None, "U F F F F F F F ok"),
     ("web.admin_users", "POST"): ("/admin/users", _user, "U F F F F F F F ok"),
+    ("web.admin_user", "GET"): ("/admin/users/{spare_founder}", None, "U F F F F F F F ok"),
+    ("web.admin_user", "POST"): (
+        "/admin/users/{spare_founder}",
+        {"name": "Renamed", "role": "founder", "district_code": "", "provider_id": "", "lab_id": ""},
+        "U F F F F F F F ok",
+    ),
+    ("web.admin_user_deactivate", "POST"): (
+        "/admin/users/{spare_founder}/deactivate",
+        {"confirmed": "yes"},
+        "U F F F F F F F ok",
+    ),
+    ("web.admin_user_reactivate", "POST"): (
+        "/admin/users/{spare_founder}/reactivate",
+        {"confirmed": "yes"},
+        "U F F F F F F F ok",
+    ),
     ("web.admin_labs", "GET"): ("/admin/labs", None, "U F F F F F F F ok"),
     ("web.admin_labs", "POST"): ("/admin/labs", _place, "U F F F F F F F ok"),
     ("web.admin_lab_managers", "POST"): (
