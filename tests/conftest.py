@@ -169,7 +169,7 @@ CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def csrf_token(client, path: str) -> str:
-    page = client.get(path)
+    page = client.get(path, follow_redirects=True)  # "/" sends most roles on to their console
     match = CSRF_RE.search(page.get_data(as_text=True))
     assert match, f"no CSRF token on {path}"
     return match.group(1)

@@ -17,6 +17,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     instruments,
     lab_console,
     lab_instruments,
+    navigation,
     provider,
     teams,
     voucher_applications,

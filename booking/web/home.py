@@ -1,4 +1,9 @@
-"""The home page, language choice, signing in and out."""
+"""The home page, language choice, signing in and out.
+
+``/`` is each role's own start: anonymous visitors get the public page (what the platform is, sign
+in); a founder their overview (teams, next bookings, voucher balances, next steps, from
+``booking.flow.founder_home``); the other roles are sent to their console. Signing in without a
+``next`` lands here, so everyone lands on their own home."""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from flask import abort, current_app, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from booking.core import clock
 from booking.core.errors import Unauthorized
 from booking.core.ratelimit import RateLimited
+from booking.flow import founder_home
 from booking.people import accounts, browser_sessions
 from booking.web.access import public_page
 from booking.web.blueprint import blp
@@ -43,10 +50,27 @@ def _fresh_session() -> None:
         session["locale"] = locale
 
 
+# where each role other than the founder starts: its console
+ROLE_HOMES = {
+    "lab_manager": "web.lab_console",
+    "provider": "web.provider_console",
+    "finance": "web.finance_dashboard",
+    "admin": "web.admin_overview",
+}
+
+
 @blp.route("/")
 @public_page
 def home():
-    return render_template("home.html")
+    if not current_user.is_authenticated:
+        return render_template("home.html")
+    if current_user.role == "founder":
+        overview = founder_home.founder_overview(current_user, clock.now())
+        return render_template("home/founder.html", overview=overview)
+    endpoint = ROLE_HOMES.get(current_user.role)
+    if endpoint is None:
+        return render_template("home.html")
+    return redirect(url_for(endpoint))
 
 
 @blp.route("/favicon.ico")

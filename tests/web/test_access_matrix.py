@@ -705,7 +705,8 @@ class Caller:
             self._browser = self.app.test_client()
             if self.user is not None:
                 sign_in(self._browser, self.user)
-            page = self._browser.get("/" if self.user is not None else "/sign-in").get_data(as_text=True)
+            page = self._browser.get("/" if self.user is not None else "/sign-in", follow_redirects=True)
+            page = page.get_data(as_text=True)  # "/" is each role's home; most roles are sent on to a console
             self.csrf = CSRF_RE.search(page).group(1)
         return self._browser
 

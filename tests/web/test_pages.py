@@ -137,7 +137,7 @@ def test_signed_in_users_language_is_saved_for_their_next_session(client, other_
 
 def test_role_is_shown_by_its_translated_label(client, make, login):
     login(make.user("lab_manager"))
-    page = text(client.get("/"))
+    page = text(client.get("/", follow_redirects=True))
     assert "· 实验室管理员</span>" in page
     assert "lab_manager" not in page
 
@@ -526,6 +526,6 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, make):
 
 def test_finance_dashboard_is_in_the_menu_for_finance_only(client, login, make):
     login(make.finance("500106"))
-    assert 'href="/finance"' in client.get("/").get_data(as_text=True)
+    assert 'href="/finance"' in client.get("/", follow_redirects=True).get_data(as_text=True)
     login(make.user("founder"))  # signing in replaces the session
-    assert 'href="/finance"' not in client.get("/").get_data(as_text=True)
+    assert 'href="/finance"' not in client.get("/", follow_redirects=True).get_data(as_text=True)
