@@ -16,6 +16,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     instruments,
     lab_console,
     lab_instruments,
+    passwords,
     provider,
     teams,
     voucher_applications,
