@@ -2,13 +2,13 @@
 
 The operations are ``booking.people.password_reset``'s, shared with the HTML pages. Asking for a reset
 answers 202 with the same body whether or not the address has an account; one client address may
-ask ``PASSWORD_RESET_REQUESTS_PER_CLIENT`` times in a window (429 beyond).
+ask ``PASSWORD_RESET_REQUESTS_PER_CLIENT`` times in a window (429 beyond; shared with the page).
 """
 
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 
 from booking.api.common import (
@@ -20,24 +20,11 @@ from booking.api.common import (
     documents,
     public,
 )
-from booking.core.ratelimit import enforce
 from booking.people import accounts, password_reset
 
 blp = Blueprint("passwords", __name__, url_prefix="/api/v1", description="Password reset and sign-out")
 
-DEFAULT_REQUESTS_PER_CLIENT = "20 per hour"
 PASSWORD = {"validate": ma.validate.Length(min=1, max=1024)}
-
-
-def limit_reset_requests() -> None:
-    """At most ``PASSWORD_RESET_REQUESTS_PER_CLIENT`` reset requests per client address (429)."""
-    limit = current_app.config.get("PASSWORD_RESET_REQUESTS_PER_CLIENT", DEFAULT_REQUESTS_PER_CLIENT)
-    enforce(
-        limit,
-        "password-reset-client",
-        request.remote_addr or "unknown",
-        "Too many password reset requests from here; wait and try again.",
-    )
 
 
 class ResetRequestSchema(BodySchema):
@@ -70,7 +57,7 @@ class PasswordReset(MethodView):
     @blp.arguments(ResetRequestSchema)
     def post(self, body):
         """Ask for a password reset link by mail: 202 ``check_your_email`` whether or not the account exists."""
-        limit_reset_requests()
+        password_reset.limit_requests_from(request.remote_addr)
         password_reset.request_password_reset(body["email"])
         return {"status": "check_your_email"}
 

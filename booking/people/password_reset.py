@@ -4,7 +4,7 @@
   use) when an active account has this address; the caller answers the same whether or not one does.
   An address gets at most ``PASSWORD_RESET_MAILS_PER_ADDRESS`` mails in a window; beyond that the
   request is quietly dropped (still the same answer: nobody learns anything, and nobody can flood an
-  inbox). The per-address-of-the-client limit is the door's (``booking.core.ratelimit.enforce``).
+  inbox). ``limit_requests_from(address)`` limits the requests of one client address (429).
 - ``reset_password(secret, password)``: sets the password from a mailed link. A weak password is
   refused before the link is spent; success ends every browser session and API token of the user,
   spends their other reset links, proves the e-mail address (it received the link) and mails a
@@ -36,6 +36,8 @@ from booking.people.sign_in_limit import clear_sign_in_attempts, count_sign_in_a
 
 PURPOSE = "reset_password"
 DEFAULT_MAILS_PER_ADDRESS = "3 per hour"
+# generous: a campus shares one address, and asking for a link is cheap for an unknown address
+DEFAULT_REQUESTS_PER_CLIENT = "60 per hour"
 CONFIRM_ENDPOINT = "web.password_reset_confirm"  # the HTML page the link opens
 
 
@@ -61,6 +63,18 @@ def _mail_allowed(email: str) -> bool:
     except RateLimited:  # dropped quietly: the answer stays the same
         return False
     return True
+
+
+def limit_requests_from(client_address: str) -> None:
+    """Count one reset request from this client address (the door passes it); beyond
+    ``PASSWORD_RESET_REQUESTS_PER_CLIENT`` in the window 429 ``rate_limited``."""
+    limit = current_app.config.get("PASSWORD_RESET_REQUESTS_PER_CLIENT", DEFAULT_REQUESTS_PER_CLIENT)
+    enforce(
+        limit,
+        "password-reset-client",
+        client_address or "unknown",
+        "Too many password reset requests from here; wait and try again.",
+    )
 
 
 def request_password_reset(email: str) -> None:

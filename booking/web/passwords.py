@@ -8,17 +8,16 @@ the password sends the person to sign in (never signs them in). The operations a
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from booking.core.errors import Invalid
-from booking.core.ratelimit import RateLimited, enforce
+from booking.core.ratelimit import RateLimited
 from booking.people import password_reset
 from booking.web.access import public_page
 from booking.web.blueprint import blp
 from booking.web.password_forms import ResetPasswordForm, ResetRequestForm
 
-DEFAULT_REQUESTS_PER_CLIENT = "20 per hour"  # the API's too: one counter per client address
 NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}  # the URL holds the secret
 
 
@@ -27,9 +26,8 @@ NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}  #
 def password_reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
-        limit = current_app.config.get("PASSWORD_RESET_REQUESTS_PER_CLIENT", DEFAULT_REQUESTS_PER_CLIENT)
-        try:
-            enforce(limit, "password-reset-client", request.remote_addr or "unknown")
+        try:  # one counter per client address, shared with the API
+            password_reset.limit_requests_from(request.remote_addr)
         except RateLimited as error:
             wait = error.details["retry_after_seconds"]
             form.email.errors.append(

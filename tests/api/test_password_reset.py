@@ -85,7 +85,8 @@ def test_a_deactivated_account_gets_no_mail(app, client, make):
     assert mails_to(app, user.email) == []
 
 
-def test_one_address_gets_few_mails_and_one_client_few_requests(app, client, make):
+def test_one_address_gets_few_mails_and_one_client_few_requests(app, client, make, monkeypatch):
+    monkeypatch.setitem(app.config, "PASSWORD_RESET_REQUESTS_PER_CLIENT", "20 per hour")
     user = make.user("founder")
     answers = [ask_reset(client, user.email).status_code for _ in range(5)]
     assert answers == [202] * 5  # the answer never changes for the address...
@@ -101,9 +102,10 @@ def test_one_address_gets_few_mails_and_one_client_few_requests(app, client, mak
 def test_limits_are_off_with_ratelimit_disabled(app, client, make, monkeypatch):
     monkeypatch.setitem(app.config, "RATELIMIT_ENABLED", False)
     user = make.user("founder")
-    answers = [ask_reset(client, user.email).status_code for _ in range(25)]
-    assert answers == [202] * 25
-    assert len(mails_to(app, user.email)) == 25
+    monkeypatch.setitem(app.config, "PASSWORD_RESET_REQUESTS_PER_CLIENT", "5 per hour")
+    answers = [ask_reset(client, user.email).status_code for _ in range(8)]
+    assert answers == [202] * 8
+    assert len(mails_to(app, user.email)) == 8
 
 
 def test_a_malformed_request_is_422_not_a_500(client):
