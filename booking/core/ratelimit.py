@@ -9,10 +9,13 @@ load tests.
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
-from flask import request
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_login import current_user
+from limits import parse
 
 from booking.core.errors import DomainError
 
@@ -33,3 +36,19 @@ def client_key() -> str:
 
 
 limiter = Limiter(key_func=client_key)
+
+
+def enforce(
+    limit: str, scope: str, key: str, message: str = "Too many requests; wait and try again."
+) -> None:
+    """Count one hit of ``key`` in ``scope`` against ``limit`` (e.g. "3 per hour"); beyond it 429
+    ``rate_limited`` with ``retry_after_seconds``. For limits a route decorator cannot key on (an
+    e-mail address in the body), in the limiter's storage; off with ``RATELIMIT_ENABLED=false``."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    item = parse(limit)
+    strategy = limiter.limiter
+    if strategy.hit(item, scope, key):
+        return
+    reset_at, _remaining = strategy.get_window_stats(item, scope, key)
+    raise RateLimited(message, details={"retry_after_seconds": max(1, math.ceil(reset_at - time.time()))})

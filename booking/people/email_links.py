@@ -60,6 +60,22 @@ def spend_links(user: User, purpose: str) -> None:
     )
 
 
+def usable_link_user(secret: str, purpose: str) -> User | None:
+    """The user of an unspent, unexpired link, without spending it (a page showing a form first)."""
+    if not isinstance(secret, str) or not 0 < len(secret) <= 200:
+        return None
+    return db.session.scalar(
+        select(User)
+        .join(EmailLink, EmailLink.user_id == User.id)
+        .where(
+            EmailLink.token_hash == _digest(secret),
+            EmailLink.purpose == purpose,
+            EmailLink.used_at.is_(None),
+            EmailLink.expires_at > clock.now(),
+        )
+    )
+
+
 def redeem_link(secret: str, purpose: str) -> User:
     """Spend the link and return its user; 422 ``invalid_token`` when it is unknown, spent or expired."""
     if not isinstance(secret, str) or not 0 < len(secret) <= 200:

@@ -18,6 +18,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     lab_console,
     lab_instruments,
     navigation,
+    passwords,
     provider,
     teams,
     voucher_applications,

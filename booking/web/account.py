@@ -1,4 +1,5 @@
-"""The account page of any signed-in user: language preference, API tokens and private iCal feeds.
+"""The account page of any signed-in user: language preference, password, API tokens, private iCal feeds,
+and signing out everywhere.
 
 Tokens and feeds go through ``booking.people.accounts`` and ``booking.flow.calendar``, the same functions as
 ``/api/v1/auth/tokens`` and ``/api/v1/calendar-feeds``. A new secret is shown once, in the response
@@ -10,19 +11,22 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from wtforms import SelectChoice, SelectField, SubmitField
 from wtforms.validators import DataRequired
 
 from booking.core.db import db
+from booking.core.errors import Invalid
+from booking.core.ratelimit import RateLimited
 from booking.flow import calendar
 from booking.models import CalendarFeed
-from booking.people import accounts
+from booking.people import accounts, password_reset
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.form_base import PlatformForm
 from booking.web.forms import ActionForm
+from booking.web.password_forms import ChangePasswordForm, SignOutEverywhereForm
 from instruments import catalogue
 from instruments.models import Instrument
 
@@ -68,6 +72,20 @@ def _feed_form() -> FeedForm:
     return form
 
 
+def _password_form() -> ChangePasswordForm:
+    form = ChangePasswordForm(prefix="password")
+    form.account_email = current_user.email
+    return form
+
+
+def _keep_only_locale() -> None:
+    """Empty the session but for the language choice (a fresh session after a password change)."""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
 def _account_page(status: int = 200, **extra):
     feeds = list(db.session.scalars(calendar.feeds_of(current_user).order_by(CalendarFeed.id)))
     names = {}
@@ -83,6 +101,8 @@ def _account_page(status: int = 200, **extra):
         "token_form": TokenForm(prefix="token"),
         "feed_form": _feed_form(),
         "action_form": ActionForm(),
+        "password_form": _password_form(),
+        "everywhere_form": SignOutEverywhereForm(prefix="everywhere"),
         "tokens": accounts.active_tokens(current_user),
         "feeds": feeds,
         "instrument_names": names,
@@ -155,3 +175,48 @@ def account_feed_revoke(feed_id: int):
     else:
         flash(_("The form has expired; please try again."), "error")
     return redirect(url_for("web.account", _anchor="feeds"))
+
+
+@blp.route("/account/password", methods=["POST"])
+@page()
+def account_password():
+    """Change the password: every other browser and every API token is signed out; this browser gets a
+    fresh session and stays signed in."""
+    form = _password_form()
+    if not form.validate_on_submit():
+        return _account_page(422, password_form=form)
+    user = current_user._get_current_object()
+    try:
+        password_reset.change_password(user, form.current_password.data, form.new_password.data)
+    except RateLimited as error:
+        wait = error.details["retry_after_seconds"]
+        form.current_password.errors.append(
+            _("Too many wrong passwords. Try again in %(minutes)d minutes.", minutes=-(-wait // 60))
+        )
+        return _account_page(429, password_form=form)
+    except Invalid as error:
+        if error.code == "wrong_password":
+            form.current_password.errors.append(_("The current password is wrong."))
+        else:
+            form.new_password.errors.append(_("This password is too weak; choose another."))
+        return _account_page(422, password_form=form)
+    _keep_only_locale()
+    login_user(user)  # a new server-side session for this browser (the old one ended with the others)
+    flash(
+        _("Password changed. You were signed out on every other device, and your API tokens were revoked."),
+        "success",
+    )
+    return redirect(url_for("web.account"))
+
+
+@blp.route("/account/sign-out-everywhere", methods=["POST"])
+@page()
+def account_sign_out_everywhere():
+    form = SignOutEverywhereForm(prefix="everywhere")
+    if not form.validate_on_submit():
+        return _account_page(422, everywhere_form=form)
+    password_reset.sign_out_everywhere(current_user._get_current_object())
+    logout_user()
+    _keep_only_locale()
+    flash(_("You were signed out everywhere, and your API tokens were revoked. Sign in again."), "success")
+    return redirect(url_for("web.sign_in"))

@@ -203,6 +203,27 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("auth.Tokens", "GET"): ("/api/v1/auth/tokens", None, "U ok ok ok ok ok ok ok ok"),
     ("auth.Token", "DELETE"): ("/api/v1/auth/tokens/{token}", None, "U ok N N N N N N N"),
     ("auth.Me", "GET"): ("/api/v1/me", None, "U ok ok ok ok ok ok ok ok"),
+    # --- API: password reset, password change, sign out everywhere
+    ("passwords.PasswordReset", "POST"): (
+        "/api/v1/auth/password-reset",
+        {"email": "{spare_email}"},
+        "ok ok ok ok ok ok ok ok ok",
+    ),
+    ("passwords.PasswordResetConfirm", "POST"): (
+        "/api/v1/auth/password-reset/confirm",
+        {"token": "not-a-reset-token", "password": "a-new-Password-1"},
+        "ok ok ok ok ok ok ok ok ok",
+    ),
+    ("passwords.SignOutEverywhere", "POST"): (
+        "/api/v1/auth/sign-out-everywhere",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("passwords.MyPassword", "POST"): (
+        "/api/v1/me/password",
+        {"current_password": "not-the-password", "new_password": "a-new-Password-1"},
+        "U ok ok ok ok ok ok ok ok",
+    ),
     ("users.Users", "GET"): ("/api/v1/users", None, "U F F F F F F F ok"),
     ("users.Users", "POST"): ("/api/v1/users", _user, "U F F F F F F F ok"),
     ("users.UserById", "GET"): ("/api/v1/users/{owner}", None, "U ok N N N N N N ok"),
@@ -548,6 +569,28 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.account_token_revoke", "POST"): ("/account/tokens/{token}/revoke", {}, "U ok N N N N N N N"),
     ("web.account_feed_new", "POST"): ("/account/feeds", {"scope": "user"}, "U ok ok ok ok ok ok ok ok"),
     ("web.account_feed_revoke", "POST"): ("/account/feeds/{feed}/revoke", {}, "U ok N N N N N N N"),
+    ("web.account_password", "POST"): ("/account/password", {}, "U ok ok ok ok ok ok ok ok"),
+    ("web.account_sign_out_everywhere", "POST"): (
+        "/account/sign-out-everywhere",
+        {},
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("web.password_reset_request", "GET"): ("/password-reset", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.password_reset_request", "POST"): (
+        "/password-reset",
+        {"email": "{spare_email}"},
+        "ok ok ok ok ok ok ok ok ok",
+    ),
+    ("web.password_reset_confirm", "GET"): (
+        "/password-reset/confirm?token=not-a-reset-token",
+        None,
+        "ok ok ok ok ok ok ok ok ok",
+    ),
+    ("web.password_reset_confirm", "POST"): (
+        "/password-reset/confirm?token=not-a-reset-token",
+        {"new_password": "a-new-Password-1", "new_password_again": "a-new-Password-1"},
+        "ok ok ok ok ok ok ok ok ok",
+    ),
     # --- compute
     ("web.compute_offers", "GET"): ("/compute", None, "U ok ok ok ok ok ok ok ok"),
     ("web.compute_offer", "GET"): ("/compute/offers/{offer}", None, "U ok ok ok ok ok ok ok ok"),
