@@ -8,7 +8,18 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.routing import IntegerConverter
 
-from booking.api import auth, bookings, calendar, compute, payments, providers, teams, usage, users
+from booking.api import (
+    auth,
+    bookings,
+    calendar,
+    compute,
+    onboarding,
+    payments,
+    providers,
+    teams,
+    usage,
+    users,
+)
 from booking.api import finance as finance_api
 from booking.api import instrument_search as search_api
 from booking.api import instruments as labs_api
@@ -129,6 +140,7 @@ def init_api(app: Flask) -> None:
 
     for module in (
         auth,
+        onboarding,
         users,
         teams,
         providers,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import request
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_login import current_user
 
@@ -33,3 +33,21 @@ def client_key() -> str:
 
 
 limiter = Limiter(key_func=client_key)
+
+
+# --- limits of the routes that send mail to an address someone typed ----------------------------------
+
+
+def sign_up_limit() -> str:
+    """Sign-ups per address (API and page together): each one mails someone."""
+    return current_app.config.get("SIGN_UP_RATE_LIMIT", "20 per hour")
+
+
+def sign_up_key() -> str:
+    """Sign-ups count against the address, even when someone is signed in."""
+    return "addr:" + (request.remote_addr or "unknown")
+
+
+def resend_limit() -> str:
+    """Verification mails one user may ask for again."""
+    return current_app.config.get("VERIFICATION_RESEND_LIMIT", "10 per hour")
