@@ -171,6 +171,9 @@ class Config:
             settings["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
         if env.get("RATELIMIT_STORAGE_URI"):
             settings["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
+        for name in ("SIGN_UP_RATE_LIMIT", "VERIFICATION_RESEND_LIMIT"):
+            if env.get(name):
+                settings[name] = env[name]
         for name in (
             "MAIL_BACKEND",
             "MAIL_FROM",

@@ -39,7 +39,9 @@ def _no_nul(form, field) -> None:
 
 
 class SignUpForm(PlatformForm):
-    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul])
+    name = StringField(
+        _l("Your name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul]
+    )
     email = EmailField(
         _l("E-mail"),
         filters=[_strip],
