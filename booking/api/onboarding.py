@@ -11,7 +11,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from booking.api.common import Blueprint, BodySchema, Text, api_auth, current_actor, documents, public
-from booking.core.ratelimit import limiter, resend_limit, sign_up_key, sign_up_limit
+from booking.core.ratelimit import limiter, resend_limit, sign_up_limited
 from booking.people import onboarding
 
 blp = Blueprint("onboarding", __name__, url_prefix="/api/v1", description="Sign-up and e-mail verification")
@@ -46,7 +46,7 @@ class SignUp(MethodView):
     @blp.response(202, SignUpAnswerSchema)
     @documents(400, 429)
     @public
-    @limiter.limit(sign_up_limit, key_func=sign_up_key, scope="sign-up")
+    @sign_up_limited
     @blp.arguments(SignUpSchema)
     def post(self, body):
         """Make a founder account (e-mail not verified) and mail a verification link. The answer is the

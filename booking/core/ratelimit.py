@@ -51,3 +51,7 @@ def sign_up_key() -> str:
 def resend_limit() -> str:
     """Verification mails one user may ask for again."""
     return current_app.config.get("VERIFICATION_RESEND_LIMIT", "10 per hour")
+
+
+# one count for the sign-up page and the API's sign-up (decorate both with it)
+sign_up_limited = limiter.shared_limit(sign_up_limit, scope="sign-up", key_func=sign_up_key, methods=["POST"])

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from booking.core.errors import Conflict, DomainError
 from booking.core.i18n import current_language
-from booking.core.ratelimit import limiter, resend_limit, sign_up_key, sign_up_limit
+from booking.core.ratelimit import limiter, resend_limit, sign_up_limited
 from booking.people import accounts, onboarding
 from booking.web.access import page, public_page
 from booking.web.blueprint import blp
@@ -81,7 +81,7 @@ def verification_banner() -> dict:
 
 @blp.route("/sign-up", methods=["GET", "POST"])
 @public_page
-@limiter.limit(sign_up_limit, key_func=sign_up_key, scope="sign-up", methods=["POST"])
+@sign_up_limited
 def sign_up():
     form = SignUpForm()
     if form.validate_on_submit():

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from booking.core import clock
 from booking.core.db import db
 from booking.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, csrf_token
 from tests.support.mailed_links import mails_to, token_in
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -215,6 +215,18 @@ def test_sign_up_is_limited_per_address(app, client, monkeypatch):
     assert sign_up(client, "a2@example.cn").status_code == 202
     limited = sign_up(client, "a3@example.cn")
     assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    # the sign-up page counts against the same limit
+    page = client.post(
+        "/sign-up",
+        data={
+            "csrf_token": csrf_token(client, "/sign-up"),
+            "name": "x",
+            "email": "a4@example.cn",
+            "password": GOOD_PASSWORD,
+        },
+    )
+    assert page.status_code == 429
+    assert mails_to(app, "a3@example.cn") == [] and mails_to(app, "a4@example.cn") == []
 
 
 def test_the_openapi_document_lists_the_new_endpoints(client):
