@@ -75,7 +75,7 @@ class ResendVerificationForm(PlatformForm):
 def verification_banner() -> dict:
     """The resend button of the banner every page shows a signed-in user whose address is unverified."""
     if getattr(current_user, "is_authenticated", False) and not current_user.email_verified:
-        return {"resend_verification_form": ResendVerificationForm(prefix="resend")}
+        return {"resend_verification_form": ResendVerificationForm()}
     return {}
 
 
@@ -128,7 +128,7 @@ def verify_email():
 @page()
 @limiter.limit(resend_limit)
 def verify_email_resend():
-    if not ResendVerificationForm(prefix="resend").validate_on_submit():
+    if not ResendVerificationForm().validate_on_submit():
         flash(_("The form has expired; please try again."), "error")
     else:
         try:
