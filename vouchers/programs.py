@@ -11,6 +11,7 @@ from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
 from booking.models import District, TeamMember, User
 from booking.people import audit
+from booking.people.accounts import require_verified_email
 from booking.people.teams import require_verified, team_for
 from instruments.rules import zone
 from vouchers import ledger
@@ -167,6 +168,7 @@ def summary(program: Program) -> dict:
 
 
 def apply(actor: User, program_id: int, *, team_id: int, amount_fen: int, purpose: str) -> Application:
+    require_verified_email(actor)
     program = program_for(actor, program_id)
     team = team_for(actor, team_id)
     if not team.is_owner(actor):

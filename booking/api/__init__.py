@@ -8,7 +8,19 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.routing import IntegerConverter
 
-from booking.api import auth, bookings, calendar, compute, passwords, payments, providers, teams, usage, users
+from booking.api import (
+    auth,
+    bookings,
+    calendar,
+    compute,
+    onboarding,
+    passwords,
+    payments,
+    providers,
+    teams,
+    usage,
+    users,
+)
 from booking.api import finance as finance_api
 from booking.api import instrument_search as search_api
 from booking.api import instruments as labs_api
@@ -130,6 +142,7 @@ def init_api(app: Flask) -> None:
     for module in (
         auth,
         passwords,
+        onboarding,
         users,
         teams,
         providers,

@@ -18,6 +18,8 @@ class UserBriefSchema(ma.Schema):
     id = ma.fields.Integer()
     email = ma.fields.String()
     role = ma.fields.String()
+    email_verified = ma.fields.Boolean()
+    active = ma.fields.Boolean(attribute="is_active")
 
 
 class UserSchema(UserBriefSchema):
@@ -25,9 +27,8 @@ class UserSchema(UserBriefSchema):
     district_code = ma.fields.String(allow_none=True)
     provider_id = ma.fields.Integer(allow_none=True)
     lab_ids = ma.fields.Method("_lab_ids")
-    active = ma.fields.Boolean(attribute="is_active")
-    email_verified = ma.fields.Boolean()
     created_at = ma.fields.AwareDateTime()
+    locale = ma.fields.String(allow_none=True)
 
     def _lab_ids(self, user) -> list[int]:
         return [lab.id for lab in labs_managed_by(user)] if user.role == "lab_manager" else []

@@ -80,6 +80,9 @@ class Config:
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_HEADERS_ENABLED = True
     SIGN_IN_FAILURE_LIMIT = "10 per 15 minutes"
+    # sign-ups per client address and verification mails asked again per user (both send mail)
+    SIGN_UP_RATE_LIMIT = "20 per hour"
+    VERIFICATION_RESEND_LIMIT = "10 per hour"
     # If the shared limit store (Redis) is down, serve requests unlimited (and log it) rather than fail.
     RATELIMIT_SWALLOW_ERRORS = True
 
@@ -168,6 +171,9 @@ class Config:
             settings["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
         if env.get("RATELIMIT_STORAGE_URI"):
             settings["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
+        for name in ("SIGN_UP_RATE_LIMIT", "VERIFICATION_RESEND_LIMIT"):
+            if env.get(name):
+                settings[name] = env[name]
         for name in (
             "MAIL_BACKEND",
             "MAIL_FROM",

@@ -52,3 +52,25 @@ def enforce(
         return
     reset_at, _remaining = strategy.get_window_stats(item, scope, key)
     raise RateLimited(message, details={"retry_after_seconds": max(1, math.ceil(reset_at - time.time()))})
+
+
+# --- limits of the routes that send mail to an address someone typed ----------------------------------
+
+
+def sign_up_limit() -> str:
+    """Sign-ups per address (API and page together): each one mails someone."""
+    return current_app.config.get("SIGN_UP_RATE_LIMIT", "20 per hour")
+
+
+def sign_up_key() -> str:
+    """Sign-ups count against the address, even when someone is signed in."""
+    return "addr:" + (request.remote_addr or "unknown")
+
+
+def resend_limit() -> str:
+    """Verification mails one user may ask for again."""
+    return current_app.config.get("VERIFICATION_RESEND_LIMIT", "10 per hour")
+
+
+# one count for the sign-up page and the API's sign-up (decorate both with it)
+sign_up_limited = limiter.shared_limit(sign_up_limit, scope="sign-up", key_func=sign_up_key, methods=["POST"])

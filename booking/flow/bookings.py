@@ -36,6 +36,7 @@ from booking.models import (
     User,
 )
 from booking.models.booking import NO_OVERLAP_CONSTRAINT
+from booking.people.accounts import require_verified_email
 from booking.people.teams import booking_team
 from instruments.catalogue import blackouts_of, is_qualified
 from instruments.models import Instrument, Lab, LabManager
@@ -139,6 +140,7 @@ def create_instrument_booking(
     payment_method: str | None = None,
 ) -> tuple[Booking, bool]:
     """Book an instrument for a team. Returns (booking, created); created is False on a replay."""
+    require_verified_email(actor)
     earlier = replay(actor, idempotency_key, digest)
     if earlier is not None:
         return earlier, False

@@ -29,6 +29,7 @@ from booking.models import (
     Provider,
     User,
 )
+from booking.people.accounts import require_verified_email
 from booking.people.teams import booking_team
 from vouchers import commitments
 
@@ -169,6 +170,7 @@ def create_compute_booking(
     digest: str | None = None,
     payment_method: str | None = None,
 ) -> tuple[Booking, bool]:
+    require_verified_email(actor)
     earlier = replay(actor, idempotency_key, digest)
     if earlier is not None:
         return earlier, False

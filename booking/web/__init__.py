@@ -20,6 +20,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     navigation,
     passwords,
     provider,
+    sign_up,
     teams,
     voucher_applications,
     voucher_wallet,

@@ -23,6 +23,7 @@ from booking.flow import bookings
 from booking.flow.payments import holds, webhooks
 from booking.flow.payments.client import client as payments_client
 from booking.models import STATUSES, Booking, BookingStatus
+from booking.people.accounts import require_verified_email
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.errors import refusal_message, show_refusal
@@ -119,6 +120,11 @@ def instrument_book(instrument_id: int):
     instrument = catalogue.instrument_for(current_user, instrument_id)
     form = BookingForm()
     form.team_id.choices = team_choices(bookable_teams(current_user))
+    try:
+        require_verified_email(current_user)  # before the other rules, as for the API
+    except DomainError as error:
+        _show_refusal(form, error, instrument)
+        return render_instrument_page(instrument, form, error.status)
     if not form.validate_on_submit():
         return render_instrument_page(instrument, form, 422)
     starts_at, ends_at = _booked_range(form, instrument.timezone)

@@ -25,6 +25,7 @@ from booking.core.db import db
 from booking.core.errors import DomainError
 from booking.flow import bookings, compute
 from booking.models import ComputeOffer
+from booking.people.accounts import require_verified_email
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.bookings import split_review
@@ -318,6 +319,12 @@ def compute_book(offer_id: int):
     offer = compute.offer_for(current_user, offer_id)
     form = ComputeBookingForm()
     form.team_id.choices = team_choices(bookable_teams(current_user))
+    try:
+        require_verified_email(current_user)  # before the other rules, as for the API
+    except DomainError as error:
+        show_beside(form, None, compute_error_message(error, offer))
+        form.confirmed.data = ""
+        return render_offer_page(offer, form, error.status)
     if not form.validate_on_submit():
         form.confirmed.data = ""  # a corrected form shows the price again before booking
         return render_offer_page(offer, form, 422)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from flask import flash
+from flask_babel import lazy_gettext as _l
 from wtforms import Field
 
 from booking.core.errors import DomainError
@@ -20,6 +21,14 @@ from booking.web.forms import field_named, show_beside
 # code (or field, or message) → a string, a lazy string, or a function giving one (for words that
 # need the page's facts, e.g. an instrument's slot length)
 Words = Mapping[str, object]
+
+# refusals any page may meet, worded once (a page's own words for the code come first)
+PLATFORM_WORDS: Words = {
+    "email_not_verified": _l(
+        "Verify your e-mail address first: open the link in the mail we sent you (the banner at the top "
+        "of the page sends a new one). Then you can book and apply for compute vouchers."
+    ),
+}
 
 
 def _said(words: object) -> str:
@@ -35,7 +44,8 @@ def refusal_message(
 ) -> str:
     """The page's words for ``error``: for an ``invalid`` refusal about one of ``invalid``'s fields
     (the first that ``details`` names, in ``invalid``'s order), else for its code, else for its
-    English message; otherwise the operation's message."""
+    English message, else the platform's words for its code (``PLATFORM_WORDS``); otherwise the
+    operation's message."""
     if error.code == "invalid":
         for key, words in (invalid or {}).items():
             if key in error.details:
@@ -43,6 +53,8 @@ def refusal_message(
     words = (by_code or {}).get(error.code)
     if words is None:
         words = (by_text or {}).get(error.message)
+    if words is None:
+        words = PLATFORM_WORDS.get(error.code)
     return _said(words) if words is not None else error.message
 
 

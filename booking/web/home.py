@@ -40,7 +40,7 @@ def safe_next(target: str | None) -> str:
     return url_for("web.home")
 
 
-def _fresh_session() -> None:
+def fresh_session() -> None:
     """Drop everything in the session except the language choice (no session fixation); a server-side
     session it still named (a sign-in over a live one) ends too."""
     locale = session.get("locale")
@@ -115,7 +115,7 @@ def sign_in():
             else:
                 form.password.errors.append(_("E-mail or password is wrong."))
         else:
-            _fresh_session()
+            fresh_session()
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
     return render_template("auth/sign_in.html", form=form), 200 if not form.errors else 422
@@ -126,5 +126,5 @@ def sign_in():
 def sign_out():
     if SignOutForm().validate_on_submit():
         logout_user()
-        _fresh_session()
+        fresh_session()
     return redirect(url_for("web.home"))

@@ -21,7 +21,13 @@ def test_token_issue_returns_user_and_works(client, make):
     user = make.user("founder")
     response = _token(client, user.email.upper())
     assert response.status_code == 201
-    assert response.json["user"] == {"id": user.id, "email": user.email, "role": "founder"}
+    assert response.json["user"] == {
+        "id": user.id,
+        "email": user.email,
+        "role": "founder",
+        "email_verified": True,
+        "active": True,
+    }
     me = client.get("/api/v1/me", headers={"Authorization": "Bearer " + response.json["token"]})
     assert me.status_code == 200 and me.json["id"] == user.id
 
