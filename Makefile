@@ -4,8 +4,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# DEMO=0: do not load the demo world on the first start of an empty embedded database
+DEMO ?= 1
 
-.PHONY: run test lint
+.PHONY: run prepare test lint
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +21,18 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed-app
 
-## run: install, migrate the embedded SQLite database and serve on http://$(HOST):$(PORT)/
+## run: install, migrate the embedded SQLite database (loading the demo world on its first start, unless
+## DEMO=0), then serve on http://$(HOST):$(PORT)/ with the scheduler beside it; Ctrl-C stops both
 run: $(VENV)/.installed-app
-	$(BIN)/flask --app wsgi db upgrade
+	@$(MAKE) --no-print-directory prepare
+	@$(BIN)/flask --app wsgi scheduler run & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+## prepare: what run does before serving: upgrade the schema, the demo world on a first start
+prepare:
+	@$(BIN)/flask --app wsgi db upgrade
+	@$(BIN)/flask --app wsgi demo first-start $(if $(filter 0,$(DEMO)),--no-demo,--demo) --url http://$(HOST):$(PORT)/
 
 ## test: install with test extras and run the suite (SQLite; PostgreSQL too with TEST_DATABASE_URL)
 test: $(VENV)/.installed-test

@@ -1,4 +1,5 @@
-"""Command-line entry points: ``flask --app wsgi users create ...`` (``db upgrade`` is Flask-Migrate's)."""
+"""Command-line entry points: ``flask --app wsgi users create ...``, ``demo load``, ... (``db upgrade`` is
+Flask-Migrate's)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask.cli import AppGroup
 
 from booking.core.db import db, write_intent
 from booking.core.errors import DomainError
-from booking.jobs import JOBS, run_job
+from booking.jobs import JOBS, demo, run_job
 from booking.jobs.scheduler import scheduler_cli
 from booking.models import ROLES
 from booking.people import accounts
@@ -87,8 +88,62 @@ def verify_ledger_command():
     click.echo(f"ledger OK: {transactions} transactions, {postings} postings, {accounts} accounts")
 
 
+demo_cli = AppGroup("demo", help="The demo world, for a development database.")
+
+
+def _load_demo() -> list[tuple[str, str, str]]:
+    try:
+        with write_intent():
+            made = demo.load_world()
+            db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(f"the demo world could not be built: {error.message}")
+    return made
+
+
+@demo_cli.command("load")
+def load_demo_command():
+    """Fill an empty database with a believable Chongqing world; print `email password role` per account."""
+    refused = demo.refusal()
+    if refused:
+        raise click.ClickException(refused)
+    click.echo("building the demo world (a few seconds) ...", err=True)
+    made = _load_demo()
+    click.echo("demo world loaded; the accounts follow as `email password role`:", err=True)
+    for email, password, role in made:
+        click.echo(f"{email} {password} {role}")
+
+
+@demo_cli.command("first-start")
+@click.option(
+    "--demo/--no-demo", "load", default=True, help="Load the demo world into an empty embedded database."
+)
+@click.option("--url", default="http://127.0.0.1:5000/", show_default=True, help="Where the app will answer.")
+def first_start_command(load, url):
+    """What `make run` does before serving (after `db upgrade`): on the first start of an empty embedded
+    SQLite database, load the demo world and print its accounts; always say where to sign in."""
+    embedded = db.engine.dialect.name == "sqlite"
+    empty = accounts.count_users() == 0
+    if embedded and empty and load and demo.refusal() is None:
+        click.echo("First start on an empty embedded database: loading the demo world (a few seconds) ...")
+        click.echo("(Turn this off with `make run DEMO=0`; load it later with `flask --app wsgi demo load`.)")
+        made = _load_demo()
+        click.echo("\nDemo accounts (email password role); each password is new and shown only now:")
+        for email, password, role in made:
+            click.echo(f"  {email} {password} {role}")
+        click.echo("Lost them? Stop the app, delete instance/booking.sqlite3 and `make run` again.")
+    elif empty:
+        click.echo("The database has no accounts yet. Create the first admin with")
+        click.echo("  .venv/bin/flask --app wsgi users create admin@example.cn --role admin")
+        if embedded and not load:
+            click.echo("or load the demo world: .venv/bin/flask --app wsgi demo load")
+    click.echo(f"\nSign in at {url}sign-in  (Ctrl-C stops the app and its scheduler).\n")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(demo_cli)
