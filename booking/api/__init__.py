@@ -8,7 +8,18 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.routing import IntegerConverter
 
-from booking.api import auth, bookings, calendar, compute, payments, providers, teams, usage, users
+from booking.api import (
+    auth,
+    bookings,
+    calendar,
+    compute,
+    invitations,
+    payments,
+    providers,
+    teams,
+    usage,
+    users,
+)
 from booking.api import finance as finance_api
 from booking.api import instrument_search as search_api
 from booking.api import instruments as labs_api
@@ -131,6 +142,7 @@ def init_api(app: Flask) -> None:
         auth,
         users,
         teams,
+        invitations,
         providers,
         compute,
         usage,
