@@ -22,7 +22,8 @@ blp = Blueprint("invitations", __name__, url_prefix="/api/v1", description="Team
 
 
 class InvitationCreateSchema(BodySchema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    # trimmed and lower-cased, then judged by the operation (422 with details on ``email``)
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=300))
 
 
 class InviterSchema(ma.Schema):

@@ -55,7 +55,11 @@ def _owned_team(owner: User, team_id: int) -> Team:
 def _address(email: str) -> str:
     address = normalise_email(email or "")
     local, at, domain = address.partition("@")
-    if not (local and at and domain) or len(address) > EMAIL_MAX or any(c.isspace() for c in address):
+    if (
+        not (local and at and "." in domain.strip("."))
+        or len(address) > EMAIL_MAX
+        or any(c.isspace() or c in "@<>,;" for c in local + domain)
+    ):
         raise Invalid("Not an e-mail address.", details={"email": ["Not an e-mail address."]})
     return address
 
