@@ -22,7 +22,10 @@ from booking.web.forms import ActionForm
 
 
 class InviteForm(PlatformForm):
-    email = EmailField(_l("E-mail address to invite"), validators=[DataRequired(), Length(max=254)])
+    # its own id: the team page also has the add-member form's ``email``
+    email = EmailField(
+        _l("E-mail address to invite"), validators=[DataRequired(), Length(max=254)], id="invite-email"
+    )
     submit = SubmitField(_l("Send invitation"))
 
 
