@@ -1,4 +1,4 @@
-"""Core tables: reference data, accounts, teams, providers, bookings, outbox, calendar feeds."""
+"""Core tables: reference data, accounts, teams and invitations, providers, bookings, outbox, calendar feeds."""
 
 from booking.models.api_token import ApiToken
 from booking.models.booking import (
@@ -23,6 +23,7 @@ from booking.models.provider import Provider
 from booking.models.scheduler_lease import SchedulerLease
 from booking.models.sign_in_attempt import SignInAttempt
 from booking.models.team import Team, TeamMember
+from booking.models.team_invitation import INVITATION_STATUSES, TeamInvitation
 from booking.models.usage import UsageRecord
 from booking.models.user import ROLES, User
 
@@ -30,6 +31,7 @@ __all__ = [
     "CANCELLABLE_STATUSES",
     "COMPUTE_HOLDING_STATUSES",
     "HOLDING_STATUSES",
+    "INVITATION_STATUSES",
     "LINK_PURPOSES",
     "ROLES",
     "SERVED_STATUSES",
@@ -51,6 +53,7 @@ __all__ = [
     "SchedulerLease",
     "SignInAttempt",
     "Team",
+    "TeamInvitation",
     "TeamMember",
     "UsageRecord",
     "User",

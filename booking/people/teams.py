@@ -74,7 +74,12 @@ def add_team_member(actor: User, team_id: int, user_id: int) -> Team:
     team = team_for(actor, team_id)
     if not team.is_owner(actor):
         raise Forbidden("Only the team's owner adds members.")
-    member = require_user_reference(user_id)
+    join_team(team, require_user_reference(user_id))
+    return team
+
+
+def join_team(team: Team, member: User) -> None:
+    """Make a founder a member of the team (the caller decided they may join); twice is a no-op."""
     if member.role != "founder":
         raise Invalid(
             "Only founders can be team members.",
@@ -84,7 +89,6 @@ def add_team_member(actor: User, team_id: int, user_id: int) -> Team:
     if not team.has_member(member):
         team.memberships.append(TeamMember(user_id=member.id, role="member"))
         db.session.flush()
-    return team
 
 
 def verify_team(officer: User, team_id: int) -> Team:

@@ -15,6 +15,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     finance_reports,
     home,
     instruments,
+    invitations,
     lab_console,
     lab_instruments,
     navigation,

@@ -1,4 +1,4 @@
-"""Teams: list, create, members, verification."""
+"""Teams: list, create, members (and invitations, see ``booking.web.invitations``), verification."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from sqlalchemy import select
 from booking.core.db import db
 from booking.core.errors import DomainError, Invalid
 from booking.core.i18n import current_language
-from booking.models import District, Team
-from booking.people import accounts, teams
+from booking.models import District, Team, TeamInvitation
+from booking.people import accounts, invitations, teams
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.errors import flash_refusal
-from booking.web.forms import AddMemberForm, TeamForm, VerifyTeamForm
+from booking.web.forms import ActionForm, AddMemberForm, TeamForm, VerifyTeamForm
+from booking.web.invitations import InviteForm
 
 
 def district_options() -> list[tuple[str, str]]:
@@ -61,8 +62,18 @@ def team_new():
 @page()
 def team_detail(team_id: int):
     team = teams.team_for(current_user, team_id)
+    found = []
+    if team.has_member(current_user):
+        query = invitations.invitations_of(current_user, team_id).order_by(TeamInvitation.id.desc())
+        found = list(db.session.scalars(query.limit(200)))
     return render_template(
-        "teams/detail.html", team=team, member_form=AddMemberForm(), verify_form=VerifyTeamForm()
+        "teams/detail.html",
+        team=team,
+        member_form=AddMemberForm(),
+        verify_form=VerifyTeamForm(),
+        invite_form=InviteForm(),
+        action_form=ActionForm(),
+        invitations=found,
     )
 
 

@@ -35,6 +35,7 @@ from booking.core import clock
 from booking.core.db import db, write_intent
 from booking.flow import calendar
 from booking.models import ApiToken, User
+from booking.people import invitations
 from instruments.models import Blackout
 from tests.conftest import CSRF_RE, PASSWORD, sign_in
 from vouchers import programs
@@ -128,6 +129,8 @@ def world(make, app) -> World:
         db.session.add(exception)
         db.session.flush()
         token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == owner.id))
+        with app.test_request_context():  # the mail's link is absolute
+            invitation = invitations.invite(db.session.get(User, owner.id), team.id, "invitee@example.cn")
         export = exports.request_export(
             db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
         )
@@ -137,6 +140,7 @@ def world(make, app) -> World:
             "secret": secret,
             "exception": exception.id,
             "export": export.id,
+            "invitation": invitation.id,
         }
         db.session.commit()
         return {**ids, "token": token_id}
@@ -253,6 +257,22 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "/api/v1/teams/{team}/members",
         {"user_id": "{spare_founder}"},
         "U ok N F F F F F F",
+    ),
+    ("invitations.TeamInvitations", "POST"): (
+        "/api/v1/teams/{team}/invitations",
+        {"email": "invited{n}@example.cn"},
+        "U ok N F F F F F F",
+    ),
+    ("invitations.TeamInvitations", "GET"): ("/api/v1/teams/{team}/invitations", None, "U ok N F F F F F F"),
+    ("invitations.TeamInvitationById", "DELETE"): (
+        "/api/v1/teams/{team}/invitations/{invitation}",
+        None,
+        "U ok N F F F F F F",
+    ),
+    ("invitations.InvitationAcceptance", "POST"): (
+        "/api/v1/invitations/accept",
+        {"token": "not-a-real-token"},
+        "U ok ok ok ok ok ok ok ok",
     ),
     ("teams.TeamVerification", "POST"): ("/api/v1/teams/{team}/verify", None, "U F F F F ok N F ok"),
     ("vouchers.TeamVouchers", "GET"): ("/api/v1/teams/{team}/vouchers", None, "U ok N F F ok N ok ok"),
@@ -486,6 +506,18 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"email": "{spare_email}"},
         "U ok N N N F N F F",
     ),
+    ("web.team_invite", "POST"): (
+        "/teams/{team}/invitations",
+        {"email": "invited{n}@example.cn"},
+        "U ok N F F F F F F",
+    ),
+    ("web.team_invitation_revoke", "POST"): (
+        "/teams/{team}/invitations/{invitation}/revoke",
+        {},
+        "U ok N F F F F F F",
+    ),
+    ("web.invitation_accept", "GET"): ("/invitations/accept?token=nope", None, "ok ok ok ok ok ok ok ok ok"),
+    ("web.invitation_join", "POST"): ("/invitations/accept", {"token": "nope"}, "U ok ok ok ok ok ok ok ok"),
     ("web.team_verify", "POST"): ("/teams/{team}/verify", {}, "U F F F F ok N F ok"),
     ("web.team_wallet", "GET"): ("/teams/{team}/vouchers", None, "U ok N N N ok N ok ok"),
     ("web.instrument_list", "GET"): ("/instruments", None, "U ok ok ok ok ok ok ok ok"),
