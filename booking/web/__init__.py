@@ -17,6 +17,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     lab_console,
     lab_instruments,
     provider,
+    single_sign_on,
     teams,
     voucher_applications,
     voucher_wallet,

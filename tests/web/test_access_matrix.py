@@ -429,6 +429,9 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "ok ok ok ok ok ok ok ok ok",
     ),
     ("web.sign_out", "POST"): ("/sign-out", {}, "ok ok ok ok ok ok ok ok ok"),
+    # single sign-on is off in the matrix's app (no OIDC_ISSUER): 404 for everyone (tests/web/test_single_sign_on.py)
+    ("web.oidc_login", "GET"): ("/auth/oidc/login", None, "N N N N N N N N N"),
+    ("web.oidc_callback", "GET"): ("/auth/oidc/callback?code=x&state=y", None, "N N N N N N N N N"),
     ("web.team_list", "GET"): ("/teams", None, "U ok ok ok ok ok ok ok ok"),
     ("web.team_new", "GET"): ("/teams/new", None, "U ok ok F F F F F F"),
     ("web.team_new", "POST"): ("/teams/new", {"name": "T"}, "U ok ok F F F F F F"),
