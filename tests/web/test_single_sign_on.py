@@ -14,6 +14,8 @@ from booking.models import User
 from tests.conftest import sign_in
 from tests.support.oidc_provider import CLIENT_ID, serve_provider, single_sign_on_app
 
+# the provider's own server code (oidc-provider-mock on Authlib) uses an API Authlib deprecates
+pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
 _subjects = itertools.count(1)
 
 
