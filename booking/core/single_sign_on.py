@@ -38,10 +38,6 @@ def init_single_sign_on(app: Flask) -> None:
     )
 
 
-def single_sign_on_enabled() -> bool:
-    return bool(current_app.config.get("OIDC_ISSUER")) and _EXTENSION in current_app.extensions
-
-
 def identity_provider():
     """This app's Authlib client for the provider (a ``FlaskOAuth2App``); None when not configured."""
     oauth = current_app.extensions.get(_EXTENSION)
