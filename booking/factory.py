@@ -28,6 +28,7 @@ from booking.core.i18n import init_i18n
 from booking.core.outage import init_outage_handling
 from booking.core.ratelimit import limiter
 from booking.core.security import init_security_headers
+from booking.core.single_sign_on import init_single_sign_on
 from booking.core.storage import storage
 from booking.flow.payments import capture, orphan_holds
 from booking.jobs.cli import register_cli
@@ -73,6 +74,7 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
     csrf.init_app(app)
     limiter.init_app(app)
     storage.init_app(app)
+    init_single_sign_on(app)
 
     init_i18n(app, babel)
     init_api(app)

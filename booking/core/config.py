@@ -114,6 +114,15 @@ class Config:
     STORAGE_S3_ENDPOINT_URL: str | None = None
     STORAGE_S3_REGION: str | None = None
 
+    # Single sign-on with OpenID Connect (booking/core/single_sign_on.py): off unless OIDC_ISSUER is set. The
+    # provider's discovery document is read from OIDC_ISSUER + "/.well-known/openid-configuration"; the button
+    # on the sign-in page says OIDC_BUTTON_LABEL (None = "统一身份认证登录", translated).
+    OIDC_ISSUER: str | None = None
+    OIDC_CLIENT_ID: str | None = None
+    OIDC_CLIENT_SECRET: str | None = None
+    OIDC_BUTTON_LABEL: str | None = None
+    OIDC_TIMEOUT_SECONDS = 10
+
     @classmethod
     def from_environ(cls) -> dict:
         """Settings that the environment overrides."""
@@ -154,6 +163,9 @@ class Config:
             "STORAGE_S3_ENDPOINT_URL",
             "STORAGE_S3_REGION",
         ):
+            if env.get(name):
+                settings[name] = env[name]
+        for name in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_BUTTON_LABEL"):
             if env.get(name):
                 settings[name] = env[name]
         for name in (

@@ -37,6 +37,8 @@ class User(Base):
     # when the person proved the address is theirs (a verification link, single sign-on, or an admin
     # who created the account); NULL = not verified yet
     email_verified_at: Mapped[datetime | None] = mapped_column()
+    # single sign-on: the OpenID Connect provider's ``sub`` for this person, once they signed in with it
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
 
     district: Mapped[District | None] = relationship()

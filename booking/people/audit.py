@@ -30,6 +30,7 @@ ACTIONS = (
     "update_user",  # an admin's change of a user (booking.people.user_admin)
     "deactivate_user",
     "reactivate_user",
+    "send_password_reset",  # an admin mailed a user a reset link
 )
 
 

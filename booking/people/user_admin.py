@@ -20,7 +20,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Invalid, unknown_reference
 from booking.models import ROLES, ApiToken, District, Provider, User
-from booking.people import audit
+from booking.people import audit, password_reset
 from booking.people.accounts import get_user
 from booking.people.browser_sessions import end_browser_sessions
 from instruments.models import Lab, LabManager
@@ -184,3 +184,16 @@ def deactivate(admin: User, user_id: int) -> User:
 
 def reactivate(admin: User, user_id: int) -> User:
     return update_user(admin, user_id, active=True)
+
+
+def send_password_reset(admin: User, user_id: int) -> User:
+    """Mail the user a fresh password reset link (older links stop working), e.g. for someone who
+    cannot receive the one they asked for; a deactivated account gets none (422)."""
+    user = get_user(user_id)
+    if not user.is_active:
+        raise Invalid(
+            "A deactivated account cannot reset its password; reactivate it first.", code="account_disabled"
+        )
+    password_reset.send_reset_link(user)
+    audit.record(admin, "send_password_reset", user, after={"email": user.email})
+    return user

@@ -22,6 +22,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     passwords,
     provider,
     sign_up,
+    single_sign_on,
     teams,
     voucher_applications,
     voucher_wallet,

@@ -27,6 +27,7 @@ REFUSALS = {
     **FIELD_WORDS,
     "cannot_deactivate_self": _l("You cannot deactivate your own account."),
     "last_admin": _l("This is the last active administrator. Make another user an administrator first."),
+    "account_disabled": _l("This account is deactivated: reactivate it before sending a reset link."),
 }
 
 
@@ -123,3 +124,21 @@ def admin_user_deactivate(user_id: int):
 @page("admin")
 def admin_user_reactivate(user_id: int):
     return _status_change(user_id, active=True)
+
+
+@blp.route("/admin/users/<int:user_id>/password-reset", methods=["POST"])
+@page("admin")
+def admin_user_password_reset(user_id: int):
+    """Mail the user a password reset link (the person still chooses the password)."""
+    if not ActionForm().validate_on_submit():
+        flash(_("The form has expired; please try again."), "error")
+        return redirect(url_for("web.admin_user", user_id=user_id))
+    try:
+        user = user_admin.send_password_reset(current_user, user_id)
+    except DomainError as error:
+        flash_refusal(error, REFUSALS)
+        return redirect(url_for("web.admin_user", user_id=user_id))
+    flash(
+        _("A password reset link was sent to %(email)s; it works for one hour.", email=user.email), "success"
+    )
+    return redirect(url_for("web.admin_user", user_id=user.id))

@@ -67,6 +67,7 @@ AUDIT_ACTIONS = {
     "update_user": _l("Changed a user"),
     "deactivate_user": _l("Deactivated a user"),
     "reactivate_user": _l("Reactivated a user"),
+    "send_password_reset": _l("Sent a password reset link"),
 }
 
 AUDIT_OBJECTS = {
@@ -104,6 +105,7 @@ AUDIT_FIELDS = {
     "provider_id": _l("Compute provider"),
     "lab_ids": _l("Managed labs"),
     "active": _l("Active"),
+    "email": _l("E-mail"),
 }
 
 # the values of coded fields (statuses, kinds, card operations)

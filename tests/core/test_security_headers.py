@@ -36,7 +36,9 @@ def test_no_page_has_inline_script_or_style(app, make, world):  # noqa: F811 - w
         if not endpoint.startswith("web.") or method != "GET":
             continue
         expected = dict(zip(ROLES, statuses.split(), strict=True))
-        role = next(r for r in ROLES if expected[r] == "ok")
+        role = next((r for r in ROLES if expected[r] == "ok"), None)
+        if role is None:
+            continue  # a route that is off in the matrix's app (single sign-on without OIDC_ISSUER)
         if role not in clients:
             clients[role] = app.test_client()
             if world.users[role] is not None:

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from booking.core.db import db
-from booking.models import ApiToken, User
+from booking.models import ApiToken, OutboxMessage, User
+from booking.people import email_links
 from instruments.models import LabManager
 from tests.conftest import csrf_token, sign_in
 from vouchers.models import AuditEntry
@@ -153,3 +154,20 @@ def test_chinese_words_not_codes(client, admin, make):
     html = text(client.get(f"/admin/users/{founder.id}"))
     assert "编辑用户" in html and "停用" in html
     assert "lab_manager" not in re.sub(r'value="[^"]*"|name="[^"]*"|id="[^"]*"|for="[^"]*"', "", html)
+
+
+def test_an_admin_sends_a_reset_link_that_works_and_is_audited(app, client, make, login):
+    admin = make.user("admin")
+    person = make.user("founder")
+    login(admin)
+    token = csrf_token(client, f"/admin/users/{person.id}")
+    response = client.post(f"/admin/users/{person.id}/password-reset", data={"csrf_token": token})
+    assert response.status_code == 302
+    page = client.get(f"/admin/users/{person.id}").get_data(as_text=True)
+    assert person.email in page and "密码重置链接已发送" in page
+    with app.app_context():
+        mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == person.email)).one()
+        secret = mail.body.split("token=")[1].split()[0]
+        assert email_links.usable_link_user(secret, "reset_password").id == person.id
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "send_password_reset")).one()
+        assert entry.actor_id == admin.id and entry.object_id == str(person.id)

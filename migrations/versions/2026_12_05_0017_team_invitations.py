@@ -2,7 +2,7 @@
 
 Only the SHA-256 of a link's secret is stored; at most one open invitation per team and address.
 
-Revision ID: invitations1
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-05 22:30:00.000000
 
@@ -11,7 +11,7 @@ Create Date: 2026-12-05 22:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "invitations1"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
