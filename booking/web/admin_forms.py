@@ -10,40 +10,24 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, NumberRange, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange
 
 from booking.core.db import MAX_ID
 from booking.web.blueprint import ROLE_LABELS
-from booking.web.form_base import PlatformForm
+from booking.web.form_base import PlatformForm, an_email_address
 from booking.web.forms import StrongPassword
-
-# The API validates addresses with marshmallow's Email; this catches the usual slips without the
-# email_validator package (a form field may be stricter than the API, never laxer in what it stores).
-EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-def _strip(value):
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-def _no_nul(form, field) -> None:
-    # PostgreSQL cannot store it (the API refuses it the same way)
-    if isinstance(field.data, str) and "\x00" in field.data:
-        raise ValidationError(_l("Must not contain a NUL character."))
 
 
 class UserForm(PlatformForm):
     email = EmailField(
         _l("E-mail"),
-        filters=[_strip],
         validators=[
             DataRequired(),
             Length(max=254),
-            _no_nul,
-            Regexp(EMAIL_SHAPE, message=_l("Enter an e-mail address, e.g. name@example.cn.")),
+            an_email_address(),
         ],
     )
-    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     role = SelectField(
         _l("Role"),
         choices=[SelectChoice(code, label) for code, label in ROLE_LABELS.items()],
@@ -95,7 +79,7 @@ def _role_fields_fit(form) -> bool:
 class UserEditForm(PlatformForm):
     """A user's page: what ``PATCH /api/v1/users/{id}`` changes besides ``active``."""
 
-    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     role = SelectField(
         _l("Role"),
         choices=[SelectChoice(code, label) for code, label in ROLE_LABELS.items()],
@@ -136,17 +120,12 @@ class UserFilterForm(PlatformForm):
 
 
 class LabForm(PlatformForm):
-    name = StringField(
-        _l("Lab name"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
-    )
-    university = StringField(
-        _l("University"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
-    )
+    name = StringField(_l("Lab name"), validators=[DataRequired(), Length(max=200)])
+    university = StringField(_l("University"), validators=[DataRequired(), Length(max=200)])
     district_code = SelectField(_l("District"), validators=[DataRequired()])
     organization = StringField(
         _l("Organisation (operator of the lab)"),
-        filters=[_strip],
-        validators=[DataRequired(), Length(max=200), _no_nul],
+        validators=[DataRequired(), Length(max=200)],
     )
     submit = SubmitField(_l("Create lab"))
 
@@ -163,10 +142,6 @@ class LabManagerForm(PlatformForm):
 
 
 class ProviderForm(PlatformForm):
-    name = StringField(
-        _l("Provider name"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
-    )
-    organization = StringField(
-        _l("Organisation (company)"), filters=[_strip], validators=[DataRequired(), Length(max=200), _no_nul]
-    )
+    name = StringField(_l("Provider name"), validators=[DataRequired(), Length(max=200)])
+    organization = StringField(_l("Organisation (company)"), validators=[DataRequired(), Length(max=200)])
     submit = SubmitField(_l("Create provider"))

@@ -15,8 +15,17 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateTimeField, DecimalField, HiddenField, PasswordField, StringField, TextAreaField
+from wtforms.validators import Regexp
 
 from booking.core import input_rules
+
+# The API validates addresses with marshmallow's Email; this catches the usual slips without the
+# email_validator package (a form field may be stricter than the API, never laxer in what it stores).
+EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def an_email_address() -> Regexp:
+    return Regexp(EMAIL_SHAPE, message=_l("Enter an e-mail address, e.g. name@example.cn."))
 
 
 def refuse_unstorable(value):

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
 from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length
 
 from booking.core.errors import Conflict, DomainError
 from booking.core.i18n import current_language
@@ -22,34 +22,19 @@ from booking.core.ratelimit import limiter, resend_limit, sign_up_limited
 from booking.people import accounts, onboarding
 from booking.web.access import page, public_page
 from booking.web.blueprint import blp
-from booking.web.form_base import PlatformForm
+from booking.web.form_base import PlatformForm, an_email_address
 from booking.web.forms import StrongPassword
 from booking.web.home import fresh_session, safe_next
 
-EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-def _strip(value):
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-def _no_nul(form, field) -> None:
-    if isinstance(field.data, str) and "\x00" in field.data:
-        raise ValidationError(_l("Must not contain a NUL character."))
-
 
 class SignUpForm(PlatformForm):
-    name = StringField(
-        _l("Your name"), filters=[_strip], validators=[DataRequired(), Length(max=100), _no_nul]
-    )
+    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=100)])
     email = EmailField(
         _l("E-mail"),
-        filters=[_strip],
         validators=[
             DataRequired(),
             Length(max=254),
-            _no_nul,
-            Regexp(EMAIL_SHAPE, message=_l("Enter an e-mail address, e.g. name@example.cn.")),
+            an_email_address(),
         ],
     )
     password = PasswordField(

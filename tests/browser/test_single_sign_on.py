@@ -68,7 +68,9 @@ def test_a_student_signs_in_with_the_university_account(offline_page, app, provi
 
     sign_in_with_the_university(offline_page, sso_server, "2026-0001")
 
-    expect(offline_page.get_by_text("肖明")).to_be_visible()
+    # signed in as the new founder, landed on the founder's home
+    expect(offline_page.locator(".who")).to_contain_text("肖明")
+    expect(offline_page.get_by_role("heading", name="欢迎，肖明")).to_be_visible()
     with app.app_context():
         users = db.session.scalars(select(User).where(User.email == "xiao.ming@cqu.edu.cn")).all()
         assert [(u.role, u.oidc_subject, u.email_verified) for u in users] == [("founder", "2026-0001", True)]
