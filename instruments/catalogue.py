@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from sqlalchemy import Select, delete, select
 
+from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Forbidden, Invalid, NotFound
 from booking.models import User
@@ -148,12 +149,22 @@ def remove_blackout(instrument: Instrument, blackout_id: int) -> None:
         raise NotFound("No such blackout.")
 
 
-def grant_qualification(instrument: Instrument, user_id: int, by: User) -> None:
-    """Record that a user is trained on this instrument; idempotent."""
+def grant_qualification(instrument: Instrument, user_id: int, by: User) -> Qualification:
+    """Record that a user is trained on this instrument, from now until now plus the instrument's
+    ``qualification_valid_days`` (for good when it has none); granting again renews it."""
     user = require_user_reference(user_id)
-    if db.session.get(Qualification, (instrument.id, user.id)) is None:
-        db.session.add(Qualification(instrument_id=instrument.id, user_id=user.id, granted_by_id=by.id))
-        db.session.flush()
+    granted_at = clock.now()
+    days = instrument.qualification_valid_days
+    expires_at = granted_at + timedelta(days=days) if days else None
+    qualification = db.session.get(Qualification, (instrument.id, user.id))
+    if qualification is None:
+        qualification = Qualification(instrument_id=instrument.id, user_id=user.id)
+        db.session.add(qualification)
+    qualification.granted_by_id = by.id if by is not None else None
+    qualification.granted_at = granted_at
+    qualification.expires_at = expires_at
+    db.session.flush()
+    return qualification
 
 
 def revoke_qualification(instrument: Instrument, user_id: int) -> None:
@@ -164,15 +175,28 @@ def revoke_qualification(instrument: Instrument, user_id: int) -> None:
     )
 
 
-def is_qualified(instrument: Instrument, user: User) -> bool:
-    return db.session.get(Qualification, (instrument.id, user.id)) is not None
+def qualification_of(instrument: Instrument, user: User) -> Qualification | None:
+    """The user's qualification on this instrument, lapsed or not."""
+    return db.session.get(Qualification, (instrument.id, user.id))
 
 
-def qualified_user_ids(instrument: Instrument) -> list[int]:
+def is_qualified(instrument: Instrument, user: User, at: datetime | None = None) -> bool:
+    """Whether the user holds a qualification on this instrument that has not lapsed at ``at``
+    (the moment of booking; now by default)."""
+    qualification = qualification_of(instrument, user)
+    return qualification is not None and qualification.valid_at(at or clock.now())
+
+
+def qualifications_of(instrument: Instrument) -> list[Qualification]:
+    """Every qualification on this instrument, lapsed ones included, by user id."""
     return list(
         db.session.scalars(
-            select(Qualification.user_id)
+            select(Qualification)
             .where(Qualification.instrument_id == instrument.id)
             .order_by(Qualification.user_id)
         )
     )
+
+
+def qualified_user_ids(instrument: Instrument) -> list[int]:
+    return [q.user_id for q in qualifications_of(instrument)]

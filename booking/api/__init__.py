@@ -19,6 +19,7 @@ from booking.api import (
     payments,
     providers,
     teams,
+    training,
     usage,
     users,
 )
@@ -151,6 +152,7 @@ def init_api(app: Flask) -> None:
         compute,
         usage,
         labs_api,
+        training,
         search_api,
         bookings,
         calendar,

@@ -59,6 +59,12 @@ class InstrumentFields(ma.Schema):
     no_show_grace_minutes = Integer(required=True, validate=ma.validate.Range(0, 1440))
     no_show_fee_bp = Integer(required=True, validate=ma.validate.Range(0, 10000))
     timezone = ma.fields.String(load_default="Asia/Shanghai", validate=ma.validate.Length(min=1, max=64))
+    qualification_valid_days = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(1, 3650),
+        metadata={"description": "How long a qualification lasts after it is granted; null: for good"},
+    )
 
 
 class InstrumentCreateSchema(InstrumentFields, BodySchema):
@@ -115,5 +121,9 @@ class BlackoutSchema(ma.Schema):
     reason = ma.fields.String()
 
 
-class QualificationListSchema(ma.Schema):
-    user_ids = ma.fields.List(ma.fields.Integer())
+class QualificationSchema(ma.Schema):
+    """One person qualified on the instrument; ``expires_at`` null: for good."""
+
+    user_id = ma.fields.Integer()
+    granted_at = ma.fields.AwareDateTime()
+    expires_at = ma.fields.AwareDateTime(allow_none=True)

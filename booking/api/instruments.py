@@ -10,7 +10,7 @@ from booking.api.instrument_schemas import (
     InstrumentSchema,
     InstrumentUpdateSchema,
     OpeningHoursSchema,
-    QualificationListSchema,
+    QualificationSchema,
     minutes_of,
 )
 from booking.api.schemas import LabCreateSchema, LabSchema, MemberSchema
@@ -142,18 +142,20 @@ class InstrumentQualifications(MethodView):
     @api_auth("lab_manager", "admin")
     @blp.arguments(MemberSchema)
     def post(self, body, instrument_id):
-        """Record that a user is trained on this instrument (idempotent)."""
+        """Record that a user is trained on this instrument (again: renews it until now plus
+        ``qualification_valid_days``)."""
         actor = current_actor()
         catalogue.grant_qualification(
             catalogue.managed_instrument_for(actor, instrument_id), body["user_id"], actor
         )
 
-    @blp.response(200, QualificationListSchema)
+    @blp.response(200, QualificationSchema(many=True))
     @documents(404)
     @api_auth("lab_manager", "admin")
     def get(self, instrument_id):
+        """Everyone qualified on this instrument, with when it was granted and when it lapses."""
         instrument = catalogue.managed_instrument_for(current_actor(), instrument_id)
-        return {"user_ids": catalogue.qualified_user_ids(instrument)}
+        return catalogue.qualifications_of(instrument)
 
 
 @blp.route("/instruments/<int:instrument_id>/qualifications/<int:user_id>")

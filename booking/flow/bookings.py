@@ -112,7 +112,7 @@ def slot_problems(
     """Every rule that refuses ``actor`` this slot (training, the time rules, someone else holding
     it), in the order booking checks them: booking refuses with the first, a form shows them all."""
     problems: list[DomainError] = []
-    if instrument.requires_training and not is_qualified(instrument, actor):
+    if instrument.requires_training and not is_qualified(instrument, actor, now):
         problems.append(
             Invalid(
                 "You are not qualified on this instrument yet; ask the lab for training.",

@@ -31,6 +31,8 @@ ACTIONS = (
     "deactivate_user",
     "reactivate_user",
     "send_password_reset",  # an admin mailed a user a reset link
+    "grant_training",  # a lab manager granted a training request (instruments.training)
+    "decline_training",
 )
 
 

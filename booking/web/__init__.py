@@ -24,6 +24,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     sign_up,
     single_sign_on,
     teams,
+    training,
     voucher_applications,
     voucher_wallet,
     vouchers,

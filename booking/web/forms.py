@@ -235,6 +235,10 @@ class InstrumentForm(PlatformForm):
     )
     requires_approval = BooleanField(_l("Bookings need the lab's approval"))
     requires_training = BooleanField(_l("Only trained (qualified) users may book"))
+    qualification_valid_days = IntegerField(
+        _l("Qualification valid for (days); leave empty for no expiry"),
+        validators=[Optional(), NumberRange(1, 3650)],
+    )
     free_cancel_hours = IntegerField(
         _l("Free cancellation until this many hours before the start"),
         default=24,
@@ -267,6 +271,7 @@ class InstrumentForm(PlatformForm):
         "horizon_days",
         "requires_approval",
         "requires_training",
+        "qualification_valid_days",
         "free_cancel_hours",
         "no_show_grace_minutes",
         "timezone",

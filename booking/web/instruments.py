@@ -27,6 +27,7 @@ from booking.people import teams
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.forms import OPERATION_MODE_LABELS, WEEKDAY_LABELS, BookingForm, InstrumentSearchForm
+from booking.web.training import training_panel
 from instruments import availability, catalogue
 from instruments.models import Instrument, Lab
 from instruments.rules import Interval, Policy, opening_windows, zone
@@ -300,6 +301,7 @@ def render_instrument_page(
         and not teams_
         and bool(bookings.team_ids_of(current_user)),
         manages=catalogue.manages(current_user, instrument),
+        training=training_panel(instrument, current_user),
         review=review,
     ), status
 

@@ -24,7 +24,8 @@ from booking.web.bookings import LIST_LIMIT, action_error_message
 from booking.web.forms import ActionForm, ReasonForm
 from booking.web.home import safe_next
 from booking.web.lab_instruments import managed_labs
-from instruments import catalogue
+from booking.web.training import decline_form
+from instruments import catalogue, training
 from instruments.models import Instrument
 from instruments.rules import zone
 
@@ -68,6 +69,8 @@ def lab_console():
         today=todays_bookings(now),
         action_form=ActionForm(),
         reject_form=lambda booking: ReasonForm(prefix=f"reject-{booking.id}"),
+        training_requests=training.pending_requests_for(current_user),
+        decline_training_form=decline_form,
     )
 
 

@@ -62,10 +62,15 @@ def _manage_page(instrument: Instrument, status: int = 200, confirm_no_hours: bo
         details = InstrumentForm.of(instrument)
         del details.lab_id
     hours = forms.get("hours") or opening_hours_form(_ranges_per_day(instrument)).of(instrument.opening_hours)
-    qualified_ids = catalogue.qualified_user_ids(instrument)
+    qualifications = {q.user_id: q for q in catalogue.qualifications_of(instrument)}
     qualified = (
-        list(db.session.scalars(select(User).where(User.id.in_(qualified_ids)).order_by(User.name)))
-        if qualified_ids
+        [
+            (user, qualifications[user.id])
+            for user in db.session.scalars(
+                select(User).where(User.id.in_(qualifications)).order_by(User.name)
+            )
+        ]
+        if qualifications
         else []
     )
     return render_template(
@@ -79,6 +84,7 @@ def _manage_page(instrument: Instrument, status: int = 200, confirm_no_hours: bo
         action_form=ActionForm(),
         blackouts=catalogue.blackouts_of(instrument, clock.now()),
         qualified=qualified,
+        now=clock.now(),
     ), status
 
 

@@ -68,9 +68,12 @@ AUDIT_ACTIONS = {
     "deactivate_user": _l("Deactivated a user"),
     "reactivate_user": _l("Reactivated a user"),
     "send_password_reset": _l("Sent a password reset link"),
+    "grant_training": _l("Granted a training request"),
+    "decline_training": _l("Declined a training request"),
 }
 
 AUDIT_OBJECTS = {
+    "training_requests": _l("Training request"),
     "voucher_applications": _l("Application"),
     "vouchers": _l("Voucher"),
     "teams": _l("Team"),

@@ -26,6 +26,10 @@ class Instrument(Base):
         CheckConstraint(
             "late_cancel_fee_bp BETWEEN 0 AND 10000 AND no_show_fee_bp BETWEEN 0 AND 10000", name="fee_rates"
         ),
+        CheckConstraint(
+            "qualification_valid_days IS NULL OR qualification_valid_days >= 1",
+            name="qualification_valid_days",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,6 +52,8 @@ class Instrument(Base):
     no_show_grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
     no_show_fee_bp: Mapped[int] = mapped_column(Integer, default=0)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # how long a qualification lasts after it is granted; None: for good
+    qualification_valid_days: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
 
@@ -101,7 +107,10 @@ class Blackout(Base):
 
 
 class Qualification(Base):
-    """A user trained on an instrument (needed when the instrument requires training)."""
+    """A user trained on an instrument (needed when the instrument requires training).
+
+    ``expires_at`` is the grant time plus the instrument's ``qualification_valid_days`` (None: for
+    good); a booking made after it is refused until the qualification is granted again."""
 
     __tablename__ = "qualifications"
 
@@ -111,3 +120,7 @@ class Qualification(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+    def valid_at(self, at: datetime) -> bool:
+        return self.expires_at is None or at <= self.expires_at

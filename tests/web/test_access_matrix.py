@@ -36,7 +36,8 @@ from booking.core.db import db, write_intent
 from booking.flow import calendar
 from booking.models import ApiToken, User
 from booking.people import invitations
-from instruments.models import Blackout
+from instruments import training
+from instruments.models import Blackout, Instrument
 from tests.conftest import CSRF_RE, PASSWORD, sign_in
 from vouchers import programs
 from vouchers.models import FinanceException
@@ -92,6 +93,7 @@ def world(make, app) -> World:
     starts = _next_weekday_10am()
     make.blackout(instrument, starts + timedelta(days=14), starts + timedelta(days=14, hours=2))
     make.qualify(instrument, owner)
+    trained_instrument = make.instrument(lab, requires_training=True)
     provider = make.provider()
     provider_user = make.user("provider", provider_id=provider.id)
     offer = make.offer(provider)
@@ -131,6 +133,9 @@ def world(make, app) -> World:
         token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == owner.id))
         with app.test_request_context():  # the mail's link is absolute
             invitation = invitations.invite(db.session.get(User, owner.id), team.id, "invitee@example.cn")
+        training_request = training.request_training(
+            db.session.get(User, other_founder.id), db.session.get(Instrument, trained_instrument.id)
+        )
         export = exports.request_export(
             db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
         )
@@ -141,6 +146,7 @@ def world(make, app) -> World:
             "exception": exception.id,
             "export": export.id,
             "invitation": invitation.id,
+            "training_request": training_request.id,
         }
         db.session.commit()
         return {**ids, "token": token_id}
@@ -151,6 +157,7 @@ def world(make, app) -> World:
         "team": team.id,
         "lab": lab.id,
         "instrument": instrument.id,
+        "trained_instrument": trained_instrument.id,
         "provider": provider.id,
         "offer": offer.id,
         "program": program.id,
@@ -378,6 +385,27 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         None,
         "U F F ok F F F F ok",
     ),
+    # --- training
+    ("training.InstrumentTrainingRequests", "POST"): (
+        "/api/v1/instruments/{trained_instrument}/training-requests",
+        {"note": "Tuesdays"},
+        "U ok ok F F F F F F",
+    ),
+    ("training.InstrumentTrainingRequests", "GET"): (
+        "/api/v1/instruments/{trained_instrument}/training-requests",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("training.GrantTrainingRequest", "POST"): (
+        "/api/v1/training-requests/{training_request}/grant",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("training.DeclineTrainingRequest", "POST"): (
+        "/api/v1/training-requests/{training_request}/decline",
+        {"reason": "Full this month"},
+        "U F F ok F F F F ok",
+    ),
     # --- bookings
     ("bookings.Bookings", "GET"): ("/api/v1/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("bookings.Bookings", "POST"): (
@@ -567,6 +595,17 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.lab_qualification_revoke", "POST"): (
         "/lab/instruments/{instrument}/qualifications/{owner}/revoke",
         {},
+        "U F F ok F F F F ok",
+    ),
+    ("web.instrument_training_request", "POST"): (
+        "/instruments/{trained_instrument}/training-request",
+        {"note": "Tuesdays"},
+        "U ok ok F F F F F F",
+    ),
+    ("web.lab_training_grant", "POST"): ("/lab/training/{training_request}/grant", {}, "U F F ok F F F F ok"),
+    ("web.lab_training_decline", "POST"): (
+        "/lab/training/{training_request}/decline",
+        {"decline-training-{training_request}-reason": "Full"},
         "U F F ok F F F F ok",
     ),
     ("web.program_list", "GET"): ("/programs", None, "U ok ok ok ok ok ok ok ok"),
