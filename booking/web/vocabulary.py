@@ -109,6 +109,10 @@ AUDIT_FIELDS = {
     "lab_ids": _l("Managed labs"),
     "active": _l("Active"),
     "email": _l("E-mail"),
+    # a training decision (instruments.training)
+    "user_id": _l("User"),
+    "instrument_id": _l("Instrument"),
+    "expires_at": _l("Qualified until"),
 }
 
 # the values of coded fields (statuses, kinds, card operations)
