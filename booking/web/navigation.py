@@ -54,6 +54,7 @@ NAV_BY_ROLE = {
     "lab_manager": (
         LAB_CONSOLE,
         NavLink("web.lab_console", _l("My instruments"), anchor="instruments"),
+        NavLink("web.lab_console", _l("Training requests"), anchor="training"),
         NavLink("web.booking_list", _l("Bookings")),
     ),
     "provider": (
