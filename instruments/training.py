@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from booking.core import clock
@@ -83,15 +83,9 @@ def latest_request_of(instrument: Instrument, user: User) -> TrainingRequest | N
     )
 
 
-def requests_for(instrument: Instrument) -> list[TrainingRequest]:
-    """Every request on this instrument, newest first."""
-    return list(
-        db.session.scalars(
-            select(TrainingRequest)
-            .where(TrainingRequest.instrument_id == instrument.id)
-            .order_by(TrainingRequest.id.desc())
-        )
-    )
+def requests_for(instrument: Instrument) -> Select[tuple[TrainingRequest]]:
+    """Every request on this instrument (the caller orders and pages it)."""
+    return select(TrainingRequest).where(TrainingRequest.instrument_id == instrument.id)
 
 
 def pending_requests_for(manager: User) -> list[TrainingRequest]:

@@ -127,3 +127,12 @@ class QualificationSchema(ma.Schema):
     user_id = ma.fields.Integer()
     granted_at = ma.fields.AwareDateTime()
     expires_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class QualificationListSchema(ma.Schema):
+    """Everyone qualified on the instrument, in one page (an instrument's trained people are few):
+    ``items`` with their dates; ``user_ids`` as the API has always answered it (kept for its clients)."""
+
+    items = ma.fields.List(ma.fields.Nested(QualificationSchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True, metadata={"description": "always null"})
+    user_ids = ma.fields.List(ma.fields.Integer(), required=True)

@@ -10,7 +10,7 @@ from booking.api.instrument_schemas import (
     InstrumentSchema,
     InstrumentUpdateSchema,
     OpeningHoursSchema,
-    QualificationSchema,
+    QualificationListSchema,
     minutes_of,
 )
 from booking.api.schemas import LabCreateSchema, LabSchema, MemberSchema
@@ -149,13 +149,18 @@ class InstrumentQualifications(MethodView):
             catalogue.managed_instrument_for(actor, instrument_id), body["user_id"], actor
         )
 
-    @blp.response(200, QualificationSchema(many=True))
+    @blp.response(200, QualificationListSchema)
     @documents(404)
     @api_auth("lab_manager", "admin")
     def get(self, instrument_id):
         """Everyone qualified on this instrument, with when it was granted and when it lapses."""
         instrument = catalogue.managed_instrument_for(current_actor(), instrument_id)
-        return catalogue.qualifications_of(instrument)
+        qualifications = catalogue.qualifications_of(instrument)
+        return {
+            "items": qualifications,
+            "next_cursor": None,
+            "user_ids": [q.user_id for q in qualifications],
+        }
 
 
 @blp.route("/instruments/<int:instrument_id>/qualifications/<int:user_id>")

@@ -5,9 +5,18 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.api.common import Blueprint, BodySchema, api_auth, current_actor, documents
+from booking.api.common import (
+    Blueprint,
+    BodySchema,
+    PageArgs,
+    api_auth,
+    current_actor,
+    documents,
+    page_of,
+    paginate,
+)
 from instruments import catalogue, training
-from instruments.models import TRAINING_REQUEST_STATUSES
+from instruments.models import TRAINING_REQUEST_STATUSES, TrainingRequest
 
 blp = Blueprint("training", __name__, url_prefix="/api/v1", description="Training and qualifications")
 
@@ -56,13 +65,14 @@ class InstrumentTrainingRequests(MethodView):
         instrument = catalogue.instrument_for(actor, instrument_id)
         return training.request_training(actor, instrument, body["note"])
 
-    @blp.response(200, TrainingRequestSchema(many=True))
+    @blp.response(200, page_of(TrainingRequestSchema))
     @documents(404)
     @api_auth("lab_manager", "admin")
-    def get(self, instrument_id):
-        """Every training request on the instrument, newest first (its lab's managers)."""
+    @blp.arguments(PageArgs, location="query")
+    def get(self, args, instrument_id):
+        """Every training request on the instrument, oldest first, a page at a time (its lab's managers)."""
         instrument = catalogue.managed_instrument_for(current_actor(), instrument_id)
-        return training.requests_for(instrument)
+        return paginate(training.requests_for(instrument), TrainingRequest.id, args)
 
 
 @blp.route("/training-requests/<int:request_id>/grant")

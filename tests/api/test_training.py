@@ -76,7 +76,8 @@ def test_the_list_is_for_the_labs_managers(api, make, world):
     path = f"/api/v1/instruments/{world['instrument'].id}/training-requests"
     listed = api.as_(world["manager"]).get(path)
     assert listed.status_code == 200
-    assert [(r["user_id"], r["status"]) for r in listed.json] == [(world["founder"].id, "pending")]
+    assert [(r["user_id"], r["status"]) for r in listed.json["items"]] == [(world["founder"].id, "pending")]
+    assert listed.json["next_cursor"] is None
     assert api.as_(make.user("admin")).get(path).status_code == 200
     assert api.as_(make.user("lab_manager")).get(path).status_code == 404  # another lab's manager
     assert api.as_(world["founder"]).get(path).status_code == 403
@@ -153,14 +154,16 @@ def test_a_direct_grant_sets_and_renews_the_expiry(api, world):
         assert manager.post(path, json={"user_id": world["founder"].id}).status_code == 204
     listed = manager.get(path)
     assert listed.status_code == 200
-    [row] = listed.json
+    assert listed.json["user_ids"] == [world["founder"].id]  # the shape the API answered before expiry
+    assert listed.json["next_cursor"] is None
+    [row] = listed.json["items"]
     assert row["user_id"] == world["founder"].id
     assert datetime.fromisoformat(row["granted_at"]) == T
     assert datetime.fromisoformat(row["expires_at"]) == T + timedelta(days=30)
     later = T + timedelta(days=40)
     with clock.frozen_at(later):
         assert manager.post(path, json={"user_id": world["founder"].id}).status_code == 204
-    [row] = manager.get(path).json
+    [row] = manager.get(path).json["items"]
     assert datetime.fromisoformat(row["expires_at"]) == later + timedelta(days=30)
     assert book(api, world, datetime(2027, 1, 12, 10, tzinfo=CST), now=later).status_code == 201
     assert api.as_(world["founder"]).get(path).status_code == 403
@@ -171,7 +174,7 @@ def test_without_valid_days_a_qualification_lasts(api, make, world):
     path = f"/api/v1/instruments/{instrument.id}/qualifications"
     manager = api.as_(world["manager"])
     assert manager.post(path, json={"user_id": world["founder"].id}).status_code == 204
-    assert manager.get(path).json[0]["expires_at"] is None
+    assert manager.get(path).json["items"][0]["expires_at"] is None
 
 
 def test_qualification_valid_days_at_creation_and_by_patch(api, world):

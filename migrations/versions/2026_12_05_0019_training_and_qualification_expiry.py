@@ -5,7 +5,7 @@
 their grant time), and ``training_requests`` with at most one pending request per user and
 instrument.
 
-Revision ID: training1
+Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-05 23:15:00.000000
 
@@ -14,7 +14,7 @@ Create Date: 2026-12-05 23:15:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "training1"
+revision = "0019"
 down_revision = "0018"
 branch_labels = None
 depends_on = None
