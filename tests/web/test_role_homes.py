@@ -97,6 +97,15 @@ def test_signing_in_without_next_lands_on_the_roles_home(client, make):
     assert client.get("/").headers["Location"] == "/lab"
 
 
+def test_a_booking_over_midnight_shows_the_day_it_ends(client, make, login):
+    founder = make.user("founder")
+    team = make.team(founder, verified=True)
+    offer = make.offer(name="H800 集群", gpu_model="H800-80G")
+    make.compute_booking(team, offer, at(1, 22), at(2, 2))
+    login(founder)
+    assert "22:00–6/2 02:00" in section(text(client.get("/")), "upcoming")
+
+
 def test_founder_lands_on_its_own_home(client, make, login):
     founder = make.user("founder", name="李雷")
     login(founder)
@@ -127,7 +136,7 @@ def test_upcoming_lists_the_next_five_live_bookings_and_not_cancelled_or_past_on
     assert shown == [gpu.id] + [b.id for b in live[:4]]  # by start, five at most
     assert past.id not in shown and cancelled.id not in shown and live[5].id not in shown
     assert "2026-06-02" in upcoming and "09:00–10:00" in upcoming  # Chongqing wall-clock time
-    assert "12:00–6/1 14:00" in upcoming  # a compute booking: the end with its day
+    assert "12:00–14:00" in upcoming  # a compute booking within one day: the end without its day
     assert "2 × A100-80G" in upcoming and "冷冻电镜" in upcoming
     assert "已确认" in upcoming  # the status in words, never the code
     assert ">confirmed<" not in upcoming
