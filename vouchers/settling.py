@@ -284,6 +284,7 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
             Program.stack_ceiling_bp,
             Program.covers_compute,
             Program.covers_instrument,
+            Program.covers_service,
             Program.district_code,
         )
         .join(Program, Voucher.program_id == Program.id)
@@ -292,7 +293,13 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
     vouchers: dict[int, dict[int, VoucherFacts]] = defaultdict(dict)  # team → voucher id → facts
     for r in rows:
         kinds = frozenset(
-            k for k, on in (("compute", r.covers_compute), ("instrument", r.covers_instrument)) if on
+            k
+            for k, on in (
+                ("compute", r.covers_compute),
+                ("instrument", r.covers_instrument),
+                ("service", r.covers_service),
+            )
+            if on
         )
         vouchers[r.team_id][r.id] = VoucherFacts(
             r.id,
