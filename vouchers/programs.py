@@ -121,6 +121,7 @@ def create_program(
         district_code=district_code,
         covers_compute="compute" in resource_kinds,
         covers_instrument="instrument" in resource_kinds,
+        covers_service="service" in resource_kinds,
         rate_bp=rate_bp,
         budget_fen=budget_fen,
         per_team_cap_fen=per_team_cap_fen,

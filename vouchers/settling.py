@@ -24,6 +24,7 @@ from booking.core.db import add_to_totals, among, db, execute_many, insert_ignor
 from booking.models import Booking, BookingStatus
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
+    RESOURCE_KINDS,
     FinanceException,
     LedgerAccount,
     Program,
@@ -284,6 +285,7 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
             Program.stack_ceiling_bp,
             Program.covers_compute,
             Program.covers_instrument,
+            Program.covers_service,
             Program.district_code,
         )
         .join(Program, Voucher.program_id == Program.id)
@@ -291,9 +293,8 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
     ).all()
     vouchers: dict[int, dict[int, VoucherFacts]] = defaultdict(dict)  # team → voucher id → facts
     for r in rows:
-        kinds = frozenset(
-            k for k, on in (("compute", r.covers_compute), ("instrument", r.covers_instrument)) if on
-        )
+        covered = (r.covers_compute, r.covers_instrument, r.covers_service)  # RESOURCE_KINDS' order
+        kinds = frozenset(k for k, on in zip(RESOURCE_KINDS, covered, strict=True) if on)
         vouchers[r.team_id][r.id] = VoucherFacts(
             r.id,
             r.program_id,

@@ -36,7 +36,7 @@ class ProgramCreateSchema(BodySchema):
     resource_kinds = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(RESOURCE_KINDS)),
         required=True,
-        validate=ma.validate.Length(min=1, max=2),
+        validate=ma.validate.Length(min=1, max=len(RESOURCE_KINDS)),
     )
     rate_bp = Integer(required=True, validate=ma.validate.Range(1, 10_000))
     budget_fen = Integer(required=True, validate=ma.validate.Range(1, MAX_FEN))

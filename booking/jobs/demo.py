@@ -29,7 +29,7 @@ from booking.flow import attendance, bookings, compute, usage
 from booking.models import BookingStatus, OutboxMessage, Team, User
 from booking.people import accounts, providers, teams
 from booking.people.passwords import password_problems
-from instruments import catalogue, labs
+from instruments import catalogue, labs, services
 from vouchers import periods, programs, reconciliation
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -57,6 +57,11 @@ LABS = [
             ("扫描电镜 SEM (蔡司 Sigma 300)", "microscopy", 30_000, False, "A 区 105"),
             ("X射线衍射仪 XRD (布鲁克 D8 Advance)", "diffraction", 20_000, False, "A 区 112"),
         ],
+        # testing services: (name, category, description, price per sample in fen, days, most samples)
+        "services": [
+            ("扫描电镜形貌观察", "SEM", "二次电子像，最高 10 万倍；不导电样品可喷金。", 30_000, 5, 20),
+            ("粉末 XRD 物相分析", "XRD", "10–80° 常规扫描，附物相检索报告。", 20_000, 7, 30),
+        ],
     },
     {
         "key": "swu",
@@ -67,6 +72,7 @@ LABS = [
             ("激光共聚焦显微镜 (徕卡 SP8)", "microscopy", 25_000, True, "生科楼 3 楼"),
             ("流式细胞仪 (BD FACSCanto II)", "cytometry", 15_000, False, "生科楼 2 楼"),
         ],
+        "services": [("细胞周期流式检测", "流式", "PI 单染，每样品 1 万个细胞。", 15_000, 3, 24)],
     },
 ]
 
@@ -83,6 +89,20 @@ PROVIDERS = [
         "organization": "重庆西部科学城智算运营有限公司",
         "offers": [("H800 大模型集群", "H800-80G", 8, 2_000)],
     },
+]
+
+# what each demo service asks about a sample
+DEMO_SAMPLE_FIELDS = [
+    {"key": "sample_name", "label": "样品名称", "type": "text", "required": True},
+    {
+        "key": "form",
+        "label": "样品形态",
+        "type": "choice",
+        "required": True,
+        "choices": ["粉末", "块体", "薄膜", "液体"],
+    },
+    {"key": "quantity_mg", "label": "样品量 (mg)", "type": "number", "required": False},
+    {"key": "hazards", "label": "危险性说明", "type": "text", "required": False},
 ]
 
 # (key, team name, founder's name, university, district, company)
@@ -204,6 +224,17 @@ def _people_and_places(world: World) -> None:
             hours = WEEKDAYS_8_30_TO_17_30 + (SATURDAY_MORNINGS if category == "microscopy" else [])
             catalogue.set_opening_hours(instrument, hours)
             world.instruments.append(instrument)
+        for name, category, description, price_fen, days, most in lab_spec["services"]:
+            services.create_service(
+                lab,
+                name=name,
+                category=category,
+                description=description,
+                price_per_sample_fen=price_fen,
+                turnaround_days=days,
+                max_samples=most,
+                sample_fields=DEMO_SAMPLE_FIELDS,
+            )
     for spec in PROVIDERS:
         provider = providers.create_provider(name=spec["name"], organization=spec["organization"])
         _person(world, f"provider.{spec['key']}", f"{spec['name']} 运营", "provider", provider_id=provider.id)

@@ -30,8 +30,7 @@ from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.bookings import split_review
 from booking.web.compute_forms import ComputeBookingForm, OfferSearchForm
-from booking.web.errors import refusal_message
-from booking.web.forms import field_named, show_beside
+from booking.web.errors import field_named, refusal_message, show_beside
 from booking.web.instruments import bookable_teams, team_choices
 from instruments.rules import zone
 

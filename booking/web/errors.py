@@ -16,7 +16,6 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Field
 
 from booking.core.errors import DomainError
-from booking.web.forms import field_named, show_beside
 
 # code (or field, or message) → a string, a lazy string, or a function giving one (for words that
 # need the page's facts, e.g. an instrument's slot length)
@@ -29,6 +28,19 @@ PLATFORM_WORDS: Words = {
         "of the page sends a new one). Then you can book and apply for compute vouchers."
     ),
 }
+
+
+def field_named(fields: dict, keys) -> Field | None:
+    """The first form field that one of ``keys`` (the API's ``details`` keys of a refusal) names."""
+    return next((fields[key] for key in keys if fields.get(key) is not None), None)
+
+
+def show_beside(form, field: Field | None, message: str) -> None:
+    """A refusal beside the field it is about, or atop the form when it concerns no one field."""
+    if field is not None:
+        field.errors = [*field.errors, message]
+    else:
+        form.form_errors.append(message)
 
 
 def _said(words: object) -> str:

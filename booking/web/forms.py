@@ -17,7 +17,6 @@ from wtforms import (
     DateTimeLocalField,
     DecimalField,
     EmailField,
-    Field,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -389,16 +388,3 @@ class BlackoutForm(PlatformForm):
 class QualificationForm(PlatformForm):
     email = EmailField(_l("User's e-mail"), validators=[DataRequired(), Length(max=254)])
     submit = SubmitField(_l("Record training"))
-
-
-def field_named(fields: dict, keys) -> Field | None:
-    """The first form field that one of ``keys`` (the API's ``details`` keys of a refusal) names."""
-    return next((fields[key] for key in keys if fields.get(key) is not None), None)
-
-
-def show_beside(form, field: Field | None, message: str) -> None:
-    """A refusal beside the field it is about, or atop the form when it concerns no one field."""
-    if field is not None:
-        field.errors = [*field.errors, message]
-    else:
-        form.form_errors.append(message)

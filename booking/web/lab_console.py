@@ -24,6 +24,7 @@ from booking.web.bookings import LIST_LIMIT, action_error_message
 from booking.web.forms import ActionForm, ReasonForm
 from booking.web.home import safe_next
 from booking.web.lab_instruments import managed_labs
+from booking.web.lab_services import managed_services
 from booking.web.training import decline_form
 from instruments import catalogue, training
 from instruments.models import Instrument
@@ -65,6 +66,7 @@ def lab_console():
         "lab/console.html",
         labs=managed_labs(current_user),
         instruments=list(instruments),
+        services=managed_services(current_user),
         pending=list(pending),
         today=todays_bookings(now),
         action_form=ActionForm(),

@@ -42,6 +42,7 @@ class NavLink:
 HOME = NavLink("web.home", _l("Home"))
 INSTRUMENTS = NavLink("web.instrument_list", _l("Instruments"))
 COMPUTE = NavLink("web.compute_offers", _l("GPU compute"))
+SERVICES = NavLink("web.service_list", _l("Testing services"))
 TEAMS = NavLink("web.team_list", _l("Teams"))
 PROGRAMMES = NavLink("web.program_list", _l("Voucher programmes"))
 APPLICATIONS = NavLink("web.application_list", _l("Voucher applications"))
@@ -54,6 +55,7 @@ NAV_BY_ROLE = {
     "lab_manager": (
         LAB_CONSOLE,
         NavLink("web.lab_console", _l("My instruments"), anchor="instruments"),
+        NavLink("web.lab_console", _l("My testing services"), anchor="services"),
         NavLink("web.lab_console", _l("Training requests"), anchor="training"),
         NavLink("web.booking_list", _l("Bookings")),
     ),
@@ -106,6 +108,7 @@ def main_nav() -> list[NavLink]:
         return [
             HOME,
             INSTRUMENTS,
+            SERVICES,
             COMPUTE,
             NavLink("web.booking_list", _l("My bookings")),
             TEAMS,

@@ -20,6 +20,13 @@ from instruments.rules import zone
 from vouchers import ledger
 from vouchers.models import Program
 
+# what a voucher programme may cover (its resource kinds); the programme form's checkboxes too
+RESOURCE_KINDS = {
+    "compute": _l("compute"),
+    "instrument": _l("lab instruments"),
+    "service": _l("testing services"),
+}
+
 # finance's queue and the provider's usage page name them alike
 EXCEPTION_KINDS = {
     "unknown_booking": _l("unknown booking"),

@@ -29,6 +29,7 @@ from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 from booking.core.i18n import format_yuan
 from booking.core.money import MAX_FEN
 from booking.models import User
+from booking.web import vocabulary
 from booking.web.fields import PercentField
 from booking.web.form_base import PlatformForm
 
@@ -87,7 +88,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-RESOURCE_KIND_LABELS = {"compute": _l("compute"), "instrument": _l("lab instruments")}
+RESOURCE_KIND_LABELS = vocabulary.RESOURCE_KINDS
 
 
 class ProgramForm(PlatformForm):

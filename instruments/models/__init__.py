@@ -1,5 +1,6 @@
 from instruments.models.instrument import OPERATION_MODES, Blackout, Instrument, OpeningHours, Qualification
 from instruments.models.lab import Lab, LabManager
+from instruments.models.service import Service
 from instruments.models.training import TRAINING_REQUEST_STATUSES, TrainingRequest
 
 __all__ = [
@@ -11,5 +12,6 @@ __all__ = [
     "LabManager",
     "OpeningHours",
     "Qualification",
+    "Service",
     "TrainingRequest",
 ]

@@ -11,8 +11,8 @@ from booking.core.db import db, write_intent
 from booking.flow import bookings, compute
 from booking.models import Provider, Team, User
 from booking.people import accounts, providers, teams
-from instruments import catalogue, labs
-from instruments.models import Instrument, Lab
+from instruments import catalogue, labs, services
+from instruments.models import Instrument, Lab, Service
 from vouchers import programs
 from vouchers.models import Program, Voucher
 
@@ -121,6 +121,38 @@ class Factory:
             instrument = catalogue.create_instrument(db.session.get(Lab, lab.id), **fields)
             catalogue.set_opening_hours(instrument, list(hours))
             return instrument
+
+        return self._unit(build)
+
+    def service(self, lab: Lab | None = None, **fields) -> Service:
+        """A testing service of the lab (a new lab without one), with a two-question sample form."""
+        lab = lab or self.lab()
+        n = next(_seq)
+        fields = {
+            "name": f"Service {n}",
+            "category": "SEM",
+            "price_per_sample_fen": 20_000,
+            "turnaround_days": 5,
+            "max_samples": 10,
+            "sample_fields": [
+                {"key": "material", "label": "材料", "type": "text", "required": True},
+                {
+                    "key": "coating",
+                    "label": "镀膜",
+                    "type": "choice",
+                    "required": False,
+                    "choices": ["金", "碳"],
+                },
+            ],
+            **fields,
+        }
+        active = fields.pop("active", True)
+
+        def build():
+            service = services.create_service(db.session.get(Lab, lab.id), **fields)
+            if not active:
+                services.update_service(service, active=False)
+            return service
 
         return self._unit(build)
 

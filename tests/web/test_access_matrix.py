@@ -90,6 +90,7 @@ def world(make, app) -> World:
     lab_manager = make.user("lab_manager")
     lab = make.lab(manager=lab_manager, district_code="500106")
     instrument = make.instrument(lab, requires_approval=True)
+    service = make.service(lab)
     starts = _next_weekday_10am()
     make.blackout(instrument, starts + timedelta(days=14), starts + timedelta(days=14, hours=2))
     make.qualify(instrument, owner)
@@ -158,6 +159,7 @@ def world(make, app) -> World:
         "lab": lab.id,
         "instrument": instrument.id,
         "trained_instrument": trained_instrument.id,
+        "service": service.id,
         "provider": provider.id,
         "offer": offer.id,
         "program": program.id,
@@ -190,6 +192,26 @@ _instrument = {
     "hourly_rate_fen": 10_000,
     "operation_mode": "market",
     "timezone": "Asia/Shanghai",
+}
+_service = {
+    "name": "SEM 形貌",
+    "category": "SEM",
+    "price_per_sample_fen": 30_000,
+    "turnaround_days": 5,
+    "max_samples": 10,
+    "sample_fields": [{"key": "material", "label": "材料", "type": "text", "required": True}],
+}
+_service_form = {
+    "lab_id": "{lab}",
+    "name": "SEM 形貌",
+    "category": "SEM",
+    "price_yuan": "300.00",
+    "turnaround_days": "5",
+    "max_samples": "10",
+    "sample_fields-0-key": "material",
+    "sample_fields-0-label": "材料",
+    "sample_fields-0-type": "text",
+    "submit": "yes",
 }
 _program = {
     "name": "算力券",
@@ -406,6 +428,11 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"reason": "Full this month"},
         "U F F ok F F F F ok",
     ),
+    # --- lab testing services
+    ("services.LabServices", "POST"): ("/api/v1/labs/{lab}/services", _service, "U F F ok F F F F ok"),
+    ("services.Services", "GET"): ("/api/v1/services", None, "U ok ok ok ok ok ok ok ok"),
+    ("services.ServiceById", "GET"): ("/api/v1/services/{service}", None, "U ok ok ok ok ok ok ok ok"),
+    ("services.ServiceById", "PATCH"): ("/api/v1/services/{service}", {"name": "XRD"}, "U F F ok F F F F ok"),
     # --- bookings
     ("bookings.Bookings", "GET"): ("/api/v1/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("bookings.Bookings", "POST"): (
@@ -576,6 +603,14 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {},
         "U F F ok F F F F ok",
     ),
+    ("web.service_list", "GET"): ("/services", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.service_detail", "GET"): ("/services/{service}", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.lab_service_new", "GET"): ("/lab/services/new", None, "U F F ok F F F F ok"),
+    ("web.lab_service_new", "POST"): ("/lab/services/new", _service_form, "U F F ok F F F F ok"),
+    ("web.lab_service", "GET"): ("/lab/services/{service}", None, "U F F ok F F F F ok"),
+    ("web.lab_service", "POST"): ("/lab/services/{service}", _service_form, "U F F ok F F F F ok"),
+    ("web.lab_service_deactivate", "POST"): ("/lab/services/{service}/deactivate", {}, "U F F ok F F F F ok"),
+    ("web.lab_service_reactivate", "POST"): ("/lab/services/{service}/reactivate", {}, "U F F ok F F F F ok"),
     ("web.lab_instrument_new", "GET"): ("/lab/instruments/new", None, "U F F ok F F F F ok"),
     ("web.lab_instrument_new", "POST"): ("/lab/instruments/new", {"name": "X"}, "U F F ok F F F F ok"),
     ("web.lab_instrument", "GET"): ("/lab/instruments/{instrument}", None, "U F F ok F F F F ok"),

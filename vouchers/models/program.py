@@ -9,7 +9,7 @@ from booking.core import clock
 from booking.core.db import Base
 
 LEVELS = ("municipal", "district")
-RESOURCE_KINDS = ("compute", "instrument")
+RESOURCE_KINDS = ("compute", "instrument", "service")
 
 
 class Program(Base):
@@ -32,7 +32,7 @@ class Program(Base):
         ),
         CheckConstraint("valid_to >= valid_from", name="window"),
         CheckConstraint("voucher_validity_days >= 1", name="validity"),
-        CheckConstraint("covers_compute OR covers_instrument", name="covers_something"),
+        CheckConstraint("covers_compute OR covers_instrument OR covers_service", name="covers_something"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +41,8 @@ class Program(Base):
     district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"), index=True)
     covers_compute: Mapped[bool] = mapped_column(Boolean)
     covers_instrument: Mapped[bool] = mapped_column(Boolean)
+    # lab testing services (送样检测); nothing spends vouchers on them until service orders exist
+    covers_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     rate_bp: Mapped[int] = mapped_column(Integer)
     budget_fen: Mapped[int] = mapped_column(BigInteger)
     per_team_cap_fen: Mapped[int] = mapped_column(BigInteger)
@@ -53,11 +55,11 @@ class Program(Base):
 
     @property
     def resource_kinds(self) -> list[str]:
-        return [
-            kind
-            for kind, on in (("compute", self.covers_compute), ("instrument", self.covers_instrument))
-            if on
-        ]
+        return [kind for kind in RESOURCE_KINDS if self.covers(kind)]
 
     def covers(self, kind: str) -> bool:
-        return self.covers_compute if kind == "compute" else self.covers_instrument
+        return {
+            "compute": self.covers_compute,
+            "instrument": self.covers_instrument,
+            "service": self.covers_service,
+        }.get(kind, False)

@@ -1,0 +1,102 @@
+"""The testing service catalogue (送样检测) as teams see it: search by text, category, district and lab,
+and one service's page with its price, turnaround, lab and the sample form an order will ask for.
+
+Ordering a service comes later (service orders); these pages only show the catalogue. Thin views over
+``instruments.services``; they never commit.
+"""
+
+from __future__ import annotations
+
+from flask import render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms import SelectChoice
+
+from booking.core.db import db
+from booking.core.i18n import current_language
+from booking.models import District
+from booking.web.access import page
+from booking.web.blueprint import blp
+from booking.web.service_forms import FIELD_TYPE_LABELS, ServiceSearchForm
+from instruments import services
+from instruments.models import Lab, Service
+
+CATALOGUE_PAGE_SIZE = 24
+
+
+def _search_choices(form: ServiceSearchForm) -> dict[str, District]:
+    form.category.choices = [
+        SelectChoice("", _("All categories")),
+        *(SelectChoice(c) for c in services.active_categories()),
+    ]
+    labs = list(
+        db.session.scalars(
+            select(Lab)
+            .where(Lab.id.in_(select(Service.lab_id).where(Service.active.is_(True))))
+            .order_by(Lab.name)
+        )
+    )
+    form.lab_id.choices = [SelectChoice("", _("All labs"))] + [
+        SelectChoice(str(lab.id), f"{lab.name} · {lab.university.name}") for lab in labs
+    ]
+    districts = {d.code: d for d in db.session.scalars(select(District).order_by(District.code))}
+    locale = current_language()
+    with_services = {lab.district_code for lab in labs}
+    form.district_code.choices = [SelectChoice("", _("All districts"))] + [
+        SelectChoice(code, d.display_name(locale)) for code, d in districts.items() if code in with_services
+    ]
+    return districts
+
+
+@blp.route("/services")
+@page()
+def service_list():
+    form = ServiceSearchForm(formdata=request.args)
+    districts = _search_choices(form)
+    page_number = max(request.args.get("page", 1, type=int), 1)
+    found: list[Service] = []
+    if form.validate():
+        lab_id = form.lab_id.data
+        filters = {
+            "q": form.q.data,
+            "category": form.category.data,
+            "district_code": form.district_code.data,
+            "lab_id": int(lab_id) if lab_id and lab_id.isdigit() and len(lab_id) < 10 else None,
+        }
+        query = services.found_services(current_user, filters).where(Service.active.is_(True))
+        found = list(
+            db.session.scalars(
+                query.order_by(Service.name, Service.id)
+                .offset((page_number - 1) * CATALOGUE_PAGE_SIZE)
+                .limit(CATALOGUE_PAGE_SIZE + 1)
+            )
+        )
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "services/list.html",
+        form=form,
+        services=found[:CATALOGUE_PAGE_SIZE],
+        districts=districts,
+        locale=current_language(),
+        previous_url=url_for("web.service_list", **args, page=page_number - 1) if page_number > 1 else None,
+        next_url=(
+            url_for("web.service_list", **args, page=page_number + 1)
+            if len(found) > CATALOGUE_PAGE_SIZE
+            else None
+        ),
+    )
+
+
+@blp.route("/services/<int:service_id>")
+@page()
+def service_detail(service_id: int):
+    service = services.service_for(current_user, service_id)
+    district = db.session.get(District, service.lab.district_code)
+    return render_template(
+        "services/detail.html",
+        service=service,
+        district=district.display_name(current_language()) if district else service.lab.district_code,
+        type_labels=FIELD_TYPE_LABELS,
+        manages=services.manages_lab(current_user, service.lab),
+    )
