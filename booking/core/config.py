@@ -83,6 +83,8 @@ class Config:
     # sign-ups per client address and verification mails asked again per user (both send mail)
     SIGN_UP_RATE_LIMIT = "20 per hour"
     VERIFICATION_RESEND_LIMIT = "10 per hour"
+    # invitation mails one team owner may send (each mails an address someone typed)
+    INVITATIONS_PER_OWNER = "30 per hour"
     # If the shared limit store (Redis) is down, serve requests unlimited (and log it) rather than fail.
     RATELIMIT_SWALLOW_ERRORS = True
 
@@ -183,7 +185,7 @@ class Config:
             settings["RATELIMIT_ENABLED"] = _env_bool("RATELIMIT_ENABLED", True)
         if env.get("RATELIMIT_STORAGE_URI"):
             settings["RATELIMIT_STORAGE_URI"] = env["RATELIMIT_STORAGE_URI"]
-        for name in ("SIGN_UP_RATE_LIMIT", "VERIFICATION_RESEND_LIMIT"):
+        for name in ("SIGN_UP_RATE_LIMIT", "VERIFICATION_RESEND_LIMIT", "INVITATIONS_PER_OWNER"):
             if env.get(name):
                 settings[name] = env[name]
         for name in (

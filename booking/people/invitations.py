@@ -17,12 +17,13 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urljoin
 
-from flask import url_for
+from flask import current_app, url_for
 from sqlalchemy import Select, exists, select, update
 
 from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid, NotFound
+from booking.core.ratelimit import enforce
 from booking.models import OutboxMessage, Team, TeamInvitation, TeamMember, User
 from booking.people.account_mail import team_invitation_mail
 from booking.people.accounts import normalise_email, require_verified_email
@@ -89,6 +90,13 @@ def invite(owner: User, team_id: int, email: str) -> TeamInvitation:
     address = _address(email)
     if any(m.user.email == address for m in team.memberships):
         raise Conflict("This address belongs to a member of the team already.", code="already_member")
+    # each invitation mails an address someone typed: an owner sends so many an hour (429 beyond)
+    enforce(
+        current_app.config["INVITATIONS_PER_OWNER"],
+        "team-invitations",
+        f"user:{owner.id}",
+        "You have sent many invitations in the last hour; wait a while before sending more.",
+    )
     now = clock.now()
     secret = secrets.token_urlsafe(32)
     invitation = db.session.scalar(

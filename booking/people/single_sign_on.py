@@ -18,7 +18,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid
 from booking.models import User
-from booking.people import accounts
+from booking.people import accounts, audit
 
 NAME_LENGTH = 100  # users.name
 
@@ -61,8 +61,10 @@ def account_for_claims(claims: Mapping) -> User:
         raise Invalid("The provider named no subject.", code="sso_no_subject")
     email = _verified_email(claims)
     user = db.session.scalar(select(User).where(User.oidc_subject == subject))
+    event = None  # what the audit trail records: an account made, or one linked, by single sign-on
     if user is None:
         user = accounts.find_user_by_email(email)
+        event = "sso_link" if user is not None else "sso_sign_up"
         if user is None:
             user = accounts.create_user(
                 email=email,
@@ -81,4 +83,12 @@ def account_for_claims(claims: Mapping) -> User:
     if user.email == email and user.email_verified_at is None:
         user.email_verified_at = clock.now()
     db.session.flush()
+    if event is not None:
+        audit.record(
+            user,
+            event,
+            user,
+            before={"oidc_subject": None} if event == "sso_link" else None,
+            after={"email": user.email, "oidc_subject": subject},
+        )
     return user

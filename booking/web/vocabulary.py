@@ -75,6 +75,8 @@ AUDIT_ACTIONS = {
     "deactivate_user": _l("Deactivated a user"),
     "reactivate_user": _l("Reactivated a user"),
     "send_password_reset": _l("Sent a password reset link"),
+    "sso_sign_up": _l("Joined by single sign-on"),
+    "sso_link": _l("Linked to single sign-on"),
     "grant_training": _l("Granted a training request"),
     "decline_training": _l("Declined a training request"),
 }
@@ -116,6 +118,7 @@ AUDIT_FIELDS = {
     "lab_ids": _l("Managed labs"),
     "active": _l("Active"),
     "email": _l("E-mail"),
+    "oidc_subject": _l("Single sign-on identity"),
     # a training decision (instruments.training)
     "user_id": _l("User"),
     "instrument_id": _l("Instrument"),

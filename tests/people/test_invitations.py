@@ -87,6 +87,22 @@ def test_the_owner_invites_and_a_mail_with_the_link_goes_to_the_address(app, api
     assert LINK_RE.search(mail.body)
 
 
+def test_an_owner_sends_only_so_many_invitations_an_hour(app, api, team_world, monkeypatch):
+    owner, team, _invitee = team_world
+    monkeypatch.setitem(app.config, "INVITATIONS_PER_OWNER", "2 per hour")
+    for n in (1, 2):
+        assert invite(api, owner, team, f"colleague{n}@example.cn").status_code == 201
+    refused = invite(api, owner, team, "colleague3@example.cn")
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert mails_to(app, "colleague3@example.cn") == []
+    with app.app_context():
+        assert (
+            db.session.scalar(select(TeamInvitation).where(TeamInvitation.email == "colleague3@example.cn"))
+            is None
+        )
+
+
 def test_only_the_hash_of_the_secret_is_stored(app, api, team_world):
     owner, team, _ = team_world
     secret = invite_and_get_secret(app, api, owner, team)

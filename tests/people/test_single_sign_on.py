@@ -1,12 +1,14 @@
 """The account a provider's claims stand for: found by subject, then by verified e-mail, else made."""
 
 import pytest
+from sqlalchemy import select
 
 from booking.core.db import db, write_intent
 from booking.core.errors import Conflict, Forbidden, Invalid
 from booking.models import User
 from booking.people import accounts
 from booking.people.single_sign_on import account_for_claims
+from vouchers.models import AuditEntry
 
 
 @pytest.fixture
@@ -57,3 +59,20 @@ def test_a_disabled_account_found_by_subject_is_refused(unit):
         account_for_claims({"sub": "s-6", "email": "g@cqu.edu.cn", "email_verified": True})
     assert refused.value.code == "account_disabled"
     assert db.session.get(User, user.id).oidc_subject == "s-6"
+
+
+def test_an_account_made_or_linked_by_single_sign_on_is_in_the_audit_trail(unit):
+    made = account_for_claims({"sub": "s-audit", "email": "new@cqu.edu.cn", "email_verified": True})
+    existing = accounts.create_user(
+        email="old@cqu.edu.cn", password="correct horse battery", name="老", role="founder"
+    )
+    account_for_claims({"sub": "s-old", "email": "old@cqu.edu.cn", "email_verified": True})
+    account_for_claims(
+        {"sub": "s-audit", "email": "new@cqu.edu.cn", "email_verified": True}
+    )  # matched: no entry
+    entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(e.action, e.actor_id, e.object_id) for e in entries] == [
+        ("sso_sign_up", made.id, str(made.id)),
+        ("sso_link", existing.id, str(existing.id)),
+    ]
+    assert entries[1].before == {"oidc_subject": None} and entries[1].after["oidc_subject"] == "s-old"
