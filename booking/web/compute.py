@@ -32,9 +32,9 @@ from booking.web.bookings import split_review
 from booking.web.compute_forms import ComputeBookingForm, OfferSearchForm
 from booking.web.errors import field_named, refusal_message, show_beside
 from booking.web.instruments import bookable_teams, team_choices
+from booking.web.paging import catalogue_page
 from instruments.rules import zone
 
-CATALOGUE_PAGE_SIZE = 24
 CHART_DAYS = 7
 # The chart's drawing area inside its viewBox (the SVG scales to the page width).
 CHART_W, CHART_H = 760, 240
@@ -63,25 +63,15 @@ def compute_offers():
     query = active
     if form.gpu_model.data:
         query = query.where(ComputeOffer.gpu_model == form.gpu_model.data)
-    page_no = max(request.args.get("page", 1, type=int), 1)
-    found = list(
-        db.session.scalars(
-            query.order_by(ComputeOffer.gpu_model, ComputeOffer.name, ComputeOffer.id)
-            .offset((page_no - 1) * CATALOGUE_PAGE_SIZE)
-            .limit(CATALOGUE_PAGE_SIZE + 1)
-        )
+    found = catalogue_page(
+        query.order_by(ComputeOffer.gpu_model, ComputeOffer.name, ComputeOffer.id), "web.compute_offers"
     )
-    args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
         "compute/list.html",
         form=form,
-        offers=found[:CATALOGUE_PAGE_SIZE],
-        previous_url=url_for("web.compute_offers", **args, page=page_no - 1) if page_no > 1 else None,
-        next_url=(
-            url_for("web.compute_offers", **args, page=page_no + 1)
-            if len(found) > CATALOGUE_PAGE_SIZE
-            else None
-        ),
+        offers=found.items,
+        previous_url=found.previous_url,
+        next_url=found.next_url,
     )
 
 

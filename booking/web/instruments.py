@@ -27,12 +27,12 @@ from booking.people import teams
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.forms import OPERATION_MODE_LABELS, WEEKDAY_LABELS, BookingForm, InstrumentSearchForm
+from booking.web.paging import catalogue_page
 from booking.web.training import training_panel
 from instruments import availability, catalogue
 from instruments.models import Instrument, Lab
 from instruments.rules import Interval, Policy, opening_windows, zone
 
-CATALOGUE_PAGE_SIZE = 24
 CALENDAR_MAX_ROWS = 48  # a longer day is shown in rows of several slots
 
 
@@ -99,8 +99,7 @@ def _search_choices(form: InstrumentSearchForm) -> dict[str, District]:
 def instrument_list():
     form = InstrumentSearchForm(formdata=request.args)
     districts = _search_choices(form)
-    page = max(request.args.get("page", 1, type=int), 1)
-    found: list[Instrument] = []
+    query = None
     if form.validate():
         filters = {"q": form.q.data, "category": form.category.data, "district_code": form.district_code.data}
         if form.date.data is not None:
@@ -111,27 +110,17 @@ def instrument_list():
             filters["free_to"] = datetime.combine(form.date.data, form.free_to.data, tzinfo=tz).astimezone(
                 UTC
             )
-        found = list(
-            db.session.scalars(
-                availability.found_instruments(filters, clock.now())  # with the "no opening hours" badge
-                .order_by(Instrument.name, Instrument.id)
-                .offset((page - 1) * CATALOGUE_PAGE_SIZE)
-                .limit(CATALOGUE_PAGE_SIZE + 1)
-            )
-        )
-    args = {k: v for k, v in request.args.items() if k != "page"}
+        # with the "no opening hours" badge
+        query = availability.found_instruments(filters, clock.now()).order_by(Instrument.name, Instrument.id)
+    found = catalogue_page(query, "web.instrument_list")
     return render_template(
         "instruments/list.html",
         form=form,
-        instruments=found[:CATALOGUE_PAGE_SIZE],
+        instruments=found.items,
         districts=districts,
         locale=current_language(),
-        previous_url=url_for("web.instrument_list", **args, page=page - 1) if page > 1 else None,
-        next_url=(
-            url_for("web.instrument_list", **args, page=page + 1)
-            if len(found) > CATALOGUE_PAGE_SIZE
-            else None
-        ),
+        previous_url=found.previous_url,
+        next_url=found.next_url,
     )
 
 

@@ -7,7 +7,7 @@ Ordering a service comes later (service orders); these pages only show the catal
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from flask import render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -18,11 +18,10 @@ from booking.core.i18n import current_language
 from booking.models import District
 from booking.web.access import page
 from booking.web.blueprint import blp
+from booking.web.paging import catalogue_page
 from booking.web.service_forms import FIELD_TYPE_LABELS, ServiceSearchForm
 from instruments import services
 from instruments.models import Lab, Service
-
-CATALOGUE_PAGE_SIZE = 24
 
 
 def _search_choices(form: ServiceSearchForm) -> dict[str, District]:
@@ -54,8 +53,7 @@ def _search_choices(form: ServiceSearchForm) -> dict[str, District]:
 def service_list():
     form = ServiceSearchForm(formdata=request.args)
     districts = _search_choices(form)
-    page_number = max(request.args.get("page", 1, type=int), 1)
-    found: list[Service] = []
+    query = None
     if form.validate():
         lab_id = form.lab_id.data
         filters = {
@@ -64,27 +62,20 @@ def service_list():
             "district_code": form.district_code.data,
             "lab_id": int(lab_id) if lab_id and lab_id.isdigit() and len(lab_id) < 10 else None,
         }
-        query = services.found_services(current_user, filters).where(Service.active.is_(True))
-        found = list(
-            db.session.scalars(
-                query.order_by(Service.name, Service.id)
-                .offset((page_number - 1) * CATALOGUE_PAGE_SIZE)
-                .limit(CATALOGUE_PAGE_SIZE + 1)
-            )
+        query = (
+            services.found_services(current_user, filters)
+            .where(Service.active.is_(True))
+            .order_by(Service.name, Service.id)
         )
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    found = catalogue_page(query, "web.service_list")
     return render_template(
         "services/list.html",
         form=form,
-        services=found[:CATALOGUE_PAGE_SIZE],
+        services=found.items,
         districts=districts,
         locale=current_language(),
-        previous_url=url_for("web.service_list", **args, page=page_number - 1) if page_number > 1 else None,
-        next_url=(
-            url_for("web.service_list", **args, page=page_number + 1)
-            if len(found) > CATALOGUE_PAGE_SIZE
-            else None
-        ),
+        previous_url=found.previous_url,
+        next_url=found.next_url,
     )
 
 
