@@ -4,8 +4,8 @@
 One function per state change, shared by the JSON API and the HTML views; each only flushes.
 
 No overlap, guaranteed by the database: on PostgreSQL an exclusion constraint refuses two bookings
-holding overlapping time on one instrument (a concurrent loser waits for the winner's commit, then
-fails → 409 ``slot_taken``); on SQLite every writing request begins ``BEGIN IMMEDIATE``, so writers
+holding overlapping time on one instrument (requests for one instrument take turns on its row lock,
+``lock_instrument``, so a loser finds the time held → 409 ``slot_taken``); on SQLite every writing request begins ``BEGIN IMMEDIATE``, so writers
 are serialised and the overlap check below runs on the committed state.
 """
 
@@ -106,6 +106,22 @@ def _insert_holding(booking: Booking) -> None:
     raise _slot_taken()
 
 
+def lock_instrument(instrument_id: int) -> Instrument | None:
+    """The instrument, locked for this transaction (PostgreSQL: ``FOR NO KEY UPDATE``, so foreign-key
+    checks of other writers pass): requests booking one instrument take turns here instead of racing
+    to insert. Racing inserts that overlap wait for each other inside the exclusion constraint, which
+    PostgreSQL resolves as deadlocks, one per second (``deadlock_timeout``): 32 such requests at once
+    took long enough for waiting requests to run out of pool connections (503). Taking turns, each
+    finds the time already held by the one before (409 ``slot_taken``) in a few milliseconds; the
+    exclusion constraint still refuses any overlap that gets past this (tested with the check off).
+    SQLite serialises every writer anyway."""
+    return db.session.scalar(
+        select(Instrument)
+        .where(Instrument.id == instrument_id)
+        .with_for_update(of=Instrument, key_share=True)
+    )
+
+
 def slot_problems(
     actor: User, instrument: Instrument, starts_at: datetime, ends_at: datetime, now: datetime
 ) -> list[DomainError]:
@@ -145,9 +161,13 @@ def create_instrument_booking(
     if earlier is not None:
         return earlier, False
     team = booking_team(actor, team_id)
-    instrument = db.session.get(Instrument, instrument_id)
+    instrument = lock_instrument(instrument_id)
     if instrument is None or not instrument.active:
         raise unknown_reference("instrument_id", "instrument")
+    # the same request sent twice at once: the copy that waited for the lock replays the first
+    earlier = replay(actor, idempotency_key, digest)
+    if earlier is not None:
+        return earlier, False
     problems = slot_problems(actor, instrument, starts_at, ends_at, clock.now())
     if problems:
         if problems[0].code == "slot_taken":
