@@ -481,7 +481,11 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         },
         "U ok N F F F F F F",
     ),
-    ("booking_series.BookingSeriesById", "GET"): ("/api/v1/booking-series/{series}", None, "U ok N ok N N N N ok"),
+    ("booking_series.BookingSeriesById", "GET"): (
+        "/api/v1/booking-series/{series}",
+        None,
+        "U ok N ok N N N N ok",
+    ),
     ("booking_series.BookingSeriesCancellation", "POST"): (
         "/api/v1/booking-series/{series}/cancel",
         {},
@@ -622,6 +626,9 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.booking_list", "GET"): ("/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("web.booking_detail", "GET"): ("/bookings/{booking}", None, "U ok N ok N ok N ok ok"),
     ("web.booking_cancel", "POST"): ("/bookings/{booking}/cancel", {}, "U ok N ok N F N F ok"),
+    ("web.booking_reschedule", "POST"): ("/bookings/{booking}/reschedule", {}, "U ok N F F F F F F"),
+    ("web.booking_series_detail", "GET"): ("/booking-series/{series}", None, "U ok N ok N N N N ok"),
+    ("web.booking_series_cancel", "POST"): ("/booking-series/{series}/cancel", {}, "U ok N F F F F F F"),
     ("web.booking_refund", "POST"): (
         "/bookings/{booking}/refund",
         {"refund-amount": "1"},
