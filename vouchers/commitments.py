@@ -76,8 +76,8 @@ def preview_split(
     return split_cost(cost_fen, usable)
 
 
-def commit_subsidy(booking: Booking, payee_organization_id: int | None) -> Split:
-    """Compute the booking's split on its estimated cost and commit each voucher's share."""
+def _locked_split(booking: Booking, payee_organization_id: int | None) -> Split:
+    """The split of the booking's estimated cost on the team's vouchers, their accounts locked."""
     if not booking.use_vouchers or booking.estimated_cost_fen == 0:
         return Split(booking.estimated_cost_fen, ())
     usable = usable_vouchers(
@@ -88,7 +88,12 @@ def commit_subsidy(booking: Booking, payee_organization_id: int | None) -> Split
         payee_organization_id=payee_organization_id,
         until=booking.ends_at,
     )
-    split = split_cost(booking.estimated_cost_fen, usable)
+    return split_cost(booking.estimated_cost_fen, usable)
+
+
+def commit_subsidy(booking: Booking, payee_organization_id: int | None) -> Split:
+    """Compute the booking's split on its estimated cost and commit each voucher's share."""
+    split = _locked_split(booking, payee_organization_id)
     for line in split.lines:
         ledger.transfer(
             "commit",
@@ -150,6 +155,47 @@ def release_booking(booking: Booking) -> int:
         released += outstanding
     db.session.flush()
     return released
+
+
+def requote(booking: Booking, payee_organization_id: int | None) -> Split:
+    """A booking moved to another time (``booking.flow.reschedule``): what its old time committed is
+    released and the split of its new estimated cost committed; the quote is replaced. A voucher keeps
+    one line per booking (settlement reads them by voucher): a line the new split draws on again
+    grows by the new amount, one it no longer draws on quotes 0."""
+    release_booking(booking)
+    existing = {line.voucher_id: line for line in lines_of(booking.id)}
+    for line in existing.values():
+        line.quoted_fen = 0
+    split = _locked_split(booking, payee_organization_id)
+    for line in split.lines:
+        ledger.transfer(
+            "commit",
+            ledger.account("available", line.program_id, line.voucher_id),
+            ledger.account("committed", line.program_id, line.voucher_id),
+            line.amount_fen,
+            program_id=line.program_id,
+            voucher_id=line.voucher_id,
+            booking_id=booking.id,
+        )
+        row = existing.get(line.voucher_id)
+        if row is None:
+            db.session.add(
+                SubsidyLine(
+                    booking_id=booking.id,
+                    voucher_id=line.voucher_id,
+                    program_id=line.program_id,
+                    level=line.level,
+                    position=line.position,
+                    committed_fen=line.amount_fen,
+                    quoted_fen=line.amount_fen,
+                )
+            )
+        else:
+            row.committed_fen += line.amount_fen
+            row.quoted_fen = line.amount_fen
+            row.position = line.position
+    db.session.flush()
+    return split
 
 
 def preload(bookings: list[Booking]) -> None:

@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from booking.api import (
     auth,
+    booking_series,
     bookings,
     calendar,
     compute,
@@ -157,6 +158,7 @@ def init_api(app: Flask) -> None:
         search_api,
         services,
         bookings,
+        booking_series,
         calendar,
         payments,
         vouchers_api,

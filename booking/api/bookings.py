@@ -129,6 +129,7 @@ class BookingSchema(ma.Schema):
     actual_ends_at = LocalDateTime(allow_none=True)
     reason = ma.fields.String(allow_none=True)
     created_at = ma.fields.AwareDateTime()
+    series_id = ma.fields.Integer(allow_none=True, metadata={"description": "the booking series, if any"})
 
 
 class BookingListArgs(PageArgs):

@@ -64,17 +64,20 @@ def replay(actor: User, idempotency_key: str | None, digest: str | None) -> Book
     return earlier
 
 
-def overlapping_holder(instrument_id: int, starts_at: datetime, ends_at: datetime) -> Booking | None:
-    return db.session.scalar(
-        select(Booking)
-        .where(
-            Booking.instrument_id == instrument_id,
-            Booking.status.in_(HOLDING_STATUSES),
-            Booking.starts_at < ends_at,
-            Booking.ends_at > starts_at,
-        )
-        .limit(1)
+def overlapping_holder(
+    instrument_id: int, starts_at: datetime, ends_at: datetime, excluding_booking_id: int | None = None
+) -> Booking | None:
+    """A booking holding (part of) this time; ``excluding_booking_id``: one being moved, whose own old
+    time does not stand in its way."""
+    query = select(Booking).where(
+        Booking.instrument_id == instrument_id,
+        Booking.status.in_(HOLDING_STATUSES),
+        Booking.starts_at < ends_at,
+        Booking.ends_at > starts_at,
     )
+    if excluding_booking_id is not None:
+        query = query.where(Booking.id != excluding_booking_id)
+    return db.session.scalar(query.limit(1))
 
 
 def _slot_taken() -> Conflict:
@@ -123,10 +126,18 @@ def lock_instrument(instrument_id: int) -> Instrument | None:
 
 
 def slot_problems(
-    actor: User, instrument: Instrument, starts_at: datetime, ends_at: datetime, now: datetime
+    actor: User,
+    instrument: Instrument,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    *,
+    excluding_booking_id: int | None = None,
 ) -> list[DomainError]:
     """Every rule that refuses ``actor`` this slot (training, the time rules, someone else holding
-    it), in the order booking checks them: booking refuses with the first, a form shows them all."""
+    it), in the order booking checks them: booking refuses with the first, a form shows them all.
+    ``excluding_booking_id``: a booking being moved (``booking.flow.reschedule``); its own old time
+    counts neither as taken nor against any per-team limit."""
     problems: list[DomainError] = []
     if instrument.requires_training and not is_qualified(instrument, actor, now):
         problems.append(
@@ -138,7 +149,10 @@ def slot_problems(
         )
     blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
     problems += time_problems(Policy.of(instrument), starts_at, ends_at, now, blackouts)
-    if ends_at > starts_at and overlapping_holder(instrument.id, starts_at, ends_at) is not None:
+    if (
+        ends_at > starts_at
+        and overlapping_holder(instrument.id, starts_at, ends_at, excluding_booking_id) is not None
+    ):
         problems.append(_slot_taken())
     return problems
 

@@ -11,6 +11,7 @@ from booking.models.booking import (
     BookingStatus,
     PaymentStatus,
 )
+from booking.models.booking_series import BookingSeries
 from booking.models.browser_session import BrowserSession
 from booking.models.calendar_feed import CalendarFeed
 from booking.models.district import District
@@ -39,6 +40,7 @@ __all__ = [
     "ApiToken",
     "Booking",
     "BookingPayment",
+    "BookingSeries",
     "BookingStatus",
     "BrowserSession",
     "CalendarFeed",

@@ -148,6 +148,8 @@ class Booking(Base):
     # Idempotency-Key of the creating request, per user, and a digest of its body
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_digest: Mapped[str | None] = mapped_column(String(64))
+    # the series this booking is an occurrence of (booking.flow.series), if any
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("booking_series.id"), index=True)
 
     team: Mapped[Team] = relationship(lazy="joined")
     instrument: Mapped[Instrument | None] = relationship(lazy="joined")

@@ -8,6 +8,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     account,
     admin,
     admin_users,
+    booking_series,
     bookings,
     compute,
     finance,

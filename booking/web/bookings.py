@@ -19,7 +19,7 @@ from booking.core.db import db
 from booking.core.errors import Conflict, DomainError, Invalid
 from booking.core.i18n import format_yuan
 from booking.core.money import time_cost_fen
-from booking.flow import bookings
+from booking.flow import bookings, series
 from booking.flow.payments import holds, webhooks
 from booking.flow.payments.client import client as payments_client
 from booking.models import STATUSES, Booking, BookingStatus
@@ -33,6 +33,7 @@ from booking.web.instruments import (
     render_instrument_page,
     team_choices,
 )
+from booking.web.series_forms import RescheduleForm, series_and_move_panels
 from booking.web.voucher_forms import RefundForm
 from instruments import catalogue
 from instruments.models import Instrument
@@ -128,6 +129,8 @@ def instrument_book(instrument_id: int):
     if not form.validate_on_submit():
         return render_instrument_page(instrument, form, 422)
     starts_at, ends_at = _booked_range(form, instrument.timezone)
+    if form.repeat.data:
+        return _book_series(instrument, form, starts_at, ends_at)
     if form.confirmed.data != "yes":
         problems = bookings.slot_problems(current_user, instrument, starts_at, ends_at, clock.now())
         if problems:  # no price for a slot that cannot be booked: say everything that is wrong
@@ -170,10 +173,63 @@ def _show_refusal(form: BookingForm, error: DomainError, instrument: Instrument)
     show_refusal(form, error, fields, booking_error_message(error, instrument))
 
 
+# --- booking a series (the form's repeat option; the series' page is booking.web.booking_series) ---------
+
+
+def _book_series(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
+    """A repeating booking: the price of one occurrence to confirm, then the series is booked by
+    ``series.create_series`` (as the API) and its page lists what was booked and what was skipped."""
+    if form.confirmed.data != "yes":
+        return _review(instrument, form, starts_at, ends_at)
+    try:
+        outcome, _created = series.create_series(
+            current_user,
+            team_id=form.team_id.data,
+            instrument_id=instrument.id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            every=form.repeat.data,
+            count=form.repeat_count.data,
+            on_conflict=form.on_conflict.data,
+            use_vouchers=form.use_vouchers.data,
+            payment_method=form.payment_method.data or None,
+            idempotency_key=f"web-{form.request_key.data}",
+            digest=bookings.request_digest(
+                {
+                    "team_id": form.team_id.data,
+                    "instrument_id": instrument.id,
+                    "starts_at": starts_at.isoformat(),
+                    "ends_at": ends_at.isoformat(),
+                    "repeat": [form.repeat.data, form.repeat_count.data, form.on_conflict.data],
+                    "use_vouchers": form.use_vouchers.data,
+                }
+            ),
+        )
+    except DomainError as error:
+        fields = {"starts_at": form.starts, "ends_at": form.ends, "team_id": form.team_id}
+        message = booking_error_message(error, instrument)
+        if error.details.get("starts_at") and error.code != "invalid":
+            when = datetime.fromisoformat(error.details["starts_at"][0]).strftime("%Y-%m-%d %H:%M")
+            message = _("Occurrence of %(when)s: %(reason)s", when=when, reason=message)
+        show_refusal(form, error, fields, message)
+        return render_instrument_page(instrument, form, error.status)
+    flash(
+        _(
+            "Series booked: %(booked)s booked, %(skipped)s skipped.",
+            booked=len(outcome.bookings),
+            skipped=len(outcome.skipped),
+        ),
+        "success",
+    )
+    return redirect(url_for("web.booking_series_detail", series_id=outcome.id))
+
+
 def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
     """The confirm step: the cost and how vouchers would split it, before anything is booked."""
     cost = time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at)
     review = split_review(form, "instrument", cost, instrument.lab.organization_id, ends_at)
+    if form.repeat.data:  # a series: the price of each occurrence, and how many
+        review["occurrences"] = form.repeat_count.data
     return render_instrument_page(instrument, form, 200, review=review)
 
 
@@ -228,6 +284,7 @@ def _detail_page(
     cancel_form: ReasonForm | None = None,
     status: int = 200,
     refund_form: RefundForm | None = None,
+    move_form: RescheduleForm | None = None,
 ):
     now = clock.now()
     paid = holds.payment_of(booking) if current_user.role == "admin" else None
@@ -260,6 +317,7 @@ def _detail_page(
         reject_form=ReasonForm(prefix=f"reject-{booking.id}"),
         refundable_fen=refundable_fen,
         refund_form=refund_form or RefundForm(prefix="refund"),
+        **series_and_move_panels(booking, now, by_team, move_form),
     ), status
 
 

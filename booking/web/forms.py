@@ -42,6 +42,7 @@ from booking.core.errors import Invalid
 from booking.people.passwords import password_problems
 from booking.web.fields import PercentField
 from booking.web.form_base import PlatformForm
+from booking.web.series_forms import RepeatFields
 from instruments.rules import zone
 
 
@@ -165,7 +166,7 @@ class InstrumentSearchForm(PlatformForm):
         return True
 
 
-class BookingForm(PlatformForm):
+class BookingForm(PlatformForm, RepeatFields):
     # Sent as the booking's Idempotency-Key: a double-clicked "Book" makes one booking, not a refusal.
     request_key = HiddenField(default=lambda: uuid4().hex, validators=[DataRequired(), Length(max=64)])
     team_id = SelectField(_l("Team"), coerce=int, validators=[DataRequired()])

@@ -131,6 +131,7 @@ def instrument_list():
 class Cell:
     state: str  # free, mine, busy, blackout, closed or unavailable (past, too soon, too far, too short)
     book_url: str | None = None
+    in_series: bool = False  # one of your team's booking series holds it
 
 
 def _containing(intervals: list[Interval], s: datetime, e: datetime) -> Interval | None:
@@ -152,7 +153,9 @@ def week_start(text: str | None, today: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def week_calendar(instrument: Instrument, monday: date, now: datetime, mine: list[Interval]) -> dict:
+def week_calendar(
+    instrument: Instrument, monday: date, now: datetime, mine: list[Interval], in_series: list[Interval] = ()
+) -> dict:
     """A week × time-of-day grid of the instrument in its own timezone, rows of whole slots between
     the earliest opening and the latest closing. Free cells link to the booking form, pre-filled with
     the shortest booking that fits from there."""
@@ -203,7 +206,7 @@ def week_calendar(instrument: Instrument, monday: date, now: datetime, mine: lis
                     )
             else:
                 state = "unavailable"
-            cells.append(Cell(state, url))
+            cells.append(Cell(state, url, state == "mine" and _overlaps(list(in_series), s, e)))
         rows.append((hhmm(minute), cells))
     return calendar
 
@@ -261,14 +264,15 @@ def render_instrument_page(
         shown = form.date.data.isoformat()  # show the week of the refused booking
     monday = week_start(shown, today)
     mine: list[Interval] = []
+    in_series: list[Interval] = []
     if current_user.role == "founder":
         team_ids = set(bookings.team_ids_of(current_user))
         start, end = (
             local_instant(monday, 0, instrument.timezone),
             local_instant(monday, 10080, instrument.timezone),
         )
-        mine = [
-            (b.starts_at, b.ends_at)
+        held = [
+            b
             for b in db.session.scalars(
                 bookings.filtered_bookings(
                     current_user, {"instrument_id": instrument.id, "from": start, "to": end}
@@ -276,11 +280,13 @@ def render_instrument_page(
             )
             if b.holds_time and b.team_id in team_ids
         ]
+        mine = [(b.starts_at, b.ends_at) for b in held]
+        in_series = [(b.starts_at, b.ends_at) for b in held if b.series_id is not None]
     return render_template(
         "instruments/detail.html",
         instrument=instrument,
         hours=opening_summary(instrument),
-        calendar=week_calendar(instrument, monday, now, mine),
+        calendar=week_calendar(instrument, monday, now, mine, in_series),
         monday=monday,
         previous_week=(monday - timedelta(days=7)).isoformat(),
         next_week=(monday + timedelta(days=7)).isoformat(),

@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from booking.core import clock
 from booking.core.db import db, write_intent
-from booking.flow import calendar
+from booking.flow import calendar, series
 from booking.models import ApiToken, User
 from booking.people import invitations
 from instruments import training
@@ -140,6 +140,16 @@ def world(make, app) -> World:
         export = exports.request_export(
             db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
         )
+        weekly, _created = series.create_series(
+            db.session.get(User, owner.id),
+            team_id=team.id,
+            instrument_id=instrument.id,
+            starts_at=starts + timedelta(days=7),
+            ends_at=starts + timedelta(days=7, hours=1),
+            every="week",
+            count=2,
+            on_conflict="skip",
+        )
         ids = {
             "application": application.id,
             "feed": feed.id,
@@ -148,6 +158,7 @@ def world(make, app) -> World:
             "export": export.id,
             "invitation": invitation.id,
             "training_request": training_request.id,
+            "series": weekly.id,
         }
         db.session.commit()
         return {**ids, "token": token_id}
@@ -453,6 +464,33 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "U ok N ok F F F F ok",
     ),
     ("bookings.BookingCheckIn", "POST"): ("/api/v1/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
+    ("booking_series.BookingReschedule", "POST"): (
+        "/api/v1/bookings/{booking}/reschedule",
+        {"starts_at": "{starts}", "ends_at": "{ends}"},
+        "U ok N F F F F F F",
+    ),
+    ("booking_series.BookingSeriesCollection", "POST"): (
+        "/api/v1/booking-series",
+        {
+            "team_id": "{team}",
+            "instrument_id": "{instrument}",
+            "starts_at": "{starts}",
+            "ends_at": "{ends}",
+            "repeat": {"every": "day", "count": 2},
+            "on_conflict": "skip",
+        },
+        "U ok N F F F F F F",
+    ),
+    ("booking_series.BookingSeriesById", "GET"): (
+        "/api/v1/booking-series/{series}",
+        None,
+        "U ok N ok N N N N ok",
+    ),
+    ("booking_series.BookingSeriesCancellation", "POST"): (
+        "/api/v1/booking-series/{series}/cancel",
+        {},
+        "U ok N F F F F F F",
+    ),
     ("bookings.BookingCheckOut", "POST"): ("/api/v1/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
     ("bookings.BookingRefund", "POST"): (
         "/api/v1/bookings/{booking}/refund",
@@ -588,6 +626,9 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.booking_list", "GET"): ("/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("web.booking_detail", "GET"): ("/bookings/{booking}", None, "U ok N ok N ok N ok ok"),
     ("web.booking_cancel", "POST"): ("/bookings/{booking}/cancel", {}, "U ok N ok N F N F ok"),
+    ("web.booking_reschedule", "POST"): ("/bookings/{booking}/reschedule", {}, "U ok N F F F F F F"),
+    ("web.booking_series_detail", "GET"): ("/booking-series/{series}", None, "U ok N ok N N N N ok"),
+    ("web.booking_series_cancel", "POST"): ("/booking-series/{series}/cancel", {}, "U ok N F F F F F F"),
     ("web.booking_refund", "POST"): (
         "/bookings/{booking}/refund",
         {"refund-amount": "1"},

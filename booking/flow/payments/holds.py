@@ -9,15 +9,20 @@ nothing is held: the share is owed (``invoice``). A hold of a booking that then 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 
+from sqlalchemy import delete
+
 from booking.core.db import db
-from booking.core.errors import Invalid
+from booking.core.errors import DomainError, Invalid
 from booking.flow.payments.client import PaymentDeclined, client
 from booking.flow.payments.orphan_holds import track
 from booking.flow.payments.wire import CURRENCY
 from booking.models import Booking, BookingPayment, PaymentStatus
 from vouchers import commitments
+
+log = logging.getLogger(__name__)
 
 
 def hold_key_for(booking: Booking, request_key: str | None, payment_method: str, amount_fen: int) -> str:
@@ -99,3 +104,35 @@ def authorize_booking(booking: Booking, payment_method: str | None, request_key:
 
 def payment_of(booking: Booking) -> BookingPayment | None:
     return db.session.get(BookingPayment, booking.id)
+
+
+def rehold_booking(booking: Booking, payment_method: str | None) -> BookingPayment | None:
+    """A moved booking (``booking.flow.reschedule``), re-quoted: its card hold follows the team's new
+    share. The same amount keeps the hold; another amount places a new hold (with ``payment_method``,
+    else the old hold's) and returns the old one's row for the caller to cancel once the move stands
+    (a refused move then never touched the card; a hold this request placed is released with the
+    rollback, ``orphan_holds``). A share of 0 drops the hold."""
+    if client() is None:
+        return None
+    old = payment_of(booking)
+    team_pays_fen = commitments.quote(booking)["team_pays_fen"]
+    if old is not None and old.authorized_fen == team_pays_fen and old.action is None:
+        return None
+    if old is not None:
+        db.session.expunge(old)  # detached: what the caller cancels, no longer the booking's
+        db.session.execute(delete(BookingPayment).where(BookingPayment.booking_id == booking.id))
+    booking.payment_status, booking.payment_intent_id = PaymentStatus.NONE, None
+    authorize_booking(booking, payment_method or (old.payment_method if old is not None else None))
+    return old
+
+
+def cancel_replaced_hold(replaced: BookingPayment | None) -> None:
+    """Cancel the hold a moved booking no longer keeps. Best effort: when the API fails now, the
+    ``capture_payments`` job's orphan sweep cancels it (no booking refers to it any more)."""
+    api = client()
+    if replaced is None or api is None or not replaced.hold_intent_id:
+        return
+    try:
+        api.single_attempt().cancel(replaced.hold_intent_id, key=f"{replaced.hold_key}:cancel")
+    except DomainError as error:
+        log.warning("replaced card hold not cancelled now, the capture_payments job will: %s", error)
