@@ -20,7 +20,7 @@ from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid
 from booking.core.money import time_cost_fen
 from booking.flow import notifications
-from booking.flow.bookings import DEADLOCK, INSERT_ATTEMPTS, booking_for, invalid_status
+from booking.flow.bookings import DEADLOCK, INSERT_ATTEMPTS, booking_for, invalid_status, lock_instrument
 from booking.flow.bookings import _locked as locked
 from booking.flow.bookings import slot_problems as rules_refusing
 from booking.flow.payments import holds
@@ -93,6 +93,7 @@ def reschedule(
             details={"booking_id": ["A compute booking."]},
         )
     require_verified_email(actor)
+    lock_instrument(booking.instrument_id)  # moves and new bookings of it take turns
     locked(booking)
     now = clock.now()
     if not can_reschedule(booking, actor, now):
