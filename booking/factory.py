@@ -30,6 +30,7 @@ from booking.core.ratelimit import limiter
 from booking.core.security import init_security_headers
 from booking.core.single_sign_on import init_single_sign_on
 from booking.core.storage import storage
+from booking.flow import service_orders
 from booking.flow.payments import capture, orphan_holds
 from booking.jobs.cli import register_cli
 from booking.people import browser_sessions
@@ -94,6 +95,8 @@ def create_app(config: type[Config] | dict | None = None) -> PlatformFlask:
     app.unit_watchers.append(orphan_holds)
     # settled bookings owe their final team share: payments captures it (blinker keeps one connection)
     settling.bookings_settled.connect(capture.on_bookings_settled)
+    # settled service orders: the team hears of it
+    settling.bookings_settled.connect(service_orders.orders_settled)
     return app
 
 

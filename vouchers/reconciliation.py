@@ -1,10 +1,11 @@
 """Reconciliation: settle finished bookings on their actual cost.
 
 For every finished, unsettled booking (instrument: checked out, checked in past its end, or no-show;
-compute: past its end plus ``USAGE_GRACE_MINUTES`` so late usage records arrive first):
+compute: past its end plus ``USAGE_GRACE_MINUTES`` so late usage records arrive first; service: the
+lab completed the order it backs):
 
 1. the actual cost — billed time × rate, or the metered GPU-hours × price (integer micro-GPU-hours
-   summed exactly, then half up to the fen);
+   summed exactly, then half up to the fen), or the samples processed × the order's price per sample;
 2. exceptions instead of silent charges — usage outside the booking window or more than
    ``USAGE_TOLERANCE_BP`` above the estimate blocks the booking until finance resolves it; usage
    after a voucher's expiry gets no subsidy from that voucher;
@@ -31,13 +32,14 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, exists, func, null, or_, select
+from sqlalchemy.orm import aliased
 
 from booking.core import clock
 from booking.core.db import among, db, insert_ignoring_conflicts
 from booking.core.money import BP, MICROHOURS_PER_HOUR, time_cost_fen, usage_cost_fen
 from booking.models import Booking, BookingStatus, ComputeOffer, Provider, Team, UsageRecord
 from booking.models.usage import from_microhours
-from instruments.models import Instrument, Lab
+from instruments.models import Instrument, Lab, Service, ServiceOrder
 from vouchers import ledger
 from vouchers.models import FinanceException, ReconciliationRun, Settlement
 from vouchers.settling import BatchSettler, Finished
@@ -80,6 +82,8 @@ def finished_query(now: datetime, grace: timedelta):
                 Booking.status == BookingStatus.CONFIRMED,
                 Booking.ends_at <= now - grace,
             ),
+            # a service order's backing booking: completed by the lab
+            and_(Booking.kind == "service", Booking.status == BookingStatus.COMPLETED),
         ),
     )
 
@@ -147,7 +151,18 @@ def _fault_switch() -> int | None:
 # --- one batch ------------------------------------------------------------------------------------------
 
 
+def _payee(r) -> tuple[tuple[str, int], int]:
+    """(payee, payee organisation) of a loaded row: the instrument's or the service's lab, or the
+    offer's provider."""
+    if r.kind == "instrument":
+        return ("lab", r.lab_id), r.lab_org
+    if r.kind == "service":
+        return ("lab", r.service_lab_id), r.service_lab_org
+    return ("provider", r.provider_id), r.provider_org
+
+
 def _load(ids: list[int]) -> list[Finished]:
+    service_lab = aliased(Lab)
     rows = db.session.execute(
         select(
             Booking.id,
@@ -167,12 +182,19 @@ def _load(ids: list[int]) -> list[Finished]:
             ComputeOffer.provider_id,
             ComputeOffer.price_per_gpu_hour_fen,
             Provider.organization_id.label("provider_org"),
+            ServiceOrder.samples_processed,
+            ServiceOrder.price_per_sample_fen,
+            service_lab.id.label("service_lab_id"),
+            service_lab.organization_id.label("service_lab_org"),
         )
         .join(Team, Booking.team_id == Team.id)
         .outerjoin(Instrument, Booking.instrument_id == Instrument.id)
         .outerjoin(Lab, Instrument.lab_id == Lab.id)
         .outerjoin(ComputeOffer, Booking.offer_id == ComputeOffer.id)
         .outerjoin(Provider, ComputeOffer.provider_id == Provider.id)
+        .outerjoin(ServiceOrder, ServiceOrder.booking_id == Booking.id)
+        .outerjoin(Service, ServiceOrder.service_id == Service.id)
+        .outerjoin(service_lab, Service.lab_id == service_lab.id)
         .where(among(Booking.id, ids))
         .order_by(Booking.id)
     ).all()
@@ -184,14 +206,18 @@ def _load(ids: list[int]) -> list[Finished]:
             team_id=r.team_id,
             team_district=r.district_code,
             team_organization_id=r.organization_id,
-            payee=("lab", r.lab_id) if r.kind == "instrument" else ("provider", r.provider_id),
-            payee_organization_id=r.lab_org if r.kind == "instrument" else r.provider_org,
+            payee=_payee(r)[0],
+            payee_organization_id=_payee(r)[1],
             starts_at=r.starts_at,
             ends_at=r.ends_at,
             estimated_cost_fen=r.estimated_cost_fen,
             fee_fen=r.fee_fen,
             price_per_gpu_hour_fen=r.price_per_gpu_hour_fen,
             use_vouchers=r.use_vouchers,
+            # a service order: the samples the lab processed, at the price frozen at ordering
+            actual_cost_fen=(r.samples_processed or 0) * (r.price_per_sample_fen or 0)
+            if r.kind == "service"
+            else 0,
         )
         for r in rows
     ]
@@ -225,6 +251,9 @@ def _actual_costs(batch: list[Finished], tolerance_bp: int) -> None:
             for booking in db.session.scalars(select(Booking).where(among(Booking.id, instrument_ids)))
         }
     for b in batch:
+        if b.kind == "service":  # the cost came with the order (samples processed × price)
+            b.used_until = b.ends_at
+            continue
         if b.kind == "instrument":
             if b.status == BookingStatus.NO_SHOW:
                 b.actual_cost_fen, b.used_until = 0, b.ends_at

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from booking.core.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking, BookingStatus
+from instruments.models import ServiceOrder, ServiceOrderStatus
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
     RESOURCE_KINDS,
@@ -228,6 +229,14 @@ class BatchSettler:
                 update(Booking)
                 .where(among(Booking.id, settled_ids))
                 .values(status=BookingStatus.SETTLED)
+                .execution_options(synchronize_session=False)
+            )
+        order_booking_ids = [b.id for b in self.to_settle if b.kind == "service"]
+        if order_booking_ids:  # the orders these bookings back are settled with them
+            db.session.execute(
+                update(ServiceOrder)
+                .where(among(ServiceOrder.booking_id, order_booking_ids))
+                .values(status=ServiceOrderStatus.SETTLED)
                 .execution_options(synchronize_session=False)
             )
         # card holds are only marked (by the receivers); the capture_payments job captures later

@@ -229,8 +229,9 @@ def create_instrument_booking(
 
 def visible_bookings(user: User) -> Select[tuple[Booking]]:
     """Team members see their teams' bookings, lab managers their labs', finance its district's
-    teams' (municipal finance and admins all)."""
-    query = select(Booking)
+    teams' (municipal finance and admins all). Service orders' backing bookings (kind ``service``)
+    are money, not time: they are orders (``booking.flow.service_orders``), never listed here."""
+    query = select(Booking).where(Booking.kind != "service")
     if user.role == "admin" or user.is_municipal_finance:
         return query
     if user.role == "finance":

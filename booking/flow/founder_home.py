@@ -99,6 +99,7 @@ def founder_overview(founder: User, now: datetime) -> FounderOverview:
                 select(Booking)
                 .where(
                     Booking.team_id.in_(team_ids),
+                    Booking.kind != "service",  # orders are not time
                     Booking.ends_at > now,
                     Booking.status.in_(UPCOMING_STATUSES),
                 )

@@ -23,7 +23,11 @@ def release_unconfirmed(now: datetime | None = None) -> int:
     now = now or clock.now()
     due = db.session.scalars(
         select(Booking)
-        .where(Booking.status == BookingStatus.PENDING_APPROVAL, Booking.starts_at <= now)
+        .where(
+            Booking.status == BookingStatus.PENDING_APPROVAL,
+            Booking.kind != "service",  # orders wait for the lab without a start time
+            Booking.starts_at <= now,
+        )
         .order_by(Booking.id)
         .with_for_update(of=Booking, skip_locked=True)
     ).all()

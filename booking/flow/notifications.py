@@ -278,6 +278,7 @@ def send_reminders(now: datetime | None = None) -> int:
         select(Booking)
         .where(
             Booking.status == BookingStatus.CONFIRMED,
+            Booking.kind != "service",  # an order's backing booking is no time to turn up for
             Booking.reminder_sent_at.is_(None),
             Booking.starts_at > now,
             Booking.starts_at <= horizon,

@@ -95,11 +95,12 @@ NO_OVERLAP_CONSTRAINT = "ex_bookings_instrument_no_overlap"
 
 
 class Booking(Base):
-    """A team's booking of an instrument, or of GPUs of a compute offer."""
+    """A team's booking of an instrument, of GPUs of a compute offer, or the money side of a service
+    order (kind ``service``: no instrument, no offer; see ``instruments.models.service_order``)."""
 
     __tablename__ = "bookings"
     __table_args__ = (
-        CheckConstraint("kind IN ('instrument', 'compute')", name="kind"),
+        CheckConstraint("kind IN ('instrument', 'compute', 'service')", name="kind"),
         CheckConstraint(sql_in("status", BookingStatus), name="status"),
         CheckConstraint(sql_in("payment_status", PaymentStatus), name="payment_status"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),

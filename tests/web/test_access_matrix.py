@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from booking.core import clock
 from booking.core.db import db, write_intent
-from booking.flow import calendar, series
+from booking.flow import calendar, series, service_orders, service_results
 from booking.models import ApiToken, User
 from booking.people import invitations
 from instruments import training
@@ -150,6 +150,20 @@ def world(make, app) -> World:
             count=2,
             on_conflict="skip",
         )
+        # a service order in progress with one result file
+        order = service_orders.submit_order(
+            db.session.get(User, owner.id),
+            team_id=team.id,
+            service_id=service.id,
+            samples=1,
+            answers={"material": "硅"},
+        )
+        manager = db.session.get(User, lab_manager.id)
+        service_orders.accept(manager, order)
+        service_orders.receive(manager, order)
+        result = service_results.add_result(
+            manager, order, filename="结果.txt", stream=b"result", content_type="text/plain"
+        )
         ids = {
             "application": application.id,
             "feed": feed.id,
@@ -159,6 +173,8 @@ def world(make, app) -> World:
             "invitation": invitation.id,
             "training_request": training_request.id,
             "series": weekly.id,
+            "order": order.id,
+            "order_result": result.id,
         }
         db.session.commit()
         return {**ids, "token": token_id}
@@ -444,6 +460,58 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("services.Services", "GET"): ("/api/v1/services", None, "U ok ok ok ok ok ok ok ok"),
     ("services.ServiceById", "GET"): ("/api/v1/services/{service}", None, "U ok ok ok ok ok ok ok ok"),
     ("services.ServiceById", "PATCH"): ("/api/v1/services/{service}", {"name": "XRD"}, "U F F ok F F F F ok"),
+    # --- service orders
+    ("service_orders.ServiceOrders", "POST"): (
+        "/api/v1/service-orders",
+        {"team_id": "{team}", "service_id": "{service}", "samples": 1, "answers": {"material": "硅"}},
+        "U ok N F F F F F F",
+    ),
+    ("service_orders.ServiceOrders", "GET"): ("/api/v1/service-orders", None, "U ok ok ok ok ok ok ok ok"),
+    ("service_orders.ServiceOrderById", "GET"): (
+        "/api/v1/service-orders/{order}",
+        None,
+        "U ok N ok N ok N ok ok",
+    ),
+    ("service_orders.ServiceOrderAcceptance", "POST"): (
+        "/api/v1/service-orders/{order}/accept",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderRejection", "POST"): (
+        "/api/v1/service-orders/{order}/reject",
+        {"reason": "no"},
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderReceipt", "POST"): (
+        "/api/v1/service-orders/{order}/receive",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderResults", "POST"): (
+        "/api/v1/service-orders/{order}/results",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderResultFile", "GET"): (
+        "/api/v1/service-orders/{order}/results/{order_result}",
+        None,
+        "U ok N ok N N N N ok",
+    ),
+    ("service_orders.ServiceOrderCompletion", "POST"): (
+        "/api/v1/service-orders/{order}/complete",
+        {"samples_processed": 1},
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderCancellation", "POST"): (
+        "/api/v1/service-orders/{order}/cancel",
+        None,
+        "U ok N F F F F F F",
+    ),
+    ("service_orders.ServiceOrderRating", "POST"): (
+        "/api/v1/service-orders/{order}/rating",
+        {"score": 5},
+        "U ok N F F F F F F",
+    ),
     # --- bookings
     ("bookings.Bookings", "GET"): ("/api/v1/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("bookings.Bookings", "POST"): (

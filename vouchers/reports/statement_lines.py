@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from booking.core.db import db
 from booking.models import Booking, ComputeOffer, Team, User
-from instruments.models import Instrument
+from instruments.models import Instrument, Service, ServiceOrder
 from vouchers.models import Settlement
 from vouchers.reports import files
 from vouchers.scope import check_period, scope_district
@@ -49,6 +49,7 @@ def _lines_query(user: User, period: str, district_code: str | None):
             Booking.kind,
             Instrument.name.label("instrument_name"),
             ComputeOffer.name.label("offer_name"),
+            Service.name.label("service_name"),
             Settlement.payee_kind,
             Settlement.payee_id,
             Settlement.actual_cost_fen,
@@ -62,6 +63,8 @@ def _lines_query(user: User, period: str, district_code: str | None):
         .join(Team, Team.id == Booking.team_id)
         .outerjoin(Instrument, Instrument.id == Booking.instrument_id)
         .outerjoin(ComputeOffer, ComputeOffer.id == Booking.offer_id)
+        .outerjoin(ServiceOrder, ServiceOrder.booking_id == Booking.id)
+        .outerjoin(Service, Service.id == ServiceOrder.service_id)
         .where(Settlement.period == period)
     )
     if district is not None:
@@ -98,7 +101,7 @@ def line_rows(user: User, period: str, district_code: str | None = None) -> Iter
                 r.team_id,
                 r.team_name,
                 r.kind,
-                r.instrument_name if r.kind == "instrument" else r.offer_name,
+                {"instrument": r.instrument_name, "service": r.service_name}.get(r.kind, r.offer_name),
                 r.payee_kind,
                 r.payee_id,
                 r.actual_cost_fen,
