@@ -16,6 +16,7 @@ from booking.api import (
     invitations,
     onboarding,
     passwords,
+    payee,
     payments,
     providers,
     services,
@@ -162,5 +163,6 @@ def init_api(app: Flask) -> None:
         vouchers_api,
         reconciliation_api,
         finance_api,
+        payee,
     ):
         api.register_blueprint(module.blp)
