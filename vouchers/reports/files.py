@@ -68,7 +68,7 @@ COLUMNS = {
     "transaction_id": Column(_l("Transaction ID"), "id"),
     "transaction_kind": Column(_l("Transaction type"), "transaction_kind"),
     "created_at": Column(_l("Recorded at (China time)"), "time"),
-    "account": Column(_l("Account"), "text"),
+    "account": Column(_l("Ledger account"), "text"),
     "account_kind": Column(_l("Account type"), "account_kind"),
     "program_id": Column(_l("Programme ID"), "id"),
     "voucher_id": Column(_l("Voucher ID"), "id"),

@@ -69,7 +69,11 @@ def test_a_lab_manager_sees_only_their_labs(api, make, world, payees, app):
     assert row["bookings"] == 1 and row["total_fen"] == 12_000  # two hours at ¥60
     (line,) = body["lines"]
     assert line["booking_id"] == payees["bookings"][0].id
-    assert (line["kind"], line["team_name"], line["resource_name"]) == ("instrument", "=cmd", payees["instruments"][0].name)
+    assert (line["kind"], line["team_name"], line["resource_name"]) == (
+        "instrument",
+        "=cmd",
+        payees["instruments"][0].name,
+    )
     assert line["starts_at"].startswith(START.isoformat()[:16])
     assert line["settled_at"] is not None
     # the other lab's manager sees the other lab only; asking for this lab → 404
