@@ -207,7 +207,7 @@ def totals(rows: list[dict]) -> dict:
     return {key: sum(r[key] for r in rows) for key in ("bookings", *PAYEE_AMOUNTS)}
 
 
-def _file_values(period: str, payees) -> Iterator[list]:
+def file_values(period: str, payees: list[tuple[str, int]] | None) -> Iterator[list]:
     for line in lines(period, payees):
         yield [line[f].isoformat() if isinstance(line[f], datetime) else line[f] for f in LINE_FIELDS]
 
@@ -222,7 +222,7 @@ def lines_table(
     """The statement as a file: one row per settled booking or order, a header always, no totals row."""
     check_period(period)
     payees = scoped_payees(user, payee_kind, payee_id)
-    return files.table(layout, FILE_COLUMNS, _file_values(period, payees), totals_row=False)
+    return files.table(layout, FILE_COLUMNS, file_values(period, payees), totals_row=False)
 
 
 def filename(period: str, fmt: str) -> str:

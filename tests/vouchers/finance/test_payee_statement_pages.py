@@ -18,7 +18,7 @@ def test_a_lab_manager_sees_their_labs_statement(client, world, payees):
     sign_in(client, manager)
     response, html = page(client, "/lab/statements", period=PERIOD)
     assert response.status_code == 200
-    assert "结算单" in html or "Settlement statement" in html
+    assert "结算对账单" in html and "已结算的预约和订单" in html
     assert lab.name in html and payees["labs"][1].name not in html
     assert "¥120.00" in html  # two hours at ¥60
     assert f"#{payees['bookings'][0].id}" in html and f"#{payees['bookings'][1].id}" not in html
