@@ -160,7 +160,9 @@ def test_many_lines_stream_in_pages(api, make, world, app, monkeypatch):
     for booking in bookings:
         post_usage(api, world, booking, "0.5")
     assert run(app).settled == 7
-    rows = csv_rows(statement(api, world["provider_user"], format="csv", layout="machine").get_data())
+    response = statement(api, world["provider_user"], format="csv", layout="machine")
+    assert response.is_streamed
+    rows = csv_rows(response.get_data())
     assert [int(r[0]) for r in rows[1:]] == [b.id for b in bookings]
     assert len(statement(api, world["provider_user"]).json["lines"]) == 7
 
