@@ -17,6 +17,7 @@ from booking.api import (
     invitations,
     onboarding,
     passwords,
+    payee,
     payments,
     providers,
     service_orders,
@@ -166,5 +167,6 @@ def init_api(app: Flask) -> None:
         vouchers_api,
         reconciliation_api,
         finance_api,
+        payee,
     ):
         api.register_blueprint(module.blp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import marshmallow as ma
@@ -27,7 +28,7 @@ from booking.core.errors import Invalid
 from booking.people import audit
 from vouchers import dashboard, finance_exceptions, payouts, periods
 from vouchers.models import AuditEntry, FinanceException
-from vouchers.reports import files, lab_report, statements
+from vouchers.reports import files, journal, lab_report, statements
 from vouchers.reports.exports import CONTENT_TYPES
 
 blp = Blueprint(
@@ -268,6 +269,70 @@ class LabReport(MethodView):
             "income_by_mode": lab_report.income_by_mode(rows),
             "services": lab_report.service_rows(actor, period, district),
         }
+
+
+class JournalArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    period = ma.fields.String(required=True, validate=PERIOD)
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(("json", "csv", "xlsx")))
+    # the file's columns: the machine ones (default; amounts in fen) or the people's (yuan, words)
+    layout = ma.fields.String(load_default="machine", validate=ma.validate.OneOf(files.LAYOUTS))
+
+
+class JournalPostingSchema(ma.Schema):
+    account = ma.fields.String(metadata={"description": "e.g. available:program 3:voucher 17"})
+    account_key = ma.fields.String()
+    account_kind = ma.fields.String()
+    program_id = ma.fields.Integer(allow_none=True)
+    voucher_id = ma.fields.Integer(allow_none=True)
+    team_id = ma.fields.Integer(allow_none=True)
+    payee_kind = ma.fields.String(allow_none=True)
+    payee_id = ma.fields.Integer(allow_none=True)
+    amount_fen = ma.fields.Integer()
+
+
+class JournalTransactionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    created_at = ma.fields.AwareDateTime()
+    booking_id = ma.fields.Integer(allow_none=True)
+    period = ma.fields.String()
+    memo = ma.fields.String()
+    postings = ma.fields.List(ma.fields.Nested(JournalPostingSchema))
+
+
+class JournalSchema(ma.Schema):
+    period = ma.fields.String()
+    transactions = ma.fields.List(ma.fields.Nested(JournalTransactionSchema))
+
+
+def _journal_json(period: str, district: str | None):
+    """``{period, transactions}`` streamed a transaction at a time (read in keyset pages)."""
+    yield '{"period": ' + json.dumps(period) + ', "transactions": ['
+    for n, t in enumerate(journal.transactions(period, district)):
+        t = {**t, "created_at": t["created_at"].isoformat()}
+        yield ("" if n == 0 else ", ") + json.dumps(t, ensure_ascii=False)
+    yield "]}"
+
+
+@blp.route("/journal")
+class Journal(MethodView):
+    @blp.response(200, JournalSchema)
+    @_also_as("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    @api_auth("finance", "admin")
+    @blp.arguments(JournalArgs, location="query")
+    def get(self, args):
+        """The period's journal transactions with their postings (each sums to 0), for auditors; a
+        district office sees those touching its district's programmes. Streamed: JSON, or
+        ``format=csv``/``xlsx`` with one row per posting."""
+        actor, period = current_actor(), args["period"]
+        district = journal.journal_district(actor)
+        if args["format"] in ("csv", "xlsx"):
+            table = journal.journal_table(actor, period, args["layout"])
+            return _file(table, args["format"], f"journal-{period}", period)
+        return Response(stream_with_context(_journal_json(period, district)), content_type="application/json")
 
 
 @blp.route("/payouts")

@@ -9,12 +9,15 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from booking.core import sheets
 from booking.core.db import db, write_intent
 from booking.core.errors import DomainError
 from booking.jobs import JOBS, demo, run_job
 from booking.jobs.scheduler import scheduler_cli
 from booking.models import ROLES
 from booking.people import accounts
+from vouchers.reports import beancount, journal
+from vouchers.scope import PERIOD_RE
 from vouchers.verify import ledger_breaches, ledger_size
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -86,6 +89,33 @@ def verify_ledger_command():
             click.echo(f"BREACH: {breach}", err=True)
         raise SystemExit(1)
     click.echo(f"ledger OK: {transactions} transactions, {postings} postings, {accounts} accounts")
+
+
+@ledger_cli.command("export")
+@click.option("--period", required=True, help="The ledger period, YYYY-MM.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["beancount", "csv"]), default="beancount", show_default=True
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout)."
+)
+def export_ledger_command(period, fmt, output):
+    """Write one period's journal (every transaction and posting) as a beancount file (or CSV, one
+    row per posting); the beancount file's balance assertions are the period's postings per account."""
+    if not PERIOD_RE.match(period):
+        raise click.BadParameter("a month, YYYY-MM", param_hint="--period")
+    if fmt == "beancount":
+        pieces = beancount.beancount_lines(period)
+    else:
+        pieces = sheets.csv_pieces(journal.POSTING_COLUMNS, journal.posting_values(period), bom=False)
+    if output is None:
+        for piece in pieces:
+            click.echo(piece, nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as handle:
+        for piece in pieces:
+            handle.write(piece)
+    click.echo(f"wrote {output}", err=True)
 
 
 demo_cli = AppGroup("demo", help="The demo world, for a development database.")

@@ -22,6 +22,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     lab_services,
     navigation,
     passwords,
+    payee_statements,
     provider,
     services,
     sign_up,

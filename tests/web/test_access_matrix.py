@@ -635,6 +635,12 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ),
     ("finance.PeriodClose", "POST"): ("/api/v1/finance/periods/{period}/close", None, "U F F F F F F ok ok"),
     ("finance.AuditLog", "GET"): ("/api/v1/finance/audit", None, "U F F F F ok ok ok ok"),
+    ("finance.Journal", "GET"): ("/api/v1/finance/journal?period={period}", None, "U F F F F ok ok ok ok"),
+    ("payee.PayeeStatements", "GET"): (
+        "/api/v1/payee/statements?period={period}",
+        None,
+        "U F F ok ok F F F ok",
+    ),
     ("api-docs.openapi_json", "GET"): ("/api/v1/openapi.json", None, "ok ok ok ok ok ok ok ok ok"),
     ("healthz", "GET"): ("/healthz", None, "ok ok ok ok ok ok ok ok ok"),
     # --- HTML pages
@@ -703,6 +709,12 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "U F F F F F F F ok",
     ),
     ("web.lab_console", "GET"): ("/lab", None, "U F F ok F F F F ok"),
+    ("web.lab_statements", "GET"): ("/lab/statements?period={period}", None, "U F F ok F F F F ok"),
+    ("web.lab_statement_download", "GET"): (
+        "/lab/statements/download?period={period}&format=csv",
+        None,
+        "U F F ok F F F F ok",
+    ),
     ("web.lab_booking_approve", "POST"): ("/lab/bookings/{booking}/approve", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_reject", "POST"): ("/lab/bookings/{booking}/reject", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_check_in", "POST"): ("/lab/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
@@ -845,6 +857,12 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ),
     # --- the provider console
     ("web.provider_console", "GET"): ("/provider", None, "U F F F ok F F F ok"),
+    ("web.provider_statements", "GET"): ("/provider/statements?period={period}", None, "U F F F ok F F F ok"),
+    ("web.provider_statement_download", "GET"): (
+        "/provider/statements/download?period={period}&format=csv",
+        None,
+        "U F F F ok F F F ok",
+    ),
     ("web.provider_offer_new", "POST"): ("/provider/offers", {"name": "H"}, "U F F F ok F F F ok"),
     ("web.provider_offer_edit", "GET"): ("/provider/offers/{offer}/edit", None, "U F F F ok F F F ok"),
     ("web.provider_offer_edit", "POST"): (

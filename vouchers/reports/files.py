@@ -70,6 +70,17 @@ COLUMNS = {
     "samples_processed": Column(_l("Samples processed"), "count"),
     "ratings": Column(_l("Ratings"), "count"),
     "average_score": Column(_l("Average score"), "score"),  # a decimal, never summed
+    # payee statements and the journal
+    "starts_at": Column(_l("Starts at (China time)"), "time"),
+    "transaction_id": Column(_l("Transaction ID"), "id"),
+    "transaction_kind": Column(_l("Transaction type"), "transaction_kind"),
+    "created_at": Column(_l("Recorded at (China time)"), "time"),
+    "account": Column(_l("Ledger account"), "text"),
+    "account_kind": Column(_l("Account type"), "account_kind"),
+    "program_id": Column(_l("Programme ID"), "id"),
+    "voucher_id": Column(_l("Voucher ID"), "id"),
+    "amount_fen": Column(_l("Amount (¥)"), "money"),
+    "memo": Column(_l("Memo"), "text"),
 }
 SUMMED = ("count", "money", "hours")
 FORMATS = {"money": sheets.MONEY, "hours": sheets.DECIMAL, "percent": sheets.DECIMAL, "score": sheets.DECIMAL}
@@ -99,6 +110,26 @@ def _words() -> dict[str, dict[str, str]]:
             "compute": _("Compute"),
             "instrument": _("Instrument"),
             "service": _("Testing service"),
+        },
+        "transaction_kind": {
+            "fund": _("Programme funding"),
+            "issue": _("Voucher issued"),
+            "commit": _("Committed by a booking"),
+            "release": _("Released"),
+            "settle": _("Settled"),
+            "payout": _("Paid out"),
+            "expire": _("Voucher expired"),
+            "revoke": _("Voucher revoked"),
+            "refund": _("Refund"),
+            "adjust": _("Adjustment"),
+        },
+        "account_kind": {
+            "funding": _("Funding"),
+            "unissued": _("Unissued budget"),
+            "available": _("Available on voucher"),
+            "committed": _("Committed on voucher"),
+            "payable": _("Payable to payee"),
+            "paid": _("Paid to payee"),
         },
         "mode": {
             "public_interest": _("Public interest"),
@@ -139,9 +170,12 @@ class Table:
             yield last
 
 
-def human_table(machine_header: Sequence[str], machine_rows: Iterable[Sequence]) -> Table:
-    """The people's layout of a machine table (same columns, same order, plus a totals row). Labels
-    and words are read now, in the caller's language; rows convert lazily, so a large file streams."""
+def human_table(
+    machine_header: Sequence[str], machine_rows: Iterable[Sequence], totals_row: bool = True
+) -> Table:
+    """The people's layout of a machine table (same columns, same order, plus a totals row unless
+    ``totals_row`` is false: files promised as exactly one row per line). Labels and words are read
+    now, in the caller's language; rows convert lazily, so a large file streams."""
     columns = [COLUMNS[name] for name in machine_header]
     words = _words()
     convert = [_converter(c.kind, words) for c in columns]
@@ -157,7 +191,9 @@ def human_table(machine_header: Sequence[str], machine_rows: Iterable[Sequence])
                     totals[i] += row[i]
             yield row
 
-    def footer() -> list:
+    def footer() -> list | None:
+        if not totals_row:
+            return None
         last = [None] * len(columns)
         last[0] = total_label
         for i in summed:
@@ -177,9 +213,12 @@ def machine_table(machine_header: Sequence[str], machine_rows: Iterable[Sequence
     return Table(header=list(machine_header), formats=[], body=iter(machine_rows))
 
 
-def table(layout: str, machine_header: Sequence[str], machine_rows: Iterable[Sequence]) -> Table:
-    maker = human_table if layout == "human" else machine_table
-    return maker(machine_header, machine_rows)
+def table(
+    layout: str, machine_header: Sequence[str], machine_rows: Iterable[Sequence], totals_row: bool = True
+) -> Table:
+    if layout == "human":
+        return human_table(machine_header, machine_rows, totals_row)
+    return machine_table(machine_header, machine_rows)
 
 
 def csv_pieces(table: Table) -> Iterator[str]:

@@ -9,6 +9,8 @@ import pytest
 
 from booking.core import clock
 from booking.core.db import db
+from booking.flow import attendance
+from booking.models import User
 from vouchers.reconciliation import reconcile
 from vouchers.verify import ledger_breaches
 
@@ -85,3 +87,36 @@ def settled(api, make, world, app):
     post_usage(api, world, second, "1")
     assert run(app).settled == 2
     return [first, second]
+
+
+def settle_instrument_booking(app, manager, booking):
+    """Check the booking in and out (as its lab's manager), then reconcile it."""
+    with app.app_context():
+        actor = db.session.get(User, manager.id)
+        with clock.frozen_at(booking.starts_at):
+            attendance.check_in(actor, booking.id, at=booking.starts_at)
+        with clock.frozen_at(booking.ends_at):
+            attendance.check_out(actor, booking.id, at=booking.ends_at)
+        db.session.commit()
+
+
+@pytest.fixture
+def payees(api, make, world, app):
+    """The finance world's provider with two settled compute bookings, two labs (each with its own
+    manager) with one settled instrument booking each; one team is named like a formula."""
+    managers = [make.user("lab_manager"), make.user("lab_manager")]
+    labs = [make.lab(manager=m, district_code="500106") for m in managers]
+    instruments = [make.instrument(lab, hourly_rate_fen=6_000) for lab in labs]
+    formula_team = make.team(owner=make.user("founder"), verified=True, district_code="500106", name="=cmd")
+    make.voucher(formula_team, world["municipal"], 100_000)
+    compute = [make.compute_booking(world["team"], world["offer"], START, END) for _ in range(2)]
+    post_usage(api, world, compute[0], "1.5")
+    post_usage(api, world, compute[1], "1")
+    bookings = [
+        make.booking(formula_team, instruments[0], START, END),
+        make.booking(world["team"], instruments[1], START, END),
+    ]
+    for manager, booking in zip(managers, bookings, strict=True):
+        settle_instrument_booking(app, manager, booking)
+    assert run(app, AFTER).settled == 4
+    return {"managers": managers, "labs": labs, "instruments": instruments, "bookings": bookings}
