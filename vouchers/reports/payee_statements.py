@@ -19,7 +19,7 @@ from booking.core.db import db
 from booking.core.errors import Forbidden, NotFound
 from booking.models import Booking, ComputeOffer, Team, User
 from instruments.labs import labs_managed_by
-from instruments.models import Instrument
+from instruments.models import Instrument, Service, ServiceOrder
 from vouchers.models import Settlement
 from vouchers.reports import files
 from vouchers.reports.statements import payee_names
@@ -156,11 +156,14 @@ def lines(period: str, payees: list[tuple[str, int]] | None) -> Iterator[dict]:
             Team.name.label("team_name"),
             Instrument.name.label("instrument_name"),
             ComputeOffer.name.label("offer_name"),
+            Service.name.label("service_name"),
         )
         .join(Booking, Booking.id == Settlement.booking_id)
         .join(Team, Team.id == Booking.team_id)
         .outerjoin(Instrument, Instrument.id == Booking.instrument_id)
         .outerjoin(ComputeOffer, ComputeOffer.id == Booking.offer_id)
+        .outerjoin(ServiceOrder, ServiceOrder.booking_id == Booking.id)
+        .outerjoin(Service, Service.id == ServiceOrder.service_id)
         .where(Settlement.period == check_period(period))
     )
     if condition is not None:
@@ -179,7 +182,9 @@ def lines(period: str, payees: list[tuple[str, int]] | None) -> Iterator[dict]:
                 "kind": r.kind,
                 "team_id": r.team_id,
                 "team_name": r.team_name,
-                "resource_name": r.offer_name if r.kind == "compute" else r.instrument_name,
+                "resource_name": {"instrument": r.instrument_name, "service": r.service_name}.get(
+                    r.kind, r.offer_name
+                ),
                 "payee_kind": r.payee_kind,
                 "payee_id": r.payee_id,
                 "payee_name": names.get((r.payee_kind, r.payee_id), ("", ""))[0],
