@@ -12,6 +12,7 @@ from booking.api import (
     auth,
     bookings,
     calendar,
+    closures,
     compute,
     invitations,
     onboarding,
@@ -23,6 +24,7 @@ from booking.api import (
     training,
     usage,
     users,
+    waitlist,
 )
 from booking.api import finance as finance_api
 from booking.api import instrument_search as search_api
@@ -162,5 +164,7 @@ def init_api(app: Flask) -> None:
         vouchers_api,
         reconciliation_api,
         finance_api,
+        closures,
+        waitlist,
     ):
         api.register_blueprint(module.blp)
