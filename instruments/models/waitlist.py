@@ -3,10 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.core import clock
 from booking.core.db import Base
+from booking.models import Team
+from instruments.models.instrument import Instrument
 
 WAITLIST_STATUSES = ("waiting", "notified")
 
@@ -31,3 +33,6 @@ class WaitlistEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
     status: Mapped[str] = mapped_column(String(20), default="waiting", server_default="waiting")
     notified_at: Mapped[datetime | None] = mapped_column()
+
+    instrument: Mapped[Instrument] = relationship()
+    team: Mapped[Team] = relationship()
