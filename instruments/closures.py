@@ -23,16 +23,18 @@ from instruments.models import Blackout, Instrument, Lab, LabClosure
 CANCELLED_BY_CLOSURE = (BookingStatus.PENDING_APPROVAL, BookingStatus.CONFIRMED)
 
 
-def hit_bookings(instrument_ids: list[int], starts_at: datetime, ends_at: datetime) -> Select[tuple[Booking]]:
+def hit_bookings(
+    instrument_ids: list[int], starts_at: datetime, ends_at: datetime, now: datetime
+) -> Select[tuple[Booking]]:
     """The bookings of these instruments that a closure over [starts_at, ends_at) cancels: pending
-    or confirmed ones holding time in it, in time order."""
+    or confirmed ones holding time in it that have not ended by ``now``, in time order."""
     return (
         select(Booking)
         .where(
             Booking.instrument_id.in_(instrument_ids),
             Booking.status.in_(CANCELLED_BY_CLOSURE),
             Booking.starts_at < ends_at,
-            Booking.ends_at > starts_at,
+            Booking.ends_at > max(starts_at, now),
         )
         .order_by(Booking.starts_at, Booking.id)
     )

@@ -2,7 +2,8 @@
 declared over time that bookings already hold cancels those bookings, BY THE LAB: no fee, the
 vouchers committed to them released, card holds released, each team mailed with the reason; the time
 they free is offered to the waitlist. Pending and confirmed bookings are cancelled; checked-in ones
-are in progress and left alone (the lab checks them out as usual).
+are in progress and left alone (the lab checks them out as usual), and so are bookings that have
+already ended (the no-show job and check-out deal with those).
 
 Shared by the JSON API and the HTML console; each function only flushes.
 """
@@ -43,7 +44,7 @@ def cancel_by_lab(actor: User, booking: Booking, reason: str, now: datetime) -> 
 
 def _cancel_all(actor: User, instrument_ids: list[int], starts_at, ends_at, reason: str) -> list[int]:
     now = clock.now()
-    hit = list(db.session.scalars(closures.hit_bookings(instrument_ids, starts_at, ends_at)))
+    hit = list(db.session.scalars(closures.hit_bookings(instrument_ids, starts_at, ends_at, now)))
     cancelled = [b for b in hit if cancel_by_lab(actor, b, reason, now)]
     for booking in cancelled:  # after all of them: a waiting range may span two cancelled bookings
         waitlist.time_freed(booking.instrument_id, booking.starts_at, booking.ends_at, now)
@@ -54,7 +55,9 @@ def preview_closure(lab_instrument_ids: list[int], starts_at: datetime, ends_at:
     """The bookings a closure (or blackout) over this range would cancel, for the confirm page."""
     if ends_at <= starts_at:
         return []
-    return list(db.session.scalars(closures.hit_bookings(lab_instrument_ids, starts_at, ends_at)))
+    return list(
+        db.session.scalars(closures.hit_bookings(lab_instrument_ids, starts_at, ends_at, clock.now()))
+    )
 
 
 def close_lab(

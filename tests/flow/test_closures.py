@@ -232,3 +232,12 @@ def test_a_blackout_over_bookings_cancels_them_the_same_way(api, app, world):
     assert all("更换灯丝" in body for *_, body in sent)
     refused = book(api, w["owner"], w["team"], w["sem"], at(2, 12), at(2, 13))
     assert refused.status_code == 422 and refused.json["error"]["code"] == "blackout"
+
+
+def test_a_booking_that_has_already_ended_is_left_to_the_no_show_job(api, world):
+    w = world
+    ended = book(api, w["owner"], w["team"], w["sem"], at(2, 10), at(2, 11)).json
+    running = book(api, w["owner"], w["team"], w["sem"], at(2, 11), at(2, 13)).json  # not checked in yet
+    response = close(api, w["manager"], w["lab"], at(2, 8), at(2, 18), now=at(2, 12))
+    assert response.json["cancelled_booking_ids"] == [running["id"]]
+    assert status_of(api, w, ended["id"])["status"] == "confirmed"
