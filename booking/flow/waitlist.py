@@ -148,8 +148,10 @@ def time_freed(
             WaitlistEntry.ends_at > starts_at,
         )
         .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
-        # another freeing of the same time mails what it locked; never twice (PostgreSQL)
-        .with_for_update(skip_locked=True)
+        # PostgreSQL: two freeings of one entry's time take turns. The second waits for the first's
+        # commit, then sees its freed time (so an entry spanning two bookings cancelled at once is
+        # mailed) and its ``notified`` (so it is never mailed twice). SQLite serialises writers.
+        .with_for_update()
     ).all()
     notified = 0
     for entry in waiting:
