@@ -81,5 +81,6 @@ class ClosureById(MethodView):
     @documents(404)
     @api_auth("lab_manager", "admin")
     def delete(self, closure_id):
-        """Reopen the lab: the closure and its blackouts go; the bookings it cancelled stay cancelled."""
-        closures.remove_closure(closures.closure_for(current_actor(), closure_id))
+        """Reopen the lab: the closure and its blackouts go; the bookings it cancelled stay cancelled
+        (the reopened time is offered to the waitlist)."""
+        closing.reopen(current_actor(), closure_id)

@@ -80,3 +80,14 @@ def add_blackout(
         instrument, starts_at=starts_at, ends_at=ends_at, reason=reason, by=actor
     )
     return blackout, _cancel_all(actor, [instrument.id], starts_at, ends_at, reason)
+
+
+def reopen(actor: User, closure_id: int) -> None:
+    """Remove a lab closure (its blackouts go with it); the bookings it cancelled stay cancelled, and
+    the reopened time is offered to the waitlist."""
+    closure = closures.closure_for(actor, closure_id)
+    lab = catalogue.managed_lab_for(actor, closure.lab_id)
+    starts_at, ends_at = closure.starts_at, closure.ends_at
+    closures.remove_closure(closure)
+    for instrument_id in closures.lab_instrument_ids(lab):
+        waitlist.time_freed(instrument_id, starts_at, ends_at)

@@ -108,7 +108,7 @@ def lab_closure_remove(closure_id: int):
     closure = closures.closure_for(current_user, closure_id)
     lab_id = closure.lab_id
     if ActionForm().validate_on_submit():
-        closures.remove_closure(closure)
+        closing.reopen(current_user, closure.id)
         flash(
             _("Closure removed: the lab can be booked then again. Cancelled bookings stay cancelled."),
             "success",

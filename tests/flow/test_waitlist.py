@@ -223,3 +223,15 @@ def test_a_closure_frees_what_lies_outside_it(api, app, world):
         closed = api.as_(w["manager"]).post(f"/api/v1/labs/{w['lab'].id}/closures", json=body)
     assert closed.json["cancelled_booking_ids"] == [held["id"]]
     assert sorted(to for to, _ in freed_mails(app)) == sorted([w["owner"].email, w["member"].email])
+
+
+def test_reopening_a_closed_lab_offers_the_time_to_the_waitlist(api, app, world):
+    w = world
+    body = {"starts_at": at(2, 9).isoformat(), "ends_at": at(2, 12).isoformat(), "reason": "检修"}
+    with clock.frozen_at(NOW):
+        closure = api.as_(w["manager"]).post(f"/api/v1/labs/{w['lab'].id}/closures", json=body).json
+    wait(api, w["owner"], w["team"], w["sem"], at(2, 10), at(2, 11))
+    assert freed_mails(app) == []
+    with clock.frozen_at(NOW):
+        assert api.as_(w["manager"]).delete(f"/api/v1/closures/{closure['id']}").status_code == 204
+    assert sorted(to for to, _ in freed_mails(app)) == sorted([w["owner"].email, w["member"].email])
