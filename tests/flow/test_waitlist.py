@@ -195,7 +195,7 @@ def test_other_instruments_entries_are_not_touched(api, app, make, world):
     assert freed_mails(app) == []
 
 
-def test_reject_and_no_show_free_time_too(api, app, world):
+def test_reject_and_no_show_free_time_too(api, app, world, monkeypatch):
     w = world
     request = book(api, w, w["approved_sem"], at(2, 10), at(2, 12))
     wait(api, w["owner"], w["team"], w["approved_sem"], at(2, 10), at(2, 12))
@@ -207,10 +207,14 @@ def test_reject_and_no_show_free_time_too(api, app, world):
     book(api, w, w["sem"], at(2, 10), at(2, 16))
     # the rest of a no-show's slot frees: an entry later that afternoon (lead time: an hour) is mailed
     wait(api, w["late"], w["late_team"], w["sem"], at(2, 14), at(2, 15))
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://lab.example.cn")
     with app.app_context(), clock.frozen_at(at(2, 10, 30)):
         assert mark_no_shows(at(2, 10, 30)) == 1
         db.session.commit()
-    assert [to for to, _ in freed_mails(app)][2:] == [w["late"].email]
+    [(to, body)] = freed_mails(app)[2:]
+    assert to == w["late"].email
+    # a job has no request: the link takes the site's address from PUBLIC_BASE_URL
+    assert f"https://lab.example.cn/instruments/{w['sem'].id}?team_id={w['late_team'].id}" in body
 
 
 def test_a_closure_frees_what_lies_outside_it(api, app, world):
