@@ -12,6 +12,7 @@ from booking.core.db import db
 from booking.core.errors import Forbidden, Invalid, NotFound
 from booking.models import User
 from booking.people.accounts import require_user_reference
+from instruments.closures import close_new_instrument
 from instruments.labs import lab_for
 from instruments.models import Blackout, Instrument, Lab, LabManager, OpeningHours, Qualification
 from instruments.rules import zone
@@ -69,6 +70,7 @@ def create_instrument(lab: Lab, **fields) -> Instrument:
     instrument = Instrument(lab=lab, **fields)
     db.session.add(instrument)
     db.session.flush()
+    close_new_instrument(instrument)
     return instrument
 
 

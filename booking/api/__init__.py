@@ -13,6 +13,7 @@ from booking.api import (
     booking_series,
     bookings,
     calendar,
+    closures,
     compute,
     invitations,
     onboarding,
@@ -26,6 +27,7 @@ from booking.api import (
     training,
     usage,
     users,
+    waitlist,
 )
 from booking.api import finance as finance_api
 from booking.api import instrument_search as search_api
@@ -168,5 +170,7 @@ def init_api(app: Flask) -> None:
         reconciliation_api,
         finance_api,
         payee,
+        closures,
+        waitlist,
     ):
         api.register_blueprint(module.blp)

@@ -119,6 +119,15 @@ class BlackoutSchema(ma.Schema):
     starts_at = ma.fields.AwareDateTime()
     ends_at = ma.fields.AwareDateTime()
     reason = ma.fields.String()
+    closure_id = ma.fields.Integer(
+        allow_none=True, metadata={"description": "the lab closure this blackout is part of, if any"}
+    )
+
+
+class BlackoutCreatedSchema(BlackoutSchema):
+    cancelled_booking_ids = ma.fields.List(
+        ma.fields.Integer(), metadata={"description": "the bookings the blackout cancelled"}
+    )
 
 
 class QualificationSchema(ma.Schema):

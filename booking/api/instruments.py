@@ -4,6 +4,7 @@ from flask.views import MethodView
 
 from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
 from booking.api.instrument_schemas import (
+    BlackoutCreatedSchema,
     BlackoutCreateSchema,
     BlackoutSchema,
     InstrumentCreateSchema,
@@ -14,6 +15,7 @@ from booking.api.instrument_schemas import (
     minutes_of,
 )
 from booking.api.schemas import LabCreateSchema, LabSchema, MemberSchema
+from booking.flow import closures as closing
 from instruments import catalogue, labs
 from instruments.models import Lab
 
@@ -107,15 +109,19 @@ class InstrumentOpeningHours(MethodView):
 
 @blp.route("/instruments/<int:instrument_id>/blackouts")
 class InstrumentBlackouts(MethodView):
-    @blp.response(201, BlackoutSchema)
+    @blp.response(201, BlackoutCreatedSchema)
     @documents(400, 404)
     @api_auth("lab_manager", "admin")
     @blp.arguments(BlackoutCreateSchema)
     def post(self, body, instrument_id):
-        """Close the instrument for a while (maintenance); nothing can be booked across it."""
+        """Close the instrument for a while (maintenance); nothing can be booked across it. Pending
+        or confirmed bookings holding time in it are cancelled by the lab (free, vouchers and card
+        holds released, teams mailed): ``cancelled_booking_ids``."""
         actor = current_actor()
         instrument = catalogue.managed_instrument_for(actor, instrument_id)
-        return catalogue.add_blackout(instrument, by=actor, **body)
+        blackout, cancelled = closing.add_blackout(actor, instrument, **body)
+        blackout.cancelled_booking_ids = cancelled  # shown in this answer only
+        return blackout
 
     @blp.response(200, BlackoutSchema(many=True))
     @documents(404)

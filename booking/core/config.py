@@ -125,6 +125,10 @@ class Config:
     OIDC_BUTTON_LABEL: str | None = None
     OIDC_TIMEOUT_SECONDS = 10
 
+    # The site's address (e.g. https://lab.example.cn) for links in mails queued outside a request (the
+    # waitlist's "your time is free" mail sent from the no-show job); None: http://localhost
+    PUBLIC_BASE_URL: str | None = None
+
     @classmethod
     def from_environ(cls) -> dict:
         """Settings that the environment overrides."""
@@ -167,6 +171,8 @@ class Config:
         ):
             if env.get(name):
                 settings[name] = env[name]
+        if env.get("PUBLIC_BASE_URL"):
+            settings["PUBLIC_BASE_URL"] = env["PUBLIC_BASE_URL"]
         for name in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_BUTTON_LABEL"):
             if env.get(name):
                 settings[name] = env[name]

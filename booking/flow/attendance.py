@@ -15,7 +15,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Invalid
 from booking.core.money import share_fen, time_cost_fen
-from booking.flow import notifications
+from booking.flow import notifications, waitlist
 from booking.flow.bookings import invalid_status, managed_booking
 from booking.flow.payments import capture
 from booking.models import Booking, BookingStatus, User
@@ -95,6 +95,7 @@ def mark_no_shows(now: datetime | None = None) -> int:
         commitments.release_booking(booking)
         capture.mark_fee(booking)  # captured by the capture_payments job
         notifications.booking_event(booking, "no_show")
+        waitlist.time_freed(booking.instrument_id, max(now, booking.starts_at), booking.ends_at, now)
         marked += 1
     db.session.flush()
     return marked

@@ -22,7 +22,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
 from booking.core.money import share_fen, time_cost_fen
-from booking.flow import notifications
+from booking.flow import notifications, waitlist
 from booking.flow.payments import capture, holds
 from booking.models import (
     CANCELLABLE_STATUSES,
@@ -329,6 +329,7 @@ def reject(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     db.session.flush()
     capture.on_cancel(booking)  # fee 0: the card hold is released
     notifications.booking_event(booking, "rejected")
+    waitlist.time_freed(booking.instrument_id, booking.starts_at, booking.ends_at)
     return booking
 
 
@@ -361,6 +362,7 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     db.session.flush()
     capture.on_cancel(booking)  # hold released (or the fee captured) before the response
     notifications.booking_event(booking, "cancelled")
+    waitlist.time_freed(booking.instrument_id, booking.starts_at, booking.ends_at, now)
     return booking
 
 

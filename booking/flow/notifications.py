@@ -28,7 +28,16 @@ from booking.models import Booking, BookingStatus, OutboxMessage, User
 log = logging.getLogger(__name__)
 
 # Events the booking flow reports ("confirmed" is a request that needed no approval).
-EVENTS = ("requested", "confirmed", "approved", "rejected", "cancelled", "no_show", "reminder")
+EVENTS = (
+    "requested",
+    "confirmed",
+    "approved",
+    "rejected",
+    "cancelled",
+    "cancelled_by_lab",
+    "no_show",
+    "reminder",
+)
 DEFAULT_MAIL_FROM = "noreply@localhost"
 SUBJECT_MAX = 300  # OutboxMessage.subject
 
@@ -164,6 +173,21 @@ def _wording(booking: Booking, template: str) -> _Text:
             zh.append("本次取消不收取费用。")
             en.append("No cancellation fee is charged.")
         return _Text("预约已取消", "Booking cancelled", zh, en)
+    if template == "cancelled_by_lab":
+        return _Text(
+            "实验室关闭，预约已取消",
+            "Booking cancelled: the lab is closed",
+            [
+                f"实验室在此时段关闭了「{name}」，您团队的预约已由实验室取消。",
+                f"原因：{reason_zh}",
+                "本次取消不收取任何费用；已冻结的算力券额度已退回，银行卡预授权已释放。",
+            ],
+            [
+                f"The lab closed {name} at this time, so it cancelled your team's booking.",
+                f"Reason: {reason_en}",
+                "No fee is charged; the vouchers committed to it are released and any card hold is released.",
+            ],
+        )
     if template == "no_show":
         grace = booking.instrument.no_show_grace_minutes if booking.instrument is not None else 0
         return _Text(

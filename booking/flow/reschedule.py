@@ -19,7 +19,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid
 from booking.core.money import time_cost_fen
-from booking.flow import notifications
+from booking.flow import notifications, waitlist
 from booking.flow.bookings import DEADLOCK, INSERT_ATTEMPTS, booking_for, invalid_status, lock_instrument
 from booking.flow.bookings import _locked as locked
 from booking.flow.bookings import slot_problems as rules_refusing
@@ -122,5 +122,5 @@ def reschedule(
     notifications.booking_event(
         booking, "requested" if booking.status == BookingStatus.PENDING_APPROVAL else "confirmed"
     )
-    # The old time is free now: this is where the waitlist is told (``freed``).
+    waitlist.time_freed(freed.instrument_id, freed.starts_at, freed.ends_at)  # the old time, now free
     return booking, freed

@@ -17,6 +17,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     home,
     instruments,
     invitations,
+    lab_closures,
     lab_console,
     lab_instruments,
     lab_services,
@@ -32,6 +33,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     voucher_applications,
     voucher_wallet,
     vouchers,
+    waitlist,
 )
 from booking.web.blueprint import blp
 

@@ -136,7 +136,8 @@ def instrument_book(instrument_id: int):
         if problems:  # no price for a slot that cannot be booked: say everything that is wrong
             for problem in problems:
                 _show_refusal(form, problem, instrument)
-            return render_instrument_page(instrument, form, 422)
+            taken = any(p.code == "slot_taken" for p in problems)
+            return render_instrument_page(instrument, form, 422, offer_waitlist=taken)
         return _review(instrument, form, starts_at, ends_at)
     try:
         booking, _created = bookings.create_instrument_booking(
@@ -160,7 +161,8 @@ def instrument_book(instrument_id: int):
         )
     except DomainError as error:
         _show_refusal(form, error, instrument)
-        return render_instrument_page(instrument, form, error.status)
+        taken = error.code == "slot_taken"
+        return render_instrument_page(instrument, form, error.status, offer_waitlist=taken)
     if booking.status == BookingStatus.PENDING_APPROVAL:
         flash(_("Booking requested. The lab will approve or decline it."), "success")
     else:

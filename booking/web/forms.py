@@ -379,6 +379,7 @@ class BlackoutForm(PlatformForm):
     reason = StringField(
         _l("Reason"), validators=[Optional(), Length(max=500)], description=_l("e.g. maintenance")
     )
+    confirmed = HiddenField(default="")  # "yes" once the bookings it cancels have been shown
     submit = SubmitField(_l("Add closure"))
 
     def validate_ends_at(self, field) -> None:

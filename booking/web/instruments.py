@@ -232,13 +232,16 @@ def _parse_time(text: str | None) -> time | None:
 
 
 def _prefilled_booking_form(teams_: list[Team]) -> BookingForm:
-    """The booking form, pre-filled from a calendar cell's link (?date=…&start=…&end=…)."""
+    """The booking form, pre-filled from a calendar cell's or a waitlist mail's link
+    (?date=…&start=…&end=…&team_id=…)."""
     try:
         day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         day = None
+    wanted = request.args.get("team_id", type=int)  # a waitlist mail's link names the team
+    team_id = wanted if any(t.id == wanted for t in teams_) else (teams_[0].id if teams_ else None)
     return BookingForm(
-        team_id=teams_[0].id if teams_ else None,
+        team_id=team_id,
         date=day,
         starts=_parse_time(request.args.get("start")),
         ends=_parse_time(request.args.get("end")),
@@ -246,7 +249,11 @@ def _prefilled_booking_form(teams_: list[Team]) -> BookingForm:
 
 
 def render_instrument_page(
-    instrument: Instrument, form: BookingForm | None = None, status: int = 200, review: dict | None = None
+    instrument: Instrument,
+    form: BookingForm | None = None,
+    status: int = 200,
+    review: dict | None = None,
+    offer_waitlist: bool = False,
 ):
     """The instrument page; ``form`` is a submitted booking form to show again with its errors, or
     (with ``review``) the split it would get, to confirm."""
@@ -298,6 +305,7 @@ def render_instrument_page(
         manages=catalogue.manages(current_user, instrument),
         training=training_panel(instrument, current_user),
         review=review,
+        offer_waitlist=offer_waitlist,
     ), status
 
 

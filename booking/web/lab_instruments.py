@@ -20,6 +20,7 @@ from wtforms import SelectChoice
 from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import DomainError
+from booking.flow import closures as closing
 from booking.models import User
 from booking.people import accounts
 from booking.web.access import page
@@ -32,6 +33,7 @@ from booking.web.forms import (
     QualificationForm,
     opening_hours_form,
 )
+from booking.web.lab_closures import preview_page
 from instruments import catalogue
 from instruments.labs import labs_managed_by
 from instruments.models import Instrument, Lab
@@ -183,18 +185,38 @@ def lab_blackout_add(instrument_id: int):
     if not form.validate_on_submit():
         return _manage_page(instrument, 422, blackout=form)
     tz = zone(instrument.timezone)
+    starts_at = form.starts_at.data.replace(tzinfo=tz).astimezone(UTC)
+    ends_at = form.ends_at.data.replace(tzinfo=tz).astimezone(UTC)
+    if form.confirmed.data != "yes":
+        hit = closing.preview_closure([instrument.id], starts_at, ends_at)
+        if hit:  # show what it cancels before cancelling anything
+            here = url_for("web.lab_blackout_add", instrument_id=instrument.id)
+            return preview_page(
+                heading=_("Close %(instrument)s?", instrument=instrument.name),
+                subject=instrument.name,
+                form=form,
+                hit=hit,
+                action=here,
+                back=_manage_url(instrument, "blackouts"),
+                button=_("Add the closure and cancel these bookings"),
+            )
     try:
-        catalogue.add_blackout(
+        _blackout, cancelled = closing.add_blackout(
+            current_user,
             instrument,
-            starts_at=form.starts_at.data.replace(tzinfo=tz).astimezone(UTC),
-            ends_at=form.ends_at.data.replace(tzinfo=tz).astimezone(UTC),
+            starts_at=starts_at,
+            ends_at=ends_at,
             reason=(form.reason.data or "").strip(),
-            by=current_user,
         )
     except DomainError as error:
         _domain_error(error)
         return _manage_page(instrument, error.status, blackout=form)
     flash(_("Closure added: nothing can be booked across it."), "success")
+    if cancelled:
+        flash(
+            _("%(count)d bookings were cancelled free of charge and their teams told.", count=len(cancelled)),
+            "success",
+        )
     return redirect(_manage_url(instrument, "blackouts"))
 
 

@@ -1,5 +1,5 @@
 from instruments.models.instrument import OPERATION_MODES, Blackout, Instrument, OpeningHours, Qualification
-from instruments.models.lab import Lab, LabManager
+from instruments.models.lab import Lab, LabClosure, LabManager
 from instruments.models.service import Service
 from instruments.models.service_order import (
     ORDER_CANCELLABLE_STATUSES,
@@ -11,6 +11,7 @@ from instruments.models.service_order import (
     ServiceRating,
 )
 from instruments.models.training import TRAINING_REQUEST_STATUSES, TrainingRequest
+from instruments.models.waitlist import WAITLIST_STATUSES, WaitlistEntry
 
 __all__ = [
     "OPERATION_MODES",
@@ -18,9 +19,11 @@ __all__ = [
     "ORDER_DONE_STATUSES",
     "SERVICE_ORDER_STATUSES",
     "TRAINING_REQUEST_STATUSES",
+    "WAITLIST_STATUSES",
     "Blackout",
     "Instrument",
     "Lab",
+    "LabClosure",
     "LabManager",
     "OpeningHours",
     "Qualification",
@@ -30,4 +33,5 @@ __all__ = [
     "ServiceOrderStatus",
     "ServiceRating",
     "TrainingRequest",
+    "WaitlistEntry",
 ]

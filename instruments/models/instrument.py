@@ -104,6 +104,10 @@ class Blackout(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
+    # set when the blackout is this instrument's part of a lab closure (removed with the closure)
+    closure_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lab_closures.id", ondelete="CASCADE"), index=True
+    )
 
 
 class Qualification(Base):

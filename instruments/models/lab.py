@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.core import clock
@@ -42,3 +42,23 @@ class LabManager(Base):
 
     lab: Mapped[Lab] = relationship(back_populates="managers")
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class LabClosure(Base):
+    """The whole lab closed for a while (holiday, power cut, move): every instrument of the lab gets a
+    blackout over it (``Blackout.closure_id``), so booking refuses it like any blackout; the bookings
+    holding time in it were cancelled by the lab when it was declared."""
+
+    __tablename__ = "lab_closures"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_lab_closures_lab_span", "lab_id", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lab_id: Mapped[int] = mapped_column(ForeignKey("labs.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())

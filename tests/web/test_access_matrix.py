@@ -33,11 +33,11 @@ from sqlalchemy import select
 
 from booking.core import clock
 from booking.core.db import db, write_intent
-from booking.flow import calendar, series, service_orders, service_results
+from booking.flow import calendar, series, service_orders, service_results, waitlist
 from booking.models import ApiToken, User
 from booking.people import invitations
-from instruments import training
-from instruments.models import Blackout, Instrument
+from instruments import closures, training
+from instruments.models import Blackout, Instrument, Lab
 from tests.conftest import CSRF_RE, PASSWORD, sign_in
 from vouchers import programs
 from vouchers.models import FinanceException
@@ -89,6 +89,7 @@ def world(make, app) -> World:
     make.team(owner=other_founder, district_code="500106", verified=True)
     lab_manager = make.user("lab_manager")
     lab = make.lab(manager=lab_manager, district_code="500106")
+    closed_lab = make.lab(manager=lab_manager, district_code="500106")  # a closure without instruments
     instrument = make.instrument(lab, requires_approval=True)
     service = make.service(lab)
     starts = _next_weekday_10am()
@@ -137,6 +138,21 @@ def world(make, app) -> World:
         training_request = training.request_training(
             db.session.get(User, other_founder.id), db.session.get(Instrument, trained_instrument.id)
         )
+        closure = closures.add_closure(
+            db.session.get(Lab, closed_lab.id),
+            starts_at=starts + timedelta(days=30),
+            ends_at=starts + timedelta(days=30, hours=2),
+            reason="停电",
+            by=db.session.get(User, lab_manager.id),
+        )
+        with clock.frozen_at(starts - timedelta(days=1)):
+            entry = waitlist.join(
+                db.session.get(User, owner.id),
+                instrument.id,
+                team_id=team.id,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=1),
+            )
         export = exports.request_export(
             db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
         )
@@ -175,6 +191,8 @@ def world(make, app) -> World:
             "series": weekly.id,
             "order": order.id,
             "order_result": result.id,
+            "closure": closure.id,
+            "waitlist_entry": entry.id,
         }
         db.session.commit()
         return {**ids, "token": token_id}
@@ -199,6 +217,11 @@ def world(make, app) -> World:
         "starts": (starts + timedelta(days=1)).isoformat(),
         "ends": (starts + timedelta(days=1, hours=1)).isoformat(),
         "period": "2026-10",
+        "closed_lab": closed_lab.id,
+        "slot_starts": (starts + timedelta(hours=2)).isoformat(),
+        "slot_ends": (starts + timedelta(hours=3)).isoformat(),
+        "closure_starts": (starts + timedelta(days=40)).isoformat(),
+        "closure_ends": (starts + timedelta(days=40, hours=2)).isoformat(),
         **created,
     }
     with app.app_context():
@@ -403,6 +426,29 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "/api/v1/instruments/{instrument}/blackouts",
         {"starts_at": "{starts}", "ends_at": "{ends}", "reason": "service"},
         "U F F ok F F F F ok",
+    ),
+    # --- lab closures and the waitlist
+    ("closures.LabClosures", "POST"): (
+        "/api/v1/labs/{lab}/closures",
+        {"starts_at": "{closure_starts}", "ends_at": "{closure_ends}", "reason": "停电"},
+        "U F F ok F F F F ok",
+    ),
+    ("closures.LabClosures", "GET"): ("/api/v1/labs/{closed_lab}/closures", None, "U F F ok F F F F ok"),
+    ("closures.ClosureById", "DELETE"): ("/api/v1/closures/{closure}", None, "U F F ok F F F F ok"),
+    ("waitlist.InstrumentWaitlist", "POST"): (
+        "/api/v1/instruments/{instrument}/waitlist",
+        {"team_id": "{team}", "starts_at": "{slot_starts}", "ends_at": "{slot_ends}"},
+        "U ok N F F F F F F",
+    ),
+    ("waitlist.InstrumentWaitlist", "GET"): (
+        "/api/v1/instruments/{instrument}/waitlist",
+        None,
+        "U ok ok ok ok ok ok ok ok",
+    ),
+    ("waitlist.WaitlistEntryById", "DELETE"): (
+        "/api/v1/waitlist/{waitlist_entry}",
+        None,
+        "U ok N N N N N N N",
     ),
     ("labs.InstrumentBlackout", "DELETE"): (
         "/api/v1/instruments/{instrument}/blackouts/{blackout}",
@@ -737,6 +783,20 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.lab_instrument", "GET"): ("/lab/instruments/{instrument}", None, "U F F ok F F F F ok"),
     ("web.lab_instrument", "POST"): ("/lab/instruments/{instrument}", {"name": "X"}, "U F F ok F F F F ok"),
     ("web.lab_instrument_hours", "POST"): ("/lab/instruments/{instrument}/hours", {}, "U F F ok F F F F ok"),
+    ("web.lab_closures", "GET"): ("/lab/labs/{closed_lab}/closures", None, "U F F ok F F F F ok"),
+    ("web.lab_closures", "POST"): (
+        "/lab/labs/{closed_lab}/closures",
+        {"starts_at": "2027-03-01T09:00", "ends_at": "2027-03-01T12:00", "reason": "停电"},
+        "U F F ok F F F F ok",
+    ),
+    ("web.lab_closure_remove", "POST"): ("/lab/closures/{closure}/remove", {}, "U F F ok F F F F ok"),
+    ("web.instrument_waitlist_join", "POST"): (
+        "/instruments/{instrument}/waitlist",
+        {"team_id": "{team}", "date": "2027-03-01", "starts": "10:00", "ends": "11:00"},
+        "U ok N F F F F F F",
+    ),
+    ("web.waitlist_list", "GET"): ("/waitlist", None, "U ok ok F F F F F F"),
+    ("web.waitlist_remove", "POST"): ("/waitlist/{waitlist_entry}/remove", {}, "U ok N F F F F F F"),
     ("web.lab_blackout_add", "POST"): ("/lab/instruments/{instrument}/blackouts", {}, "U F F ok F F F F ok"),
     ("web.lab_blackout_remove", "POST"): (
         "/lab/instruments/{instrument}/blackouts/{blackout}/remove",
