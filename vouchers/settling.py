@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from booking.core.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking, BookingStatus
+from vouchers import annual_caps
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
     RESOURCE_KINDS,
@@ -75,6 +76,13 @@ class BatchSettler:
         self.vouchers, self.lines, self.accounts, self.balances = voucher_state(
             [b.team_id for b in to_settle], [b.id for b in to_settle]
         )
+        self.received = annual_caps.received_for_batch(  # read under voucher_state's locks
+            [(b.team_id, b.starts_at) for b in to_settle],
+            {
+                team_id: {v.program_id for v in facts.values() if v.annual_cap_fen is not None}
+                for team_id, facts in self.vouchers.items()
+            },
+        )
         self.writer = LedgerWriter(period, now)
         self.settlements: list[tuple] = []  # in the order of SETTLEMENT_COLUMNS
         self.line_updates: list[tuple] = []  # (extra, settle, release, position, line id)
@@ -85,6 +93,10 @@ class BatchSettler:
         facts = self.vouchers.get(b.team_id, {})
         lines = self.lines.get(b.id, {})
         balances, writer, now = self.balances, self.writer, self.now
+        year = annual_caps.year_of(b.starts_at)
+        own: dict[int, int] = defaultdict(int)  # programme → what this booking already holds of it
+        for line in lines.values():
+            own[facts[line.voucher_id].program_id] += line.committed_fen - line.released_fen
         candidates = []
         for voucher in facts.values():
             line = lines.get(voucher.id)
@@ -102,10 +114,20 @@ class BatchSettler:
                         available + outstanding,
                         voucher.expires_at,
                         voucher.ceiling_bp,
+                        room_fen=None
+                        if voucher.annual_cap_fen is None
+                        else max(
+                            voucher.annual_cap_fen
+                            - self.received.get((b.team_id, voucher.program_id, year), 0)
+                            + own[voucher.program_id],
+                            0,
+                        ),
                     ),
                     status=status,
                     kinds=voucher.kinds,
                     district_code=voucher.district_code,
+                    eligible_payees=voucher.eligible_payees,
+                    rate_bp_by_kind=voucher.rate_bp_by_kind,
                 )
             )
         usable = (
@@ -116,6 +138,7 @@ class BatchSettler:
                 team_organization_id=b.team_organization_id,
                 payee_organization_id=b.payee_organization_id,
                 until=b.used_until or b.ends_at,
+                payee=b.payee,
             )
             if b.use_vouchers
             else []
@@ -129,6 +152,10 @@ class BatchSettler:
         for line in split.lines:
             paid[line.voucher_id] = line.amount_fen
             by_level[line.level] += line.amount_fen
+            own[line.program_id] -= line.amount_fen
+        for program_id, released in own.items():  # what the booking now holds of each programme
+            key = (b.team_id, program_id, year)
+            self.received[key] = self.received.get(key, 0) - released
         position = applied_order(facts, set(paid) | set(lines))
         entries: list[tuple] = []  # one settlement transaction per booking, across its vouchers
         programs_touched: set[int] = set()
@@ -254,6 +281,9 @@ class VoucherFacts:
     district_code: str | None
     status: str
     expires_at: datetime
+    eligible_payees: frozenset | None = None
+    rate_bp_by_kind: dict | None = None
+    annual_cap_fen: int | None = None
 
 
 class Line(NamedTuple):
@@ -287,6 +317,11 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
             Program.covers_instrument,
             Program.covers_service,
             Program.district_code,
+            Program.eligible_payees,
+            Program.rate_bp_compute,
+            Program.rate_bp_instrument,
+            Program.rate_bp_service,
+            Program.annual_team_cap_fen,
         )
         .join(Program, Voucher.program_id == Program.id)
         .where(among(Voucher.team_id, set(team_ids)))
@@ -295,6 +330,7 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
     for r in rows:
         covered = (r.covers_compute, r.covers_instrument, r.covers_service)  # RESOURCE_KINDS' order
         kinds = frozenset(k for k, on in zip(RESOURCE_KINDS, covered, strict=True) if on)
+        rates = (r.rate_bp_compute, r.rate_bp_instrument, r.rate_bp_service)  # RESOURCE_KINDS' order
         vouchers[r.team_id][r.id] = VoucherFacts(
             r.id,
             r.program_id,
@@ -305,6 +341,11 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
             r.district_code,
             r.status,
             r.expires_at,
+            None
+            if r.eligible_payees is None
+            else frozenset((p["kind"], int(p["id"])) for p in r.eligible_payees),
+            {k: rate for k, rate in zip(RESOURCE_KINDS, rates, strict=True) if rate is not None},
+            r.annual_team_cap_fen,
         )
     voucher_ids = [voucher_id for facts in vouchers.values() for voucher_id in facts]
     accounts: dict[tuple[str, int], int] = {}  # (kind, voucher id) → account id
