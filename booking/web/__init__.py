@@ -21,6 +21,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     lab_services,
     navigation,
     passwords,
+    program_edit,
     provider,
     services,
     sign_up,
