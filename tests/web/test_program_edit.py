@@ -22,7 +22,8 @@ NEW = {
 
 
 def test_the_new_programme_form_takes_the_rules(client, make, login, app):
-    lab, provider = make.lab(name="材料分析中心"), make.provider(name="渝算云")
+    lab = make.lab(name="材料分析中心")
+    make.provider(name="渝算云")
     login(make.finance(None))
     page = client.get("/programs").get_data(as_text=True)
     assert "材料分析中心" in page and "渝算云" in page and "每个团队的年度上限" in page
