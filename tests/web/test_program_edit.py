@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from booking.core import clock
 from booking.core.db import db
 from tests.conftest import csrf_token
 from vouchers.models import AuditEntry, Program
@@ -117,3 +118,29 @@ def test_below_issued_is_shown_beside_the_budget(client, make, login, app):
     assert "预算不能低于已发放为券的金额" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Program, program.id).budget_fen == 1_000_000
+
+
+def test_the_booking_review_applies_the_programmes_eligible_payees(client, make, login, api):
+    from tests.web.test_booking_review import REVIEW_HEADING, review
+    from tests.web.test_instrument_pages import BEFORE
+
+    founder = make.user("founder")
+    team = make.team(owner=founder, verified=True, district_code="500106")
+    lab, elsewhere = make.lab(), make.lab()
+    instrument = make.instrument(lab)
+    officer = make.finance(None)
+    restricted = make.program(
+        officer=officer, rate_bp=5000, eligible_payees=[{"kind": "lab", "id": elsewhere.id}]
+    )
+    anyone = make.program(level="district", district_code="500106", rate_bp=2000)
+    make.voucher(team, restricted, 100_000)
+    make.voucher(team, anyone, 100_000)
+    login(founder)
+    with clock.frozen_at(BEFORE):
+        page = review(client, instrument, team, "2026-03-03", "09:00", "10:00").get_data(as_text=True)
+    assert REVIEW_HEADING in page and "¥20.00" in page and "¥80.00" in page and "¥50.00" not in page
+    change = {"eligible_payees": [{"kind": "lab", "id": lab.id}]}
+    assert api.as_(officer).patch(f"/api/v1/programs/{restricted.id}", json=change).status_code == 200
+    with clock.frozen_at(BEFORE):
+        page = review(client, instrument, team, "2026-03-03", "09:00", "10:00").get_data(as_text=True)
+    assert "¥50.00" in page and "¥30.00" in page
