@@ -12,11 +12,14 @@ from vouchers.models import LedgerAccount, Program, Settlement, SubsidyLine, Vou
 from vouchers.split import Candidate, Split, VoucherBalance, split_cost, usable_vouchers
 
 
-def payee_of(booking: Booking) -> tuple[str, int]:
-    """Who a booking pays: the instrument's lab or the compute offer's provider."""
+def payee_of(booking: Booking) -> tuple[str, int] | None:
+    """Who a booking pays: the instrument's lab or the compute offer's provider (None: neither, and
+    then only programmes open to any payee subsidise it; callers that know the payee pass it)."""
     if booking.instrument is not None:
         return ("lab", booking.instrument.lab_id)
-    return ("provider", booking.offer.provider_id)
+    if booking.offer is not None:
+        return ("provider", booking.offer.provider_id)
+    return None
 
 
 def _candidate(voucher: Voucher, available_fen: int, room_fen: int | None = None) -> Candidate:
