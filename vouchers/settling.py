@@ -88,6 +88,14 @@ class BatchSettler:
         self.line_updates: list[tuple] = []  # (extra, settle, release, position, line id)
         self.new_lines: list[tuple] = []  # in the order of LINE_COLUMNS
 
+    def annual_room(self, team_id: int, voucher: VoucherFacts, year: int, own_fen: int) -> int | None:
+        """What the voucher's programme may still give the team in ``year`` for this booking: its
+        annual cap less what the team's bookings of that year hold or were paid, this one's aside."""
+        if voucher.annual_cap_fen is None:
+            return None
+        received = self.received.get((team_id, voucher.program_id, year), 0)
+        return max(voucher.annual_cap_fen - received + own_fen, 0)
+
     def settle(self, b: Finished) -> None:
         """The split on ``b``'s actual cost; one settle transaction across its vouchers."""
         facts = self.vouchers.get(b.team_id, {})
@@ -114,14 +122,7 @@ class BatchSettler:
                         available + outstanding,
                         voucher.expires_at,
                         voucher.ceiling_bp,
-                        room_fen=None
-                        if voucher.annual_cap_fen is None
-                        else max(
-                            voucher.annual_cap_fen
-                            - self.received.get((b.team_id, voucher.program_id, year), 0)
-                            + own[voucher.program_id],
-                            0,
-                        ),
+                        room_fen=self.annual_room(b.team_id, voucher, year, own[voucher.program_id]),
                     ),
                     status=status,
                     kinds=voucher.kinds,
