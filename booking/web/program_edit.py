@@ -25,9 +25,6 @@ EDIT_INVALID_MESSAGES = {
     **INVALID_MESSAGES,
     "A programme's last day can only move later.": _l("The last day can only move later."),
     "The budget would fall below the cap per team.": _l("The budget may not fall below the cap per team."),
-    "A rate for a kind the programme does not cover.": _l(
-        "A rate was given for a kind the programme does not cover."
-    ),
 }
 
 

@@ -73,6 +73,9 @@ INVALID_MESSAGES = {
     "The window ends before it starts.": _l("Must not be before the first day."),
     "The window is already over.": _l("The programme would already be over."),
     "The per-team cap exceeds the budget.": _l("Must not exceed the total budget."),
+    "A rate for a kind the programme does not cover.": _l(
+        "A rate was given for a kind the programme does not cover."
+    ),
 }
 
 

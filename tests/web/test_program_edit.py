@@ -144,3 +144,17 @@ def test_the_booking_review_applies_the_programmes_eligible_payees(client, make,
     with clock.frozen_at(BEFORE):
         page = review(client, instrument, team, "2026-03-03", "09:00", "10:00").get_data(as_text=True)
     assert "¥50.00" in page and "¥30.00" in page
+
+
+def test_a_rate_for_a_kind_not_covered_is_refused_in_words(client, make, login, app):
+    login(make.finance(None))
+    data = {
+        **NEW,
+        "rate_compute_percent": "40",
+        "csrf_token": csrf_token(client, "/programs"),
+    }  # covers no compute
+    response = client.post("/programs", data=data)
+    assert response.status_code == 422
+    assert "为本项目不覆盖的资源类型设置了补贴比例" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Program).where(Program.name == NEW["name"])) is None
