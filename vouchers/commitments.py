@@ -7,12 +7,22 @@ from sqlalchemy import select
 
 from booking.core.db import db
 from booking.models import Booking
-from vouchers import ledger
+from vouchers import annual_caps, ledger
 from vouchers.models import LedgerAccount, Program, Settlement, SubsidyLine, Voucher
 from vouchers.split import Candidate, Split, VoucherBalance, split_cost, usable_vouchers
 
 
-def _candidate(voucher: Voucher, available_fen: int) -> Candidate:
+def payee_of(booking: Booking) -> tuple[str, int] | None:
+    """Who a booking pays: the instrument's lab or the compute offer's provider (None: neither, and
+    then only programmes open to any payee subsidise it; callers that know the payee pass it)."""
+    if booking.instrument is not None:
+        return ("lab", booking.instrument.lab_id)
+    if booking.offer is not None:
+        return ("provider", booking.offer.provider_id)
+    return None
+
+
+def _candidate(voucher: Voucher, available_fen: int, room_fen: int | None = None) -> Candidate:
     program = voucher.program
     return Candidate(
         balance=VoucherBalance(
@@ -23,17 +33,32 @@ def _candidate(voucher: Voucher, available_fen: int) -> Candidate:
             available_fen=available_fen,
             expires_at=voucher.expires_at,
             stack_ceiling_bp=program.stack_ceiling_bp,
+            room_fen=room_fen,
         ),
         status=voucher.status,
         kinds=frozenset(program.resource_kinds),
         district_code=program.district_code,
+        eligible_payees=program.payee_set,
+        rate_bp_by_kind=program.rate_bp_by_kind,
     )
 
 
-def _candidates(team_id: int) -> list[Candidate]:
+def _with_rooms(team_id: int, vouchers: list[Voucher], available: dict, starts_at, except_booking_id=None):
+    """Candidates carrying their programme's annual room for the team (read after the locks)."""
+    room = annual_caps.rooms(
+        team_id,
+        {v.program_id: v.program.annual_team_cap_fen for v in vouchers},
+        starts_at,
+        except_booking_id=except_booking_id,
+    )
+    return [_candidate(v, available.get(v.id, 0), room[v.program_id]) for v in vouchers]
+
+
+def _candidates(team_id: int, starts_at, except_booking_id: int | None = None) -> list[Candidate]:
     """The team's active vouchers, their available accounts locked (PostgreSQL: FOR UPDATE, id
     order), so the split is computed on the balances of this moment and no concurrent booking can
-    commit the same money: it waits, then sees what is left and the team simply pays more."""
+    commit the same money: it waits, then sees what is left and the team simply pays more. The
+    programmes' annual rooms are read under the same locks (every booking of the team takes them)."""
     vouchers = list(
         db.session.scalars(
             select(Voucher).join(Program).where(Voucher.team_id == team_id, Voucher.status == "active")
@@ -43,11 +68,19 @@ def _candidates(team_id: int) -> list[Candidate]:
         return []
     locked = ledger.lock(ledger.account("available", v.program_id, v.id) for v in vouchers)
     available = {account.voucher_id: account.balance_fen for account in locked}
-    return [_candidate(v, available[v.id]) for v in vouchers]
+    return _with_rooms(team_id, vouchers, available, starts_at, except_booking_id)
 
 
 def preview_split(
-    team, *, kind: str, cost_fen: int, payee_organization_id: int | None, until, use_vouchers: bool = True
+    team,
+    *,
+    kind: str,
+    cost_fen: int,
+    payee_organization_id: int | None,
+    until,
+    use_vouchers: bool = True,
+    payee: tuple[str, int] | None = None,
+    starts_at=None,
 ) -> Split:
     """The split a booking would get now, without committing anything (for the confirm step of the
     booking form). Booking itself recomputes it on the balances of its own transaction."""
@@ -64,7 +97,7 @@ def preview_split(
             )
         )
     }
-    candidates = [_candidate(v, available.get(v.id, 0)) for v in vouchers]
+    candidates = _with_rooms(team.id, list(vouchers), available, starts_at or until)
     usable = usable_vouchers(
         candidates,
         kind=kind,
@@ -72,28 +105,36 @@ def preview_split(
         team_organization_id=team.organization_id,
         payee_organization_id=payee_organization_id,
         until=until,
+        payee=payee,
     )
     return split_cost(cost_fen, usable)
 
 
-def _locked_split(booking: Booking, payee_organization_id: int | None) -> Split:
-    """The split of the booking's estimated cost on the team's vouchers, their accounts locked."""
+def _locked_split(
+    booking: Booking, payee_organization_id: int | None, payee: tuple[str, int] | None = None
+) -> Split:
+    """The split of the booking's estimated cost on the team's vouchers, their accounts locked, under
+    its programmes' rules: eligible payees (``payee``, by default the booking's lab or provider), the
+    rate for the booking's kind, and the annual room per team by the booking's start date."""
     if not booking.use_vouchers or booking.estimated_cost_fen == 0:
         return Split(booking.estimated_cost_fen, ())
     usable = usable_vouchers(
-        _candidates(booking.team_id),
+        _candidates(booking.team_id, booking.starts_at, except_booking_id=booking.id),
         kind=booking.kind,
         team_district_code=booking.team.district_code,
         team_organization_id=booking.team.organization_id,
         payee_organization_id=payee_organization_id,
         until=booking.ends_at,
+        payee=payee or payee_of(booking),
     )
     return split_cost(booking.estimated_cost_fen, usable)
 
 
-def commit_subsidy(booking: Booking, payee_organization_id: int | None) -> Split:
+def commit_subsidy(
+    booking: Booking, payee_organization_id: int | None, payee: tuple[str, int] | None = None
+) -> Split:
     """Compute the booking's split on its estimated cost and commit each voucher's share."""
-    split = _locked_split(booking, payee_organization_id)
+    split = _locked_split(booking, payee_organization_id, payee)
     for line in split.lines:
         ledger.transfer(
             "commit",

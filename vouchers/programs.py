@@ -14,7 +14,7 @@ from booking.people import audit
 from booking.people.accounts import require_verified_email
 from booking.people.teams import require_verified, team_for
 from instruments.rules import zone
-from vouchers import ledger
+from vouchers import ledger, program_rules
 from vouchers.models import Application, Program, Voucher
 
 PROGRAM_ZONE = "Asia/Shanghai"  # programme windows are Chongqing calendar dates
@@ -83,9 +83,11 @@ def create_program(
     voucher_validity_days: int,
     district_code: str | None = None,
     stack_ceiling_bp: int | None = None,
+    **rules,
 ) -> Program:
     """Create and fund a programme of the officer's own level (municipal finance → municipal;
-    district finance → its own district)."""
+    district finance → its own district). ``rules``: ``eligible_payees``, ``rate_bp_by_kind``,
+    ``annual_team_cap_fen`` (``vouchers.program_rules``)."""
     if officer.role != "finance":
         raise Forbidden("Only finance offices create programmes.")
     if level == "municipal":
@@ -131,6 +133,7 @@ def create_program(
         stack_ceiling_bp=stack_ceiling_bp,
         created_by_id=officer.id,
     )
+    program_rules.apply_rules(program, rules)
     db.session.add(program)
     db.session.flush()
     ledger.transfer(

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from booking.core.db import add_to_totals, among, db, execute_many, insert_ignoring_conflicts, insert_rows
 from booking.models import Booking, BookingStatus
 from instruments.models import ServiceOrder, ServiceOrderStatus
+from vouchers import annual_caps
 from vouchers.ledger_batch import LedgerWriter
 from vouchers.models import (
     RESOURCE_KINDS,
@@ -76,16 +77,35 @@ class BatchSettler:
         self.vouchers, self.lines, self.accounts, self.balances = voucher_state(
             [b.team_id for b in to_settle], [b.id for b in to_settle]
         )
+        self.received = annual_caps.received_for_batch(  # read under voucher_state's locks
+            [(b.team_id, b.starts_at) for b in to_settle],
+            {
+                team_id: {v.program_id for v in facts.values() if v.annual_cap_fen is not None}
+                for team_id, facts in self.vouchers.items()
+            },
+        )
         self.writer = LedgerWriter(period, now)
         self.settlements: list[tuple] = []  # in the order of SETTLEMENT_COLUMNS
         self.line_updates: list[tuple] = []  # (extra, settle, release, position, line id)
         self.new_lines: list[tuple] = []  # in the order of LINE_COLUMNS
+
+    def annual_room(self, team_id: int, voucher: VoucherFacts, year: int, own_fen: int) -> int | None:
+        """What the voucher's programme may still give the team in ``year`` for this booking: its
+        annual cap less what the team's bookings of that year hold or were paid, this one's aside."""
+        if voucher.annual_cap_fen is None:
+            return None
+        received = self.received.get((team_id, voucher.program_id, year), 0)
+        return max(voucher.annual_cap_fen - received + own_fen, 0)
 
     def settle(self, b: Finished) -> None:
         """The split on ``b``'s actual cost; one settle transaction across its vouchers."""
         facts = self.vouchers.get(b.team_id, {})
         lines = self.lines.get(b.id, {})
         balances, writer, now = self.balances, self.writer, self.now
+        year = annual_caps.year_of(b.starts_at)
+        own: dict[int, int] = defaultdict(int)  # programme → what this booking already holds of it
+        for line in lines.values():
+            own[facts[line.voucher_id].program_id] += line.committed_fen - line.released_fen
         candidates = []
         for voucher in facts.values():
             line = lines.get(voucher.id)
@@ -103,10 +123,13 @@ class BatchSettler:
                         available + outstanding,
                         voucher.expires_at,
                         voucher.ceiling_bp,
+                        room_fen=self.annual_room(b.team_id, voucher, year, own[voucher.program_id]),
                     ),
                     status=status,
                     kinds=voucher.kinds,
                     district_code=voucher.district_code,
+                    eligible_payees=voucher.eligible_payees,
+                    rate_bp_by_kind=voucher.rate_bp_by_kind,
                 )
             )
         usable = (
@@ -117,6 +140,7 @@ class BatchSettler:
                 team_organization_id=b.team_organization_id,
                 payee_organization_id=b.payee_organization_id,
                 until=b.used_until or b.ends_at,
+                payee=b.payee,
             )
             if b.use_vouchers
             else []
@@ -130,6 +154,10 @@ class BatchSettler:
         for line in split.lines:
             paid[line.voucher_id] = line.amount_fen
             by_level[line.level] += line.amount_fen
+            own[line.program_id] -= line.amount_fen
+        for program_id, released in own.items():  # what the booking now holds of each programme
+            key = (b.team_id, program_id, year)
+            self.received[key] = self.received.get(key, 0) - released
         position = applied_order(facts, set(paid) | set(lines))
         entries: list[tuple] = []  # one settlement transaction per booking, across its vouchers
         programs_touched: set[int] = set()
@@ -263,6 +291,9 @@ class VoucherFacts:
     district_code: str | None
     status: str
     expires_at: datetime
+    eligible_payees: frozenset | None = None
+    rate_bp_by_kind: dict | None = None
+    annual_cap_fen: int | None = None
 
 
 class Line(NamedTuple):
@@ -296,6 +327,11 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
             Program.covers_instrument,
             Program.covers_service,
             Program.district_code,
+            Program.eligible_payees,
+            Program.rate_bp_compute,
+            Program.rate_bp_instrument,
+            Program.rate_bp_service,
+            Program.annual_team_cap_fen,
         )
         .join(Program, Voucher.program_id == Program.id)
         .where(among(Voucher.team_id, set(team_ids)))
@@ -304,6 +340,7 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
     for r in rows:
         covered = (r.covers_compute, r.covers_instrument, r.covers_service)  # RESOURCE_KINDS' order
         kinds = frozenset(k for k, on in zip(RESOURCE_KINDS, covered, strict=True) if on)
+        rates = (r.rate_bp_compute, r.rate_bp_instrument, r.rate_bp_service)  # RESOURCE_KINDS' order
         vouchers[r.team_id][r.id] = VoucherFacts(
             r.id,
             r.program_id,
@@ -314,6 +351,11 @@ def voucher_state(team_ids: list[int], booking_ids: list[int]):
             r.district_code,
             r.status,
             r.expires_at,
+            None
+            if r.eligible_payees is None
+            else frozenset((p["kind"], int(p["id"])) for p in r.eligible_payees),
+            {k: rate for k, rate in zip(RESOURCE_KINDS, rates, strict=True) if rate is not None},
+            r.annual_team_cap_fen,
         )
     voucher_ids = [voucher_id for facts in vouchers.values() for voucher_id in facts]
     accounts: dict[tuple[str, int], int] = {}  # (kind, voucher id) → account id

@@ -21,13 +21,34 @@ from booking.api.common import (
     paginate,
 )
 from booking.core.money import MAX_FEN
-from vouchers import programs, wallet
+from vouchers import program_changes, programs, wallet
 from vouchers.models import LEVELS, RESOURCE_KINDS, Application, Program
 
 blp = Blueprint("vouchers", __name__, url_prefix="/api/v1", description="Voucher programmes and vouchers")
 
 
-class ProgramCreateSchema(BodySchema):
+class PayeeRefSchema(BodySchema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(("lab", "provider")))
+    id = Id(required=True)
+
+
+class RatesByKindSchema(BodySchema):
+    compute = Integer(validate=ma.validate.Range(0, 10_000))
+    instrument = Integer(validate=ma.validate.Range(0, 10_000))
+    service = Integer(validate=ma.validate.Range(0, 10_000))
+
+
+class ProgramRulesSchema(BodySchema):
+    """A programme's rules, at creation and by PATCH (null: any payee; no rate per kind; no annual cap)."""
+
+    eligible_payees = ma.fields.List(
+        ma.fields.Nested(PayeeRefSchema), allow_none=True, validate=ma.validate.Length(max=500)
+    )
+    rate_bp_by_kind = ma.fields.Nested(RatesByKindSchema, allow_none=True)
+    annual_team_cap_fen = Integer(allow_none=True, validate=ma.validate.Range(1, MAX_FEN))
+
+
+class ProgramCreateSchema(ProgramRulesSchema):
     name = Text(required=True)
     level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     district_code = ma.fields.String(
@@ -63,6 +84,17 @@ class ProgramCreateSchema(BodySchema):
             raise ma.ValidationError(errors)
 
 
+class ProgramUpdateSchema(ProgramRulesSchema):
+    name = Text()
+    budget_fen = Integer(validate=ma.validate.Range(1, MAX_FEN))
+    valid_to = Day()
+
+
+class PayeeRefOutSchema(ma.Schema):
+    kind = ma.fields.String()
+    id = ma.fields.Integer()
+
+
 class ProgramSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
@@ -76,6 +108,9 @@ class ProgramSchema(ma.Schema):
     valid_to = ma.fields.Date()
     voucher_validity_days = ma.fields.Integer()
     stack_ceiling_bp = ma.fields.Integer(allow_none=True)
+    eligible_payees = ma.fields.List(ma.fields.Nested(PayeeRefOutSchema), allow_none=True)
+    rate_bp_by_kind = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    annual_team_cap_fen = ma.fields.Integer(allow_none=True)
     created_at = ma.fields.AwareDateTime()
 
 
@@ -164,6 +199,16 @@ class ProgramById(MethodView):
     @api_auth()
     def get(self, program_id):
         return programs.program_for(current_actor(), program_id)
+
+    @blp.response(200, ProgramSchema)
+    @documents(400, 403, 404)
+    @api_auth("finance", "admin")
+    @blp.arguments(ProgramUpdateSchema)
+    def patch(self, body, program_id):
+        """Change a programme's name, budget (a top-up, or down to what is issued: 422
+        ``below_issued``), last day (later only; active vouchers' expiry follows) and rules: the
+        programme's finance office or an admin. ``rate_bp_by_kind`` replaces the whole map."""
+        return program_changes.update_program(current_actor(), program_id, body)
 
 
 @blp.route("/programs/<int:program_id>/summary")

@@ -76,6 +76,8 @@ def quote_order(team: Team, service: Service, samples: int, use_vouchers: bool =
         payee_organization_id=service.lab.organization_id,
         until=clock.now() + timedelta(days=service.turnaround_days),
         use_vouchers=use_vouchers,
+        payee=("lab", service.lab_id),
+        starts_at=clock.now(),
     )
 
 
@@ -162,7 +164,9 @@ def submit_order(
         if earlier is not None:
             return earlier
         raise
-    commitments.commit_subsidy(booking, payee_organization_id=service.lab.organization_id)
+    commitments.commit_subsidy(
+        booking, payee_organization_id=service.lab.organization_id, payee=("lab", service.lab_id)
+    )
     holds.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is ordered
     order = ServiceOrder(
         team=team,

@@ -33,6 +33,7 @@ ACTIONS = (
     "send_password_reset",  # an admin mailed a user a reset link
     "grant_training",  # a lab manager granted a training request (instruments.training)
     "decline_training",
+    "update_program",  # a programme's finance office changed its budget, last day or rules
 )
 
 

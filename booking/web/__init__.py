@@ -24,6 +24,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     navigation,
     passwords,
     payee_statements,
+    program_edit,
     provider,
     services,
     sign_up,

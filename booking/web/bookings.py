@@ -229,13 +229,29 @@ def _book_series(instrument: Instrument, form: BookingForm, starts_at: datetime,
 def _review(instrument: Instrument, form: BookingForm, starts_at: datetime, ends_at: datetime):
     """The confirm step: the cost and how vouchers would split it, before anything is booked."""
     cost = time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at)
-    review = split_review(form, "instrument", cost, instrument.lab.organization_id, ends_at)
+    review = split_review(
+        form,
+        "instrument",
+        cost,
+        instrument.lab.organization_id,
+        ends_at,
+        payee=("lab", instrument.lab_id),
+        starts_at=starts_at,
+    )
     if form.repeat.data:  # a series: the price of each occurrence, and how many
         review["occurrences"] = form.repeat_count.data
     return render_instrument_page(instrument, form, 200, review=review)
 
 
-def split_review(form, kind: str, cost_fen: int, payee_organization_id: int, until: datetime) -> dict:
+def split_review(
+    form,
+    kind: str,
+    cost_fen: int,
+    payee_organization_id: int,
+    until: datetime,
+    payee: tuple[str, int] | None = None,
+    starts_at: datetime | None = None,
+) -> dict:
     """What the confirm step of a booking form shows: the cost, how the team's vouchers would split
     it (the same ``preview_split`` as the API's quote) and whether a card is needed."""
     team = next((t for t in bookable_teams(current_user) if t.id == form.team_id.data), None)
@@ -246,6 +262,8 @@ def split_review(form, kind: str, cost_fen: int, payee_organization_id: int, unt
         payee_organization_id=payee_organization_id,
         until=until,
         use_vouchers=form.use_vouchers.data,
+        payee=payee,  # the programmes' eligible payees, rates per kind and annual caps apply here too
+        starts_at=starts_at,
     )
     form.confirmed.data = "yes"
     return {

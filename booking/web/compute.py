@@ -372,7 +372,15 @@ def _review(
         form.confirmed.data = ""
         return render_offer_page(offer, form, 409)
     cost = compute.estimated_cost_fen(offer, form.gpus.data, starts_at, ends_at)
-    review = split_review(form, "compute", cost, offer.provider.organization_id, ends_at)
+    review = split_review(
+        form,
+        "compute",
+        cost,
+        offer.provider.organization_id,
+        ends_at,
+        payee=("provider", offer.provider_id),
+        starts_at=starts_at,
+    )
     review.update(gpus=form.gpus.data, gpu_hours=_gpu_hours(form.gpus.data, ends_at - starts_at))
     return render_offer_page(offer, form, status, review=review)
 

@@ -79,6 +79,7 @@ AUDIT_ACTIONS = {
     "sso_link": _l("Linked to single sign-on"),
     "grant_training": _l("Granted a training request"),
     "decline_training": _l("Declined a training request"),
+    "update_program": _l("Changed a programme"),
 }
 
 AUDIT_OBJECTS = {
@@ -91,6 +92,7 @@ AUDIT_OBJECTS = {
     "payee": _l("Payee"),
     "bookings": _l("Booking"),
     "users": _l("User"),
+    "programs": _l("Programme"),
 }
 
 # the fields audit entries record before and after an action
@@ -123,6 +125,13 @@ AUDIT_FIELDS = {
     "user_id": _l("User"),
     "instrument_id": _l("Instrument"),
     "expires_at": _l("Qualified until"),
+    # a programme's change (vouchers.program_changes)
+    "budget_fen": _l("Total budget"),
+    "valid_to": _l("Last day"),
+    "eligible_payees": _l("Eligible labs and providers"),
+    "rate_bp_by_kind": _l("Rate per resource kind"),
+    "annual_team_cap_fen": _l("Annual cap per team"),
+    "vouchers_extended": _l("Vouchers extended"),
 }
 
 # the values of coded fields (statuses, kinds, card operations)
@@ -175,6 +184,13 @@ def _program_names(ids) -> dict[int, str]:
 
 def readable_value(field: str, value) -> str:
     """One stored value as a person reads it, chosen by its field's name and type."""
+    if field == "eligible_payees":  # a programme's rule: None is any payee
+        if not isinstance(value, list):
+            return _("Any lab or provider")
+        named = [payee_name(p.get("kind"), p.get("id")) for p in value if isinstance(p, dict)]
+        return "; ".join(named) or _("None")
+    if field == "rate_bp_by_kind" and isinstance(value, dict):
+        return "; ".join(f"{RESOURCE_KINDS.get(k, k)} {_percent(v)}" for k, v in value.items()) or "—"
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from wtforms import (
     BooleanField,
     DateField,
@@ -26,12 +27,14 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
+from booking.core.db import db
 from booking.core.i18n import format_yuan
 from booking.core.money import MAX_FEN
-from booking.models import User
+from booking.models import Provider, User
 from booking.web import vocabulary
 from booking.web.fields import PercentField
 from booking.web.form_base import PlatformForm
+from instruments.models import Lab
 
 _PLAIN_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits ("１２" is not a number here)
 _MAX_WHOLE_DIGITS = 15  # far above MAX_FEN, far below Decimal's 28 significant digits: always exact
@@ -91,7 +94,90 @@ class MultiCheckboxField(SelectMultipleField):
 RESOURCE_KIND_LABELS = vocabulary.RESOURCE_KINDS
 
 
-class ProgramForm(PlatformForm):
+class ProgramRulesForm(PlatformForm):
+    """A programme's rules, on the new-programme form and the edit form: the labs and providers its
+    vouchers subsidise (all, or those ticked), a rate per resource kind, an annual cap per team."""
+
+    payees_restricted = BooleanField(
+        _l("Only the labs and providers ticked below (入库服务商)"),
+        description=_l("Elsewhere its vouchers do not apply: the team pays, nothing is refused."),
+    )
+    eligible_payees = MultiCheckboxField(_l("Eligible labs and providers"), choices=[])
+    rate_compute_percent = PercentField(
+        _l("Rate for compute (%)"),
+        min_bp=0,
+        validators=[Optional()],
+        description=_l("Empty: the subsidy rate."),
+    )
+    rate_instrument_percent = PercentField(
+        _l("Rate for lab instruments (%)"),
+        min_bp=0,
+        validators=[Optional()],
+        description=_l("Empty: the subsidy rate."),
+    )
+    rate_service_percent = PercentField(
+        _l("Rate for testing services (%)"),
+        min_bp=0,
+        validators=[Optional()],
+        description=_l("Empty: the subsidy rate."),
+    )
+    annual_team_cap_yuan = YuanField(
+        _l("Annual cap per team (yuan)"),
+        validators=[Optional()],
+        description=_l(
+            "The most one team receives from this programme in a calendar year; empty: no annual cap."
+        ),
+    )
+
+    def offer_payees(self) -> None:
+        """Every lab and provider on the platform to tick, as "lab:3" and "provider:7"."""
+        labs = db.session.scalars(select(Lab).order_by(Lab.name, Lab.id))
+        providers = db.session.scalars(select(Provider).order_by(Provider.name, Provider.id))
+        self.eligible_payees.choices = [
+            SelectChoice(f"lab:{lab.id}", str(_l("Lab")) + " · " + lab.name) for lab in labs
+        ] + [SelectChoice(f"provider:{p.id}", str(_l("Provider")) + " · " + p.name) for p in providers]
+
+    def rule_fields(self) -> dict:
+        """The API's ``details`` keys of the rules → the fields that show their refusals."""
+        return {
+            "eligible_payees": self.eligible_payees,
+            "rate_bp_by_kind": self.rate_compute_percent,
+            "annual_team_cap_fen": self.annual_team_cap_yuan,
+        }
+
+    def validate_eligible_payees(self, field) -> None:
+        if self.payees_restricted.data and not field.data:
+            raise StopValidation(_l("Tick at least one lab or provider, or untick the restriction."))
+
+    def fill_rules(self, program) -> None:
+        """Prefill from a programme (the edit form's GET)."""
+        self.payees_restricted.data = program.eligible_payees is not None
+        self.eligible_payees.data = [f"{p['kind']}:{p['id']}" for p in program.eligible_payees or []]
+        for kind in RESOURCE_KIND_LABELS:
+            getattr(self, f"rate_{kind}_percent").data = getattr(program, f"rate_bp_{kind}")
+        self.annual_team_cap_yuan.data = program.annual_team_cap_fen
+
+    def rules(self) -> dict:
+        """The rules as ``vouchers.program_rules`` takes them."""
+        payees = None
+        if self.payees_restricted.data:
+            payees = []
+            for value in self.eligible_payees.data or []:
+                kind, _sep, number = value.partition(":")
+                payees.append({"kind": kind, "id": int(number)})
+        rates = {
+            kind: getattr(self, f"rate_{kind}_percent").data
+            for kind in RESOURCE_KIND_LABELS
+            if getattr(self, f"rate_{kind}_percent").data is not None
+        }
+        return {
+            "eligible_payees": payees,
+            "rate_bp_by_kind": rates,
+            "annual_team_cap_fen": self.annual_team_cap_yuan.data,
+        }
+
+
+class ProgramForm(ProgramRulesForm):
     """A new programme. Its level (and a district programme's district) is the officer's own, so the
     form does not ask for it; the stack ceiling exists only on district officers' forms."""
 
@@ -172,7 +258,34 @@ class ProgramForm(PlatformForm):
         if officer.district_code is not None:
             fields["district_code"] = officer.district_code
             fields["stack_ceiling_bp"] = self.stack_ceiling_percent.data
-        return fields
+        return fields | self.rules()
+
+
+class ProgramEditForm(ProgramRulesForm):
+    """A programme's changes: name, budget (up, or down to what is issued), a later last day, rules."""
+
+    name = StringField(_l("Programme name"), validators=[DataRequired(), Length(max=200)])
+    budget_yuan = YuanField(
+        _l("Total budget (yuan)"),
+        validators=[DataRequired()],
+        description=_l("A higher budget is funded at once; a lower one may not fall below what is issued."),
+    )
+    valid_to = DateField(
+        _l("Last day"),
+        validators=[DataRequired()],
+        description=_l(
+            "Only later. Active vouchers cut short by the old last day then run to their own validity."
+        ),
+    )
+    submit = SubmitField(_l("Save changes"))
+
+    def changes(self) -> dict:
+        """What ``program_changes.update_program`` takes."""
+        return {
+            "name": self.name.data,
+            "budget_fen": self.budget_yuan.data,
+            "valid_to": self.valid_to.data,
+        } | self.rules()
 
 
 class ApplyForm(PlatformForm):

@@ -24,6 +24,7 @@ from booking.core.i18n import current_language
 from booking.core.money import round_half_up
 from booking.models import District, Team
 from booking.people import teams
+from booking.web import vocabulary
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.errors import refusal_message, show_refusal
@@ -72,6 +73,9 @@ INVALID_MESSAGES = {
     "The window ends before it starts.": _l("Must not be before the first day."),
     "The window is already over.": _l("The programme would already be over."),
     "The per-team cap exceeds the budget.": _l("Must not exceed the total budget."),
+    "A rate for a kind the programme does not cover.": _l(
+        "A rate was given for a kind the programme does not cover."
+    ),
 }
 
 
@@ -259,6 +263,8 @@ def _program_list_page(form: ProgramForm | None, status: int = 200):
 @page()
 def program_list():
     form = ProgramForm.for_officer(current_user) if current_user.role == "finance" else None
+    if form is not None:
+        form.offer_payees()
     if request.method == "GET":
         return _program_list_page(form)
     if form is None:
@@ -276,7 +282,8 @@ def program_list():
                 "per_team_cap_fen": form.per_team_cap_yuan,
                 "rate_bp": form.rate_percent,
                 "stack_ceiling_bp": getattr(form, "stack_ceiling_percent", None),
-            },
+            }
+            | form.rule_fields(),
         )
         return _program_list_page(form, error.status)
     flash(_("Programme created and its budget funded."), "success")
@@ -296,6 +303,7 @@ def program_page(program: Program, overrides: dict | None = None, status: int = 
         program=program,
         district_names=_district_names([program.district_code]),
         summary=summary,
+        payee_names=[vocabulary.payee_name(p["kind"], p["id"]) for p in program.eligible_payees or []],
         bar=budget_bar(summary) if summary else None,
         pending=pending,
         decided=decided,

@@ -624,6 +624,7 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("vouchers.Programs", "GET"): ("/api/v1/programs", None, "U ok ok ok ok ok ok ok ok"),
     ("vouchers.Programs", "POST"): ("/api/v1/programs", _program, "U F F F F ok F F F"),
     ("vouchers.ProgramById", "GET"): ("/api/v1/programs/{program}", None, "U ok ok N N ok N N ok"),
+    ("vouchers.ProgramById", "PATCH"): ("/api/v1/programs/{program}", {"name": "P"}, "U F F F F ok N N ok"),
     ("vouchers.ProgramSummary", "GET"): ("/api/v1/programs/{program}/summary", None, "U F F F F ok N N ok"),
     ("vouchers.ProgramApplications", "POST"): (
         "/api/v1/programs/{program}/applications",
@@ -827,6 +828,8 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("web.program_list", "GET"): ("/programs", None, "U ok ok ok ok ok ok ok ok"),
     ("web.program_list", "POST"): ("/programs", {"name": "P"}, "U F F F F ok ok ok F"),
     ("web.program_detail", "GET"): ("/programs/{program}", None, "U ok ok N N ok N N ok"),
+    ("web.program_edit", "GET"): ("/programs/{program}/edit", None, "U F F F F ok N N ok"),
+    ("web.program_edit", "POST"): ("/programs/{program}/edit", {"name": "P"}, "U F F F F ok N N ok"),
     ("web.program_apply", "GET"): ("/programs/{program}/apply", None, "U ok ok F F F F F F"),
     ("web.program_apply", "POST"): (
         "/programs/{program}/apply",
