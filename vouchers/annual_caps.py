@@ -3,7 +3,7 @@
 exceeds ``annual_team_cap_fen``.
 
 The room is read inside the lock of the team's voucher accounts (``commitments._candidates``,
-``settling.voucher_state``): every booking of the team that could draw on the programme takes the
+``settling_state.voucher_state``): every booking of the team that could draw on the programme takes the
 same locks, so two concurrent bookings never both see the same room.
 """
 
