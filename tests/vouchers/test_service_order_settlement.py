@@ -5,10 +5,13 @@ and the ledger sound."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from booking.core.db import db
 from instruments.models import ServiceOrder
 from tests.support.mailed_links import mails_to
 from tests.support.service_orders import drive, order_world, submit
+from vouchers.models import Settlement
 from vouchers.verify import ledger_breaches
 
 
@@ -128,3 +131,24 @@ def test_statement_lines_name_the_service(api, make, app):
         officer = db.session.query(User).filter_by(role="finance").first()
         rows = list(statement_lines.line_rows(officer, settled.period))
         assert [(r[4], r[5]) for r in rows] == [("service", world.service.name)]
+
+
+def test_the_labs_payee_statement_lists_the_settled_order_by_its_service(api, make, app):
+    world = order_world(make, price=10_000)
+    _vouchers(make, world)
+    order = submit(api, world, samples=2).json
+    drive(api, world, order["id"], "completed", samples_processed=2)
+    assert api.as_(make.finance(None)).post("/api/v1/reconciliation/runs").json["settled"] == 1
+    with app.app_context():
+        booking_id = db.session.get(ServiceOrder, order["id"]).booking_id
+        period = db.session.scalar(select(Settlement.period).where(Settlement.booking_id == booking_id))
+    statement = api.as_(world.manager).get("/api/v1/payee/statements", query_string={"period": period}).json
+    (line,) = statement["lines"]
+    assert (line["kind"], line["resource_name"], line["payee_kind"], line["payee_id"]) == (
+        "service",
+        world.service.name,
+        "lab",
+        world.lab.id,
+    )
+    assert line["actual_cost_fen"] == 20_000
+    assert line["municipal_fen"] + line["district_fen"] + line["team_fen"] == 20_000
