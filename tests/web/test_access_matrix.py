@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from booking.core import clock
 from booking.core.db import db, write_intent
-from booking.flow import calendar
+from booking.flow import calendar, service_orders, service_results
 from booking.models import ApiToken, User
 from booking.people import invitations
 from instruments import training
@@ -140,7 +140,22 @@ def world(make, app) -> World:
         export = exports.request_export(
             db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
         )
+        # --- service orders (HTML): an order in progress with one result file
+        order = service_orders.submit_order(
+            db.session.get(User, owner.id),
+            team_id=team.id,
+            service_id=service.id,
+            samples=2,
+            answers={"material": "硅片"},
+        )
+        manager = db.session.get(User, lab_manager.id)
+        service_orders.receive(manager, service_orders.accept(manager, order))
+        result = service_results.add_result(
+            manager, order, filename="result.csv", stream=b"a,b\n", content_type="text/csv"
+        )
         ids = {
+            "web_order": order.id,
+            "web_order_result": result.id,
             "application": application.id,
             "feed": feed.id,
             "secret": secret,
@@ -789,6 +804,35 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "/admin/providers",
         {"name": "P", "organization": "云 Co"},
         "U F F F F F F F ok",
+    ),
+    # --- service orders (HTML)
+    ("web.service_order", "POST"): (
+        "/services/{service}/order",
+        {"team_id": "{team}", "samples": "1", "answer_material": "硅片"},
+        "U ok ok F F F F F F",
+    ),
+    ("web.order_list", "GET"): ("/orders", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.order_detail", "GET"): ("/orders/{web_order}", None, "U ok N ok N ok N ok ok"),
+    ("web.order_result", "GET"): (
+        "/orders/{web_order}/results/{web_order_result}",
+        None,
+        "U ok N ok N N N N ok",
+    ),
+    ("web.order_cancel", "POST"): ("/orders/{web_order}/cancel", {}, "U ok N F F F F F F"),
+    ("web.order_rate", "POST"): ("/orders/{web_order}/rating", {"rating-score": "5"}, "U ok N F F F F F F"),
+    ("web.lab_orders", "GET"): ("/lab/orders", None, "U F F ok F F F F ok"),
+    ("web.lab_order_accept", "POST"): ("/lab/orders/{web_order}/accept", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_reject", "POST"): (
+        "/lab/orders/{web_order}/reject",
+        {"reject-reason": "维修"},
+        "U F F ok F F F F ok",
+    ),
+    ("web.lab_order_receive", "POST"): ("/lab/orders/{web_order}/receive", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_results", "POST"): ("/lab/orders/{web_order}/results", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_complete", "POST"): (
+        "/lab/orders/{web_order}/complete",
+        {"complete-samples_processed": "1"},
+        "U F F ok F F F F ok",
     ),
 }
 
