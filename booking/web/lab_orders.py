@@ -153,7 +153,7 @@ def lab_order_results(order_id: int):
             raise
         flash(order_refusal(error, _order(order_id)), "error")  # the error: nothing of this upload is kept
         return _back(order_id)
-    flash(_("%(count)s result files uploaded.", count=len(files)), "success")
+    flash(_("Result files uploaded: %(count)s.", count=len(files)), "success")
     return _back(order_id)
 
 
