@@ -232,7 +232,10 @@ def _file(table, fmt: str, name: str, period: str) -> Response:
 
 
 class LabReportArgs(StatementArgs):
-    pass
+    # which table a file holds: per instrument (hours) or per testing service (orders, samples, ratings)
+    part = ma.fields.String(
+        load_default="instruments", validate=ma.validate.OneOf(("instruments", "services"))
+    )
 
 
 @blp.route("/lab-report")
@@ -246,12 +249,25 @@ class LabReport(MethodView):
     @blp.arguments(LabReportArgs, location="query")
     def get(self, args):
         """Lab open-sharing report per instrument for a month: hours booked and used by teams,
-        distinct teams, utilisation of opening hours (bp), income; ``format=csv``/``xlsx`` too."""
-        rows = lab_report.report_rows(current_actor(), args["period"], args.get("district_code"))
+        distinct teams, utilisation of opening hours (bp), income; and ``services``: per testing service,
+        orders completed and settled, samples processed, ratings and their average, income.
+        ``format=csv``/``xlsx`` too (``part=services`` for the services' table)."""
+        actor, period, district = current_actor(), args["period"], args.get("district_code")
         if args["format"] in ("csv", "xlsx"):
-            table = lab_report.report_table(rows, args["layout"])
-            return _file(table, args["format"], f"lab-report-{args['period']}", args["period"])
-        return {"period": args["period"], "rows": rows, "income_by_mode": lab_report.income_by_mode(rows)}
+            if args["part"] == "services":
+                table = lab_report.service_table(
+                    lab_report.service_rows(actor, period, district), args["layout"]
+                )
+                return _file(table, args["format"], f"lab-report-services-{period}", period)
+            table = lab_report.report_table(lab_report.report_rows(actor, period, district), args["layout"])
+            return _file(table, args["format"], f"lab-report-{period}", period)
+        rows = lab_report.report_rows(actor, period, district)
+        return {
+            "period": period,
+            "rows": rows,
+            "income_by_mode": lab_report.income_by_mode(rows),
+            "services": lab_report.service_rows(actor, period, district),
+        }
 
 
 @blp.route("/payouts")

@@ -255,14 +255,16 @@ def utilisation_chart(rows: list[dict]) -> dict:
 @page("finance", "admin")
 def finance_lab_report():
     form, period, status = period_form()
-    rows = []
+    rows, service_rows = [], []
     if period is not None:
         rows = lab_report.report_rows(current_user, period, form.district_code.data or None)
+        service_rows = lab_report.service_rows(current_user, period, form.district_code.data or None)
     return render_template(
         "finance/lab_report.html",
         form=form,
         period=period,
         rows=rows,
+        service_rows=service_rows,
         income=lab_report.income_by_mode(rows),
         chart=utilisation_chart(rows),
         mode_labels=operation_mode_labels(),
@@ -276,7 +278,10 @@ def finance_lab_report_download():
     fmt = request.args.get("format", "csv")
     if fmt not in exports.FORMATS:
         raise Invalid("Unknown format.", details={"format": ["csv or xlsx."]})
-    table = lab_report.report_table(lab_report.report_rows(current_user, period, district), "human")
-    return _download(
-        files.pieces(table, fmt, period), f"lab-report-{period}.{fmt}", exports.CONTENT_TYPES[fmt]
-    )
+    if request.args.get("part") == "services":
+        table = lab_report.service_table(lab_report.service_rows(current_user, period, district), "human")
+        name = f"lab-report-services-{period}.{fmt}"
+    else:
+        table = lab_report.report_table(lab_report.report_rows(current_user, period, district), "human")
+        name = f"lab-report-{period}.{fmt}"
+    return _download(files.pieces(table, fmt, period), name, exports.CONTENT_TYPES[fmt])

@@ -140,22 +140,21 @@ def world(make, app) -> World:
         export = exports.request_export(
             db.session.get(User, users["finance_same_district"].id), "statement", "csv", "2026-10"
         )
-        # --- service orders (HTML): an order in progress with one result file
+        # a service order in progress with one result file
         order = service_orders.submit_order(
             db.session.get(User, owner.id),
             team_id=team.id,
             service_id=service.id,
-            samples=2,
-            answers={"material": "硅片"},
+            samples=1,
+            answers={"material": "硅"},
         )
         manager = db.session.get(User, lab_manager.id)
-        service_orders.receive(manager, service_orders.accept(manager, order))
+        service_orders.accept(manager, order)
+        service_orders.receive(manager, order)
         result = service_results.add_result(
-            manager, order, filename="result.csv", stream=b"a,b\n", content_type="text/csv"
+            manager, order, filename="结果.txt", stream=b"result", content_type="text/plain"
         )
         ids = {
-            "web_order": order.id,
-            "web_order_result": result.id,
             "application": application.id,
             "feed": feed.id,
             "secret": secret,
@@ -163,6 +162,8 @@ def world(make, app) -> World:
             "export": export.id,
             "invitation": invitation.id,
             "training_request": training_request.id,
+            "order": order.id,
+            "order_result": result.id,
         }
         db.session.commit()
         return {**ids, "token": token_id}
@@ -448,6 +449,58 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ("services.Services", "GET"): ("/api/v1/services", None, "U ok ok ok ok ok ok ok ok"),
     ("services.ServiceById", "GET"): ("/api/v1/services/{service}", None, "U ok ok ok ok ok ok ok ok"),
     ("services.ServiceById", "PATCH"): ("/api/v1/services/{service}", {"name": "XRD"}, "U F F ok F F F F ok"),
+    # --- service orders
+    ("service_orders.ServiceOrders", "POST"): (
+        "/api/v1/service-orders",
+        {"team_id": "{team}", "service_id": "{service}", "samples": 1, "answers": {"material": "硅"}},
+        "U ok N F F F F F F",
+    ),
+    ("service_orders.ServiceOrders", "GET"): ("/api/v1/service-orders", None, "U ok ok ok ok ok ok ok ok"),
+    ("service_orders.ServiceOrderById", "GET"): (
+        "/api/v1/service-orders/{order}",
+        None,
+        "U ok N ok N ok N ok ok",
+    ),
+    ("service_orders.ServiceOrderAcceptance", "POST"): (
+        "/api/v1/service-orders/{order}/accept",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderRejection", "POST"): (
+        "/api/v1/service-orders/{order}/reject",
+        {"reason": "no"},
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderReceipt", "POST"): (
+        "/api/v1/service-orders/{order}/receive",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderResults", "POST"): (
+        "/api/v1/service-orders/{order}/results",
+        None,
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderResultFile", "GET"): (
+        "/api/v1/service-orders/{order}/results/{order_result}",
+        None,
+        "U ok N ok N N N N ok",
+    ),
+    ("service_orders.ServiceOrderCompletion", "POST"): (
+        "/api/v1/service-orders/{order}/complete",
+        {"samples_processed": 1},
+        "U F F ok F F F F ok",
+    ),
+    ("service_orders.ServiceOrderCancellation", "POST"): (
+        "/api/v1/service-orders/{order}/cancel",
+        None,
+        "U ok N F F F F F F",
+    ),
+    ("service_orders.ServiceOrderRating", "POST"): (
+        "/api/v1/service-orders/{order}/rating",
+        {"score": 5},
+        "U ok N F F F F F F",
+    ),
     # --- bookings
     ("bookings.Bookings", "GET"): ("/api/v1/bookings", None, "U ok ok ok ok ok ok ok ok"),
     ("bookings.Bookings", "POST"): (
@@ -812,25 +865,25 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         "U ok ok F F F F F F",
     ),
     ("web.order_list", "GET"): ("/orders", None, "U ok ok ok ok ok ok ok ok"),
-    ("web.order_detail", "GET"): ("/orders/{web_order}", None, "U ok N ok N ok N ok ok"),
+    ("web.order_detail", "GET"): ("/orders/{order}", None, "U ok N ok N ok N ok ok"),
     ("web.order_result", "GET"): (
-        "/orders/{web_order}/results/{web_order_result}",
+        "/orders/{order}/results/{order_result}",
         None,
         "U ok N ok N N N N ok",
     ),
-    ("web.order_cancel", "POST"): ("/orders/{web_order}/cancel", {}, "U ok N F F F F F F"),
-    ("web.order_rate", "POST"): ("/orders/{web_order}/rating", {"rating-score": "5"}, "U ok N F F F F F F"),
+    ("web.order_cancel", "POST"): ("/orders/{order}/cancel", {}, "U ok N F F F F F F"),
+    ("web.order_rate", "POST"): ("/orders/{order}/rating", {"rating-score": "5"}, "U ok N F F F F F F"),
     ("web.lab_orders", "GET"): ("/lab/orders", None, "U F F ok F F F F ok"),
-    ("web.lab_order_accept", "POST"): ("/lab/orders/{web_order}/accept", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_accept", "POST"): ("/lab/orders/{order}/accept", {}, "U F F ok F F F F ok"),
     ("web.lab_order_reject", "POST"): (
-        "/lab/orders/{web_order}/reject",
+        "/lab/orders/{order}/reject",
         {"reject-reason": "维修"},
         "U F F ok F F F F ok",
     ),
-    ("web.lab_order_receive", "POST"): ("/lab/orders/{web_order}/receive", {}, "U F F ok F F F F ok"),
-    ("web.lab_order_results", "POST"): ("/lab/orders/{web_order}/results", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_receive", "POST"): ("/lab/orders/{order}/receive", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_results", "POST"): ("/lab/orders/{order}/results", {}, "U F F ok F F F F ok"),
     ("web.lab_order_complete", "POST"): (
-        "/lab/orders/{web_order}/complete",
+        "/lab/orders/{order}/complete",
         {"complete-samples_processed": "1"},
         "U F F ok F F F F ok",
     ),

@@ -29,7 +29,7 @@ LAYOUTS = ("machine", "human")
 @dataclass(frozen=True)
 class Column:
     label: object  # a lazy string: read in the language of the request (or the export)
-    kind: str  # id, text, count, number, money, hours, percent, time, payee_kind, resource_kind, mode
+    kind: str  # id, text, count, number, money, hours, score, percent, time, payee_kind, resource_kind, mode
 
 
 # by machine column name
@@ -63,9 +63,16 @@ COLUMNS = {
     "opening_hours": Column(_l("Opening hours (h)"), "hours"),
     "utilisation_bp": Column(_l("Utilisation (%)"), "percent"),
     "income_fen": Column(_l("Income (¥)"), "money"),
+    "service_id": Column(_l("Service ID"), "id"),
+    "service_name": Column(_l("Testing service"), "text"),
+    "orders_completed": Column(_l("Orders completed"), "count"),
+    "orders_settled": Column(_l("Orders settled"), "count"),
+    "samples_processed": Column(_l("Samples processed"), "count"),
+    "ratings": Column(_l("Ratings"), "count"),
+    "average_score": Column(_l("Average score"), "score"),  # a decimal, never summed
 }
 SUMMED = ("count", "money", "hours")
-FORMATS = {"money": sheets.MONEY, "hours": sheets.DECIMAL, "percent": sheets.DECIMAL}
+FORMATS = {"money": sheets.MONEY, "hours": sheets.DECIMAL, "percent": sheets.DECIMAL, "score": sheets.DECIMAL}
 
 
 def yuan(fen: int) -> Decimal:
@@ -88,7 +95,11 @@ def local_time(value) -> datetime | None:
 def _words() -> dict[str, dict[str, str]]:
     return {
         "payee_kind": {"lab": _("Lab"), "provider": _("Provider")},
-        "resource_kind": {"compute": _("Compute"), "instrument": _("Instrument")},
+        "resource_kind": {
+            "compute": _("Compute"),
+            "instrument": _("Instrument"),
+            "service": _("Testing service"),
+        },
         "mode": {
             "public_interest": _("Public interest"),
             "market": _("Market rate"),
@@ -100,7 +111,7 @@ def _words() -> dict[str, dict[str, str]]:
 def _converter(kind: str, words: dict) -> Callable:
     if kind == "money":
         return lambda v: None if v is None else yuan(v)
-    if kind == "hours":
+    if kind in ("hours", "score"):
         return lambda v: None if v is None else Decimal(str(v))
     if kind == "percent":
         return lambda v: None if v is None else Decimal(int(v)).scaleb(-2)

@@ -1,6 +1,10 @@
 """Lab open-sharing report (districts reward labs on it): per instrument and month, hours booked and
 used by teams, distinct teams served, utilisation of opening hours, and the lab's income by operation
-mode. Every team on the platform is a university or student start-up team, so all count.
+mode; beside it, per testing service (送样检测): orders completed and settled, samples processed,
+ratings and income. Every team on the platform is a university or student start-up team, so all count.
+
+Service figures count by the month (Asia/Shanghai) an order was completed, a rating given, or a
+settlement's period.
 
 Hours count by the booking's start month in the instrument's timezone; utilisation = hours used ÷
 opening hours of that month (weekly opening hours, blackouts not subtracted), in basis points.
@@ -10,12 +14,13 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
 
 from booking.core.db import db
 from booking.models import SERVED_STATUSES, Booking, User
-from instruments.models import Instrument, Lab
+from instruments.models import ORDER_DONE_STATUSES, Instrument, Lab, Service, ServiceOrder, ServiceRating
 from instruments.rules import zone
 from vouchers.models import Settlement
 from vouchers.reports import files
@@ -35,6 +40,21 @@ REPORT_COLUMNS = (
     "utilisation_bp",
     "income_fen",
 )
+
+
+SERVICE_REPORT_COLUMNS = (
+    "lab_id",
+    "lab_name",
+    "service_id",
+    "service_name",
+    "orders_completed",
+    "orders_settled",
+    "samples_processed",
+    "ratings",
+    "average_score",
+    "income_fen",
+)
+SERVICE_ZONE = "Asia/Shanghai"
 
 
 def _month_bounds(period: str, tz: str) -> tuple[datetime, datetime]:
@@ -127,3 +147,84 @@ def income_by_mode(rows: list[dict]) -> dict[str, int]:
 def report_table(rows: list[dict], layout: str = "machine") -> files.Table:
     """The report as a file's table: the API's columns, or the people's layout (``layout=human``)."""
     return files.table(layout, REPORT_COLUMNS, ([row[c] for c in REPORT_COLUMNS] for row in rows))
+
+
+# --- testing services ---------------------------------------------------------------------------------
+
+
+def _per_service(query) -> dict[int, tuple]:
+    return {row[0]: tuple(row[1:]) for row in db.session.execute(query).all()}
+
+
+def service_rows(user: User, period: str, district_code: str | None = None) -> list[dict]:
+    """Per testing service of the labs in scope: orders completed in the month and their samples,
+    orders settled in the period and the income, ratings given in the month and their average."""
+    check_period(period)
+    district = scope_district(user, district_code)
+    query = select(Service).join(Lab, Lab.id == Service.lab_id).order_by(Lab.id, Service.id)
+    if district is not None:
+        query = query.where(Lab.district_code == district)
+    services = list(db.session.scalars(query).unique())
+    ids = [s.id for s in services]
+    starts, ends = _month_bounds(period, SERVICE_ZONE)
+    completed = _per_service(
+        select(
+            ServiceOrder.service_id, func.count(), func.coalesce(func.sum(ServiceOrder.samples_processed), 0)
+        )
+        .where(
+            ServiceOrder.service_id.in_(ids),
+            ServiceOrder.status.in_(ORDER_DONE_STATUSES),
+            ServiceOrder.completed_at >= starts,
+            ServiceOrder.completed_at < ends,
+        )
+        .group_by(ServiceOrder.service_id)
+    )
+    settled = _per_service(
+        select(
+            ServiceOrder.service_id, func.count(), func.sum(Settlement.actual_cost_fen + Settlement.fee_fen)
+        )
+        .join(Settlement, Settlement.booking_id == ServiceOrder.booking_id)
+        .where(ServiceOrder.service_id.in_(ids), Settlement.period == period)
+        .group_by(ServiceOrder.service_id)
+    )
+    rated = _per_service(
+        select(ServiceOrder.service_id, func.count(), func.sum(ServiceRating.score))
+        .join(ServiceRating, ServiceRating.order_id == ServiceOrder.id)
+        .where(
+            ServiceOrder.service_id.in_(ids),
+            ServiceRating.created_at >= starts,
+            ServiceRating.created_at < ends,
+        )
+        .group_by(ServiceOrder.service_id)
+    )
+    rows = []
+    for service in services:
+        orders_completed, samples = completed.get(service.id, (0, 0))
+        orders_settled, income = settled.get(service.id, (0, 0))
+        ratings, score_sum = rated.get(service.id, (0, 0))
+        average = (
+            str((Decimal(int(score_sum)) / ratings).quantize(Decimal("0.01"), ROUND_HALF_UP))
+            if ratings
+            else None
+        )
+        rows.append(
+            {
+                "lab_id": service.lab_id,
+                "lab_name": service.lab.name,
+                "service_id": service.id,
+                "service_name": service.name,
+                "orders_completed": int(orders_completed),
+                "orders_settled": int(orders_settled),
+                "samples_processed": int(samples or 0),
+                "ratings": int(ratings),
+                "average_score": average,
+                "income_fen": int(income or 0),
+            }
+        )
+    return rows
+
+
+def service_table(rows: list[dict], layout: str = "machine") -> files.Table:
+    return files.table(
+        layout, SERVICE_REPORT_COLUMNS, ([row[c] for c in SERVICE_REPORT_COLUMNS] for row in rows)
+    )
