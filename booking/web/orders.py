@@ -57,7 +57,11 @@ ORDER_WORDS = {
     "already_rated": _l("This order was rated already."),
     "no_results": _l("Upload at least one result file first."),
     "payload_too_large": _l("A result file is at most 50 MB."),
+    "payment_method_required": _l("Enter a card: the team pays part of the cost."),
+    "payment_declined": _l("The card was declined. Try another card."),
+    "payments_unavailable": _l("Card payments are unavailable at the moment. Try again shortly."),
 }
+PAYMENT_CODES = ("payment_method_required", "payment_declined", "payments_unavailable")
 
 
 @blp.app_context_processor
@@ -71,7 +75,7 @@ def order_refusal(error: DomainError, order: ServiceOrder | None = None) -> str:
     if order is not None:
         words["invalid_status"] = lambda: _(
             "This order is %(status)s and cannot be changed this way.",
-            status=ORDER_STATUS_LABELS.get(order.status, _("in another state")),
+            status=ORDER_STATUS_LABELS[order.status],  # the table's CHECK admits only these
         )
     invalid = {
         "samples": _l("Give a number of samples the service takes."),
@@ -87,10 +91,12 @@ def _show_order_refusal(form, error: DomainError) -> None:
     if error.code == "invalid" and form.show_answer_problems(error.details):
         form.form_errors.append(_("Some answers about the samples need fixing; see below."))
         return
-    fields = {"samples": form.samples, "team_id": form.team_id, "payment_method": form.payment_method}
+    fields = {"samples": form.samples, "team_id": form.team_id}
     target = next((fields[k] for k in error.details if k in fields), None)
     if error.code in ("team_not_verified", "forbidden"):
         target = form.team_id
+    if error.code in PAYMENT_CODES:
+        target = form.payment_method  # shown with the price, on the confirm step
     show_beside(form, target, order_refusal(error))
 
 
@@ -150,6 +156,8 @@ def service_order(service_id: int):
         )
     except DomainError as error:
         _show_order_refusal(form, error)
+        if error.code in PAYMENT_CODES:  # the price stands: confirm again with a card
+            return render_service_page(service, form, error.status, review=_review(form, service))
         form.confirmed.data = ""  # fix and review the price again
         return render_service_page(service, form, error.status)
     flash(_("Order sent. The lab will accept or decline it; then send your samples."), "success")

@@ -16,6 +16,7 @@ from booking.core import clock
 from booking.core.db import db
 from instruments.models import ServiceOrder
 from tests.conftest import csrf_token
+from tests.flow.payments.conftest import localstripe, payments_on  # noqa: F401 - fixtures
 from tests.support.service_orders import drive, order_world, submit
 
 
@@ -141,6 +142,25 @@ def test_the_confirm_step_shows_the_split_then_the_order_is_made(client, app, ma
         and "−" not in detail.split('id="cost"')[0][-5:]
     )
     assert "-¥180.30" in detail and "-¥120.20" in detail and "¥300.50" in detail
+
+
+@pytest.mark.usefixtures("payments_on")
+def test_with_card_payments_the_confirm_step_takes_a_card(client, app, login, world):
+    login(world.owner)
+    review = text(post_order(client, world))
+    assert "¥601.00" in review and 'name="payment_method"' in review  # no voucher: all on a card
+    missing = post_order(client, world, confirmed="yes")
+    assert missing.status_code == 422 and order_count(app) == 0
+    field = re.search(
+        r'<div class="field invalid">\s*<label for="payment_method".*?</div>', text(missing), re.S
+    )
+    assert field and "请填写银行卡" in field.group(0)
+    assert 'class="card review"' in text(missing)  # still on the confirm step
+    ordered = post_order(client, world, confirmed="yes", payment_method="pm_card_visa")
+    assert ordered.status_code == 302, text(ordered)[-2000:]
+    order = fetch(app, int(ordered.headers["Location"].rsplit("/", 1)[1]))
+    with app.app_context():
+        assert db.session.get(ServiceOrder, order.id).booking.payment_status == "authorized"
 
 
 def test_my_orders_lists_them_with_words_and_the_overdue_badge(client, api, app, login, world):
