@@ -228,6 +228,10 @@ def render_order_page(order: ServiceOrder, status: int = 200, **forms):
     questions = {q["key"]: q for q in order.service.sample_fields}
     answers = [(questions.get(k, {}).get("label", k), v) for k, v in (order.answers or {}).items()]
     money = order_money([order])[order.id]
+    complete_form = forms.get("complete_form") or CompleteOrderForm(
+        prefix="complete", samples_processed=order.samples
+    )
+    complete_form.samples_processed.render_kw = {"type": "number", "min": 1, "max": order.samples}
     return render_template(
         "orders/detail.html",
         order=order,
@@ -245,8 +249,7 @@ def render_order_page(order: ServiceOrder, status: int = 200, **forms):
         rating_form=forms.get("rating_form") or RatingForm(prefix="rating"),
         reject_form=forms.get("reject_form") or RejectOrderForm(prefix="reject"),
         upload_form=forms.get("upload_form") or ResultUploadForm(prefix="results"),
-        complete_form=forms.get("complete_form")
-        or CompleteOrderForm(prefix="complete", samples_processed=order.samples),
+        complete_form=complete_form,
         # what "Samples received" will promise (receive sets due_on the same way)
         due_if_received_today=service_orders.lab_today() + timedelta(days=order.service.turnaround_days),
         statuses=ServiceOrderStatus,
