@@ -329,3 +329,19 @@ def test_strangers_see_nothing_of_an_order(client, api, app, make, login, world)
     assert client.get(f"/orders/{order_id}").status_code == 404
     assert client.post(f"/lab/orders/{order_id}/accept", data={"csrf_token": token}).status_code == 404
     assert f'id="order-{order_id}"' not in text(client.get("/lab/orders"))
+
+
+def test_a_settled_order_shows_its_settlement_beside_the_quote(client, api, app, make, login, world):
+    municipal = make.program(level="municipal", rate_bp=3000, resource_kinds=["service"])
+    make.voucher(world.team, municipal, 100_000)
+    order_id = submit(api, world, samples=3).json["id"]  # 3 × ¥300.50 = ¥901.50
+    drive(api, world, order_id, "completed", samples_processed=2)  # settled on 2 × ¥300.50 = ¥601.00
+    assert api.as_(make.finance(None)).post("/api/v1/reconciliation/runs").json["settled"] == 1
+    login(world.owner)
+    page = text(client.get(f"/orders/{order_id}"))
+    cost = page.split('id="cost"')[1].split("</section>")[0]
+    assert "已结算" in page and "¥901.50" in cost and "¥601.00" in cost
+    assert "-¥270.45" in cost and "-¥180.30" in cost  # 30% of each
+    assert "按实际检测样品数结算" in cost
+    listing = text(client.get("/orders"))
+    assert "已结算" in listing.split(f'id="order-{order_id}"')[1].split("</tr>")[0]
