@@ -225,8 +225,10 @@ def render_order_page(order: ServiceOrder, status: int = 200, **forms):
     """One order's page for the team, the lab and finance; ``forms`` are submitted forms to show again."""
     by_team = order.team.has_member(current_user)
     manages = service_orders.manages_order(current_user, order)
-    questions = {q["key"]: q for q in order.service.sample_fields}
-    answers = [(questions.get(k, {}).get("label", k), v) for k, v in (order.answers or {}).items()]
+    given = dict(order.answers or {})
+    # in the order of the sample form, with the lab's labels (a question removed since: by its key)
+    answers = [(q["label"], given.pop(q["key"])) for q in order.service.sample_fields if q["key"] in given]
+    answers += list(given.items())
     money = order_money([order])[order.id]
     complete_form = forms.get("complete_form") or CompleteOrderForm(
         prefix="complete", samples_processed=order.samples

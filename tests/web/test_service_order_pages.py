@@ -193,6 +193,8 @@ def test_the_lab_works_an_order_through_its_page(client, api, app, login, world)
     token = csrf_token(client, f"/orders/{order_id}")
     page = text(client.get(f"/orders/{order_id}"))
     assert "接受订单" in page and "拒绝订单" in page
+    answers = page.split('id="answers"')[1].split("</section>")[0]
+    assert answers.index("材料") < answers.index("硅片") < answers.index("镀膜") < answers.index("金")
     assert client.post(f"/lab/orders/{order_id}/accept", data={"csrf_token": token}).status_code == 302
     assert fetch(app, order_id).status == "accepted"
     page = text(client.get(f"/orders/{order_id}"))
