@@ -57,6 +57,7 @@ NAV_BY_ROLE = {
         NavLink("web.lab_console", _l("My instruments"), anchor="instruments"),
         NavLink("web.lab_console", _l("My testing services"), anchor="services"),
         NavLink("web.lab_console", _l("Training requests"), anchor="training"),
+        NavLink("web.lab_orders", _l("Service orders")),
         NavLink("web.booking_list", _l("Bookings")),
     ),
     "provider": (
@@ -111,6 +112,7 @@ def main_nav() -> list[NavLink]:
             SERVICES,
             COMPUTE,
             NavLink("web.booking_list", _l("My bookings")),
+            NavLink("web.order_list", _l("My orders")),
             TEAMS,
             founder_wallet_link(),
             PROGRAMMES,

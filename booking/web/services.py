@@ -1,8 +1,8 @@
 """The testing service catalogue (送样检测) as teams see it: search by text, category, district and lab,
-and one service's page with its price, turnaround, lab and the sample form an order will ask for.
+and one service's page with its price, turnaround, lab and the order form built from its sample form
+(ordering itself is in ``booking.web.orders``).
 
-Ordering a service comes later (service orders); these pages only show the catalogue. Thin views over
-``instruments.services``; they never commit.
+Thin views over ``instruments.services``; they never commit.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from wtforms import SelectChoice
 
 from booking.core.db import db
 from booking.core.i18n import current_language
-from booking.models import District
+from booking.models import District, Team
+from booking.people import teams
 from booking.web.access import page
 from booking.web.blueprint import blp
+from booking.web.instruments import bookable_teams, team_choices
 from booking.web.paging import catalogue_page
 from booking.web.service_forms import FIELD_TYPE_LABELS, ServiceSearchForm
+from booking.web.service_order_forms import order_form
 from instruments import services
 from instruments.models import Lab, Service
 
@@ -79,15 +82,33 @@ def service_list():
     )
 
 
-@blp.route("/services/<int:service_id>")
-@page()
-def service_detail(service_id: int):
-    service = services.service_for(current_user, service_id)
+def render_service_page(service: Service, form=None, status: int = 200, review: dict | None = None):
+    """The service's page; ``form`` is a submitted order form to show again with its errors, or (with
+    ``review``) the split the order would get, to confirm. Founders get the order form."""
     district = db.session.get(District, service.lab.district_code)
+    teams_ = bookable_teams(current_user)
+    if current_user.role == "founder":
+        form = form or order_form(service, team_id=teams_[0].id if teams_ else None)
+        form.team_id.choices = team_choices(teams_)
     return render_template(
         "services/detail.html",
         service=service,
         district=district.display_name(current_language()) if district else service.lab.district_code,
         type_labels=FIELD_TYPE_LABELS,
         manages=services.manages_lab(current_user, service.lab),
+        form=form,
+        review=review,
+        has_team=current_user.role == "founder" and bool(teams_ or _has_any_team()),
+    ), status
+
+
+def _has_any_team() -> bool:
+    return (
+        db.session.scalar(teams.visible_teams(current_user).with_only_columns(Team.id).limit(1)) is not None
     )
+
+
+@blp.route("/services/<int:service_id>")
+@page()
+def service_detail(service_id: int):
+    return render_service_page(services.service_for(current_user, service_id))

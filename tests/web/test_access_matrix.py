@@ -980,6 +980,35 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"name": "P", "organization": "云 Co"},
         "U F F F F F F F ok",
     ),
+    # --- service orders (HTML)
+    ("web.service_order", "POST"): (
+        "/services/{service}/order",
+        {"team_id": "{team}", "samples": "1", "answer_material": "硅片"},
+        "U ok ok F F F F F F",
+    ),
+    ("web.order_list", "GET"): ("/orders", None, "U ok ok ok ok ok ok ok ok"),
+    ("web.order_detail", "GET"): ("/orders/{order}", None, "U ok N ok N ok N ok ok"),
+    ("web.order_result", "GET"): (
+        "/orders/{order}/results/{order_result}",
+        None,
+        "U ok N ok N N N N ok",
+    ),
+    ("web.order_cancel", "POST"): ("/orders/{order}/cancel", {}, "U ok N F F F F F F"),
+    ("web.order_rate", "POST"): ("/orders/{order}/rating", {"rating-score": "5"}, "U ok N F F F F F F"),
+    ("web.lab_orders", "GET"): ("/lab/orders", None, "U F F ok F F F F ok"),
+    ("web.lab_order_accept", "POST"): ("/lab/orders/{order}/accept", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_reject", "POST"): (
+        "/lab/orders/{order}/reject",
+        {"reject-reason": "维修"},
+        "U F F ok F F F F ok",
+    ),
+    ("web.lab_order_receive", "POST"): ("/lab/orders/{order}/receive", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_results", "POST"): ("/lab/orders/{order}/results", {}, "U F F ok F F F F ok"),
+    ("web.lab_order_complete", "POST"): (
+        "/lab/orders/{order}/complete",
+        {"complete-samples_processed": "1"},
+        "U F F ok F F F F ok",
+    ),
 }
 
 IGNORED_ENDPOINTS = {"static"}

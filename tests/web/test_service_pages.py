@@ -198,5 +198,5 @@ def test_the_service_page_shows_the_lab_and_a_disabled_sample_form(client, login
     assert "王老师" in page and manager.email in page
     assert "<fieldset disabled>" in page and "材料" in page and "<option>金</option>" in page
     assert "3 天" in page
-    assert "尚不能在线下单" in page  # said plainly: no order button yet
+    assert "请先登记团队" in page  # said plainly: no order form without a verified team
     assert 'method="post"' not in page.split("<main", 1)[-1]
