@@ -6,7 +6,6 @@ Idempotency-Key never holds the card twice."""
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,15 +17,19 @@ from booking.models import Booking
 from tests.flow.payments.conftest import NOW, _configure, at, book
 
 INTENTS = "/v1/payment_intents"
+READ_TIMEOUT = 2.0
+SLOW = 60.0  # a create answered long after the client gave up (or when the proxy closes)
 
 
 class PaymentsProxy:
     """Forwards to localstripe. ``slow_creates``: a create is forwarded (the intent exists) and then
-    answered only after this many seconds; ``down``: every request gets 503 at once;
-    ``down_after_create``: the API goes down right after forwarding a create."""
+    answered only after this many seconds, or when the proxy closes (``SLOW``: long after the client
+    gave up); ``down``: every request gets 503 at once; ``down_after_create``: the API goes down right
+    after forwarding a create."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
+        self.closing = threading.Event()
         self.slow_creates = 0.0
         self.down = False
         self.down_after_create = False
@@ -46,7 +49,7 @@ class PaymentsProxy:
                 )
                 if self.command == "POST" and self.path == INTENTS:
                     proxy.down = proxy.down or proxy.down_after_create
-                    time.sleep(proxy.slow_creates)
+                    proxy.closing.wait(proxy.slow_creates)
                 self._answer(upstream.status_code, upstream.content)
 
             def _answer(self, status, content):
@@ -70,6 +73,7 @@ class PaymentsProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -81,7 +85,9 @@ def proxy(app, localstripe):
     saved = _configure(
         app,
         proxy.base,
-        PAYMENTS_TIMEOUT_SECONDS=(1.0, 0.3),
+        # a read timeout the slow creates (SLOW) always exceed and a loaded machine's normal answers
+        # never do (0.3 s was exceeded under load: a 503 where the test expected another answer)
+        PAYMENTS_TIMEOUT_SECONDS=(1.0, READ_TIMEOUT),
         PAYMENTS_MAX_RETRIES=0,
         PAYMENTS_ORPHAN_GRACE_SECONDS=0,  # tests have no requests in flight while the job runs
     )
@@ -115,7 +121,7 @@ def bookings_of(app):
 
 
 def test_create_answered_after_the_timeout_leaves_no_hold(api, app, localstripe, proxy, lab_world):
-    proxy.slow_creates = 1.0  # localstripe places the hold; its answer comes after the client gave up
+    proxy.slow_creates = SLOW  # localstripe places the hold; its answer comes after the client gave up
     response = book(api, lab_world, payment_method="pm_card_visa")
     assert response.status_code == 503
     assert response.json["error"]["code"] == "payments_unavailable"
@@ -155,7 +161,7 @@ def test_error_later_in_the_request_releases_the_hold(api, app, localstripe, pro
 def test_api_down_after_the_create_leaves_the_release_to_the_job(api, app, localstripe, proxy, lab_world):
     kept = book(api, lab_world, starts_at=at(4, 10), ends_at=at(4, 12), payment_method="pm_card_visa")
     assert kept.status_code == 201
-    proxy.slow_creates, proxy.down_after_create = 1.0, True
+    proxy.slow_creates, proxy.down_after_create = SLOW, True
     failed = book(api, lab_world, payment_method="pm_card_visa")
     assert failed.status_code == 503
     assert len(held(localstripe)) == 2  # the API was down: nothing could be released yet
@@ -166,7 +172,7 @@ def test_api_down_after_the_create_leaves_the_release_to_the_job(api, app, local
 
 
 def test_job_leaves_holds_of_requests_in_flight_alone(api, app, localstripe, proxy, lab_world):
-    proxy.slow_creates, proxy.down_after_create = 1.0, True
+    proxy.slow_creates, proxy.down_after_create = SLOW, True
     assert book(api, lab_world, payment_method="pm_card_visa").status_code == 503
     proxy.down, proxy.slow_creates, proxy.down_after_create = False, 0.0, False
     app.config["PAYMENTS_ORPHAN_GRACE_SECONDS"] = 600  # the default: younger holds may be in flight
@@ -179,7 +185,7 @@ def test_retry_with_the_same_key_never_holds_the_card_twice(
     api, app, localstripe, proxy, lab_world, api_down_at_failure
 ):
     key = {"Idempotency-Key": "retry-me"}
-    proxy.slow_creates, proxy.down_after_create = 1.0, api_down_at_failure
+    proxy.slow_creates, proxy.down_after_create = SLOW, api_down_at_failure
     assert book(api, lab_world, payment_method="pm_card_visa", headers=key).status_code == 503
     proxy.down, proxy.slow_creates, proxy.down_after_create = False, 0.0, False
     retried = book(api, lab_world, payment_method="pm_card_visa", headers=key)
