@@ -12,6 +12,7 @@ from booking.api import (
     auth,
     bookings,
     calendar,
+    claims,
     compute,
     invitations,
     onboarding,
@@ -162,5 +163,6 @@ def init_api(app: Flask) -> None:
         vouchers_api,
         reconciliation_api,
         finance_api,
+        claims,
     ):
         api.register_blueprint(module.blp)

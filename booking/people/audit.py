@@ -33,6 +33,11 @@ ACTIONS = (
     "send_password_reset",  # an admin mailed a user a reset link
     "grant_training",  # a lab manager granted a training request (instruments.training)
     "decline_training",
+    "file_claim",  # a lab or provider filed a redemption claim (vouchers.claims)
+    "claim_attachment",
+    "approve_claim",  # a finance office approved / rejected / paid its share of a claim
+    "reject_claim",
+    "pay_claim",
 )
 
 

@@ -79,6 +79,11 @@ AUDIT_ACTIONS = {
     "sso_link": _l("Linked to single sign-on"),
     "grant_training": _l("Granted a training request"),
     "decline_training": _l("Declined a training request"),
+    "file_claim": _l("Filed a redemption claim"),
+    "claim_attachment": _l("Attached a file to a claim"),
+    "approve_claim": _l("Approved a claim share"),
+    "reject_claim": _l("Rejected a claim share"),
+    "pay_claim": _l("Paid a claim share"),
 }
 
 AUDIT_OBJECTS = {
@@ -91,6 +96,7 @@ AUDIT_OBJECTS = {
     "payee": _l("Payee"),
     "bookings": _l("Booking"),
     "users": _l("User"),
+    "claims": _l("Redemption claim"),
 }
 
 # the fields audit entries record before and after an action
@@ -109,6 +115,13 @@ AUDIT_FIELDS = {
     "reference": _l("Payment reference"),
     "paid_fen": _l("Paid"),
     "programs": _l("Programmes"),
+    # a redemption claim (vouchers.claims.summary) and its attachments
+    "payee": _l("Payee"),
+    "invoice_number": _l("Invoice number"),
+    "level": _l("Level"),
+    "filename": _l("File"),
+    "size": _l("Size"),
+    "sha256": _l("SHA-256"),
     "actual_starts_at": _l("Actual start"),
     # a user's record (booking.people.user_admin.snapshot)
     "name": _l("Name"),
