@@ -9,6 +9,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     admin,
     admin_users,
     bookings,
+    claims,
     compute,
     finance,
     finance_periods,

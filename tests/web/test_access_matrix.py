@@ -760,6 +760,21 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ),
     ("web.finance_payouts", "GET"): ("/finance/payouts?period={period}", None, "U F F F F ok ok ok ok"),
     ("web.finance_payout", "POST"): ("/finance/payouts/lab/{lab}", {}, "U F F F F ok ok ok F"),
+    # --- HTML: redemption claims (the world's claim is the lab's, with a 500106 and a municipal share)
+    ("web.lab_claims", "GET"): ("/lab/claims", None, "U F F ok F F F F F"),
+    ("web.provider_claims", "GET"): ("/provider/claims", None, "U F F F ok F F F F"),
+    ("web.claim_file", "POST"): ("/claims", {}, "U F F ok ok F F F F"),
+    ("web.claim_page", "GET"): ("/claims/{claim}", None, "U F F ok F ok N ok ok"),
+    ("web.claim_attach", "POST"): ("/claims/{claim}/attachments", {}, "U F F ok F F F F F"),
+    ("web.claim_attachment", "GET"): (
+        "/claims/{claim}/attachments/{claim_attachment}",
+        None,
+        "U F F ok F ok N ok ok",
+    ),
+    ("web.claim_approve", "POST"): ("/claims/{claim}/approve", {}, "U F F F F ok N ok F"),
+    ("web.claim_reject", "POST"): ("/claims/{claim}/reject", {}, "U F F F F ok N ok F"),
+    ("web.claim_pay", "POST"): ("/claims/{claim}/pay", {}, "U F F F F ok N ok F"),
+    ("web.finance_claims", "GET"): ("/finance/claims", None, "U F F F F ok ok ok ok"),
     ("web.finance_audit", "GET"): ("/finance/audit", None, "U F F F F ok ok ok ok"),
     ("web.finance_lab_report", "GET"): ("/finance/lab-report?period={period}", None, "U F F F F ok ok ok ok"),
     ("web.finance_lab_report_download", "GET"): (

@@ -1,0 +1,137 @@
+"""Claims pages: a provider files its claim for a closed month with a scan, each finance office sees
+it in its queue, approves and pays its share after ticking the confirmation; statuses read in
+Chinese, money as ¥ with two decimals, refusals in words."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from sqlalchemy import select
+
+from booking.core.db import db
+from tests.conftest import csrf_token, sign_in
+from tests.vouchers.claims.conftest import PERIOD
+from vouchers.models import Claim, LedgerAccount
+
+
+def login(client, user, language="en"):
+    sign_in(client, user)
+    client.get(f"/language/{language}")
+
+
+def file_claim(client, world, invoice="No. 88", with_file=True):
+    key = f"provider-{world['provider'].id}-{PERIOD}"
+    data = {
+        "csrf_token": csrf_token(client, "/provider/claims"),
+        f"claim-{key}-payee": f"provider-{world['provider'].id}",
+        f"claim-{key}-period": PERIOD,
+        f"claim-{key}-invoice_number": invoice,
+        f"claim-{key}-note": "十二月算力",
+    }
+    if with_file:
+        data[f"claim-{key}-file"] = (io.BytesIO(b"%PDF-1.4 scan"), "发票.pdf", "application/pdf")
+    return client.post("/claims", data=data, content_type="multipart/form-data")
+
+
+def the_claim(app) -> Claim | None:
+    with app.app_context():
+        return db.session.scalar(select(Claim))
+
+
+def test_a_provider_files_a_claim_and_the_offices_approve_and_pay_it(client, app, settled):
+    world = settled
+    login(client, world["provider_user"])
+    page = client.get("/provider/claims").get_data(as_text=True)
+    assert "¥160.00" in page  # 7,500 municipal + 6,000 and 2,500 of the two districts
+    assert 'enctype="multipart/form-data"' in page
+    missing = file_claim(client, world, invoice="")
+    assert missing.status_code == 422 and "Enter the invoice" in missing.get_data(as_text=True)
+    filed = file_claim(client, world)
+    assert filed.status_code == 302, filed.get_data(as_text=True)
+    claim = the_claim(app)
+    assert claim is not None and claim.amount_fen == 16_000 and len(claim.attachments) == 1
+    page = client.get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "发票.pdf" in page and "Submitted" in page and "¥75.00" in page
+    again = file_claim(client, world)
+    assert again.status_code in (400, 409, 422)
+
+    officers = [world["municipal_officer"], *world["officers"].values()]
+    for officer in officers:
+        login(client, officer)
+        queue = client.get("/finance/claims").get_data(as_text=True)
+        decide = queue[queue.index('id="decide"') : queue.index('id="pay"')]
+        assert f'data-claim-id="{claim.id}"' in decide
+        unticked = client.post(
+            f"/claims/{claim.id}/approve", data={"csrf_token": csrf_token(client, f"/claims/{claim.id}")}
+        )
+        assert unticked.status_code == 422 and "Tick this box" in unticked.get_data(as_text=True)
+        approved = client.post(
+            f"/claims/{claim.id}/approve",
+            data={"csrf_token": csrf_token(client, f"/claims/{claim.id}"), "approve-confirm": "y"},
+        )
+        assert approved.status_code == 302
+    assert the_claim(app).status == "approved"
+    for number, officer in enumerate(officers, start=1):
+        login(client, officer, "zh_CN")
+        paid = client.post(
+            f"/claims/{claim.id}/pay",
+            data={
+                "csrf_token": csrf_token(client, f"/claims/{claim.id}"),
+                "pay-reference": f"BANK-{number}",
+                "pay-confirm": "y",
+            },
+        )
+        assert paid.status_code == 302
+        page = client.get(f"/claims/{claim.id}").get_data(as_text=True)
+        assert f"BANK-{number}" in page
+        assert ("已付" if number == len(officers) else "部分支付") in page
+        twice = client.post(
+            f"/claims/{claim.id}/pay",
+            data={
+                "csrf_token": csrf_token(client, f"/claims/{claim.id}"),
+                "pay-reference": "X",
+                "pay-confirm": "y",
+            },
+        )
+        assert twice.status_code == 409
+    with app.app_context():
+        paid_total = sum(
+            db.session.scalars(select(LedgerAccount.balance_fen).where(LedgerAccount.kind == "paid"))
+        )
+    assert paid_total == 16_000
+    login(client, world["provider_user"], "zh_CN")
+    page = client.get("/provider/claims").get_data(as_text=True)
+    assert "已付" in page and "paid" not in re.sub(r'data-[a-z-]+="[^"]*"|class="[^"]*"', "", page)
+
+
+def test_another_offices_rejection_reads_as_words(client, app, settled):
+    world = settled
+    login(client, world["provider_user"])
+    file_claim(client, world, with_file=False)
+    claim = the_claim(app)
+    officer = world["officers"]["500103"]
+    login(client, officer)
+    no_reason = client.post(
+        f"/claims/{claim.id}/reject",
+        data={"csrf_token": csrf_token(client, f"/claims/{claim.id}"), "reject-confirm": "y"},
+    )
+    assert no_reason.status_code == 422
+    rejected = client.post(
+        f"/claims/{claim.id}/reject",
+        data={
+            "csrf_token": csrf_token(client, f"/claims/{claim.id}"),
+            "reject-reason": "发票抬头不符",
+            "reject-confirm": "y",
+        },
+    )
+    assert rejected.status_code == 302 and the_claim(app).status == "rejected"
+    login(client, world["municipal_officer"])
+    late = client.post(
+        f"/claims/{claim.id}/approve",
+        data={"csrf_token": csrf_token(client, f"/claims/{claim.id}"), "approve-confirm": "y"},
+    )
+    assert late.status_code == 409 and "Another office rejected this claim." in late.get_data(as_text=True)
+    login(client, world["provider_user"], "zh_CN")
+    page = client.get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "发票抬头不符" in page and "已驳回" in page
