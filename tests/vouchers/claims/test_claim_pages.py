@@ -135,3 +135,37 @@ def test_another_offices_rejection_reads_as_words(client, app, settled):
     login(client, world["provider_user"], "zh_CN")
     page = client.get(f"/claims/{claim.id}").get_data(as_text=True)
     assert "发票抬头不符" in page and "已驳回" in page
+
+
+def test_the_dashboard_shows_claims_waiting_per_level_and_paid_per_month(client, api, app, settled):
+    world = settled
+    claim_id = (
+        api.as_(world["provider_user"])
+        .post(
+            "/api/v1/claims",
+            json={
+                "payee_kind": "provider",
+                "payee_id": world["provider"].id,
+                "period": PERIOD,
+                "invoice_number": "1",
+            },
+        )
+        .json["id"]
+    )
+    login(client, world["officers"]["500103"])
+    page = client.get("/finance").get_data(as_text=True)
+    waiting = page[page.index('class="list f-claims-waiting"') :]
+    waiting = waiting[: waiting.index("</table>")]
+    assert 'data-district="500103"' in waiting and "¥25.00" in waiting
+    assert 'data-level="municipal"' not in waiting  # a district office sees its own share
+    assert "No claims paid yet." in page
+    officers = [world["municipal_officer"], *world["officers"].values()]
+    for officer in officers:
+        api.as_(officer).post(f"/api/v1/claims/{claim_id}/approve", json={})
+    for officer in officers:
+        api.as_(officer).post(f"/api/v1/claims/{claim_id}/pay", json={"reference": "R"})
+    login(client, world["municipal_officer"])
+    page = client.get("/finance").get_data(as_text=True)
+    paid = page[page.index('class="list f-claims-paid"') :]
+    assert "¥160.00" in paid[: paid.index("</table>")]
+    assert "No claims are waiting." in page
