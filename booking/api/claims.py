@@ -138,7 +138,7 @@ class ClaimById(MethodView):
 @blp.route("/claims/<int:claim_id>/attachments")
 class ClaimAttachments(MethodView):
     @blp.response(201, ClaimAttachmentSchema)
-    @documents(404, 413)
+    @documents(400, 404, 413, 422)
     @body_limit(MAX_ATTACHMENT_BYTES + MB // 4)
     @api_auth(*PAYEE_ROLES)
     @blp.doc(
