@@ -231,6 +231,16 @@ def file_claim(
     return claim
 
 
+def file_claim_with_scans(user: User, scans: list[tuple], **fields) -> Claim:
+    """File a claim with its scans (``(stream, filename, content type)``), all or nothing: a refused
+    scan leaves no claim behind, even for the page drawn in the same request."""
+    with db.session.begin_nested():
+        claim = file_claim(user, **fields)
+        for stream, filename, content_type in scans:
+            attach(user, claim.id, stream, filename=filename, content_type=content_type)
+    return claim
+
+
 def _already_claimed() -> Conflict:
     return Conflict("This payee already has a claim for this period.", code="already_claimed")
 

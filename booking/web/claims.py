@@ -61,6 +61,8 @@ CLAIM_WORDS = {
     "empty_file": _l("The file is empty."),
     "payload_too_large": _l("An attachment is at most 20 MB."),
 }
+# refusals about the month itself (its form is no longer shown: a claim exists, or nothing to claim)
+MONTH_REFUSALS = ("already_claimed", "period_open", "nothing_to_claim", "not_your_payee")
 UPLOAD_LIMIT = MAX_ATTACHMENT_BYTES + MB // 4  # the form's other fields and the multipart framing
 
 
@@ -138,21 +140,22 @@ def claim_file():
         return _payee_page({key: form}, 422)
     kind, payee_id = form.payee.data.split("-")
     try:
-        claim = claims.file_claim(
+        upload = form.file.data
+        scans = [(upload.stream, upload.filename, upload.mimetype)] if getattr(upload, "filename", "") else []
+        claim = claims.file_claim_with_scans(
             current_user,
+            scans,
             payee_kind=kind,
             payee_id=int(payee_id),
             period=form.period.data,
             invoice_number=" ".join(form.invoice_number.data.split()),
             note=(form.note.data or "").strip(),
         )
-        upload = form.file.data
-        if upload is not None and getattr(upload, "filename", ""):
-            claims.attach(
-                current_user, claim.id, upload.stream, filename=upload.filename, content_type=upload.mimetype
-            )
     except DomainError as error:
-        _refused(form, error, {"invoice_number": form.invoice_number, "file": form.file})
+        if error.code in MONTH_REFUSALS:  # the month's form is gone from the page: say it atop
+            flash(refusal_message(error, CLAIM_WORDS), "error")
+        else:
+            _refused(form, error, {"invoice_number": form.invoice_number, "file": form.file})
         return _payee_page({key: form}, error.status)
     flash(_("Claim filed: %(amount)s.", amount=format_yuan(claim.amount_fen)), "success")
     return redirect(url_for("web.claim_page", claim_id=claim.id))

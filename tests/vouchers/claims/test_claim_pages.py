@@ -54,7 +54,8 @@ def test_a_provider_files_a_claim_and_the_offices_approve_and_pay_it(client, app
     page = client.get(f"/claims/{claim.id}").get_data(as_text=True)
     assert "发票.pdf" in page and "Submitted" in page and "¥75.00" in page
     again = file_claim(client, world)
-    assert again.status_code in (400, 409, 422)
+    assert again.status_code == 409
+    assert "There is already a claim for this month." in again.get_data(as_text=True)
 
     officers = [world["municipal_officer"], *world["officers"].values()]
     for officer in officers:
@@ -169,3 +170,23 @@ def test_the_dashboard_shows_claims_waiting_per_level_and_paid_per_month(client,
     paid = page[page.index('class="list f-claims-paid"') :]
     assert "¥160.00" in paid[: paid.index("</table>")]
     assert "No claims are waiting." in page
+
+
+def test_a_claim_filed_with_a_file_that_is_no_scan_is_not_kept(client, app, settled):
+    world = settled
+    login(client, world["provider_user"])
+    key = f"provider-{world['provider'].id}-{PERIOD}"
+    refused = client.post(
+        "/claims",
+        data={
+            "csrf_token": csrf_token(client, "/provider/claims"),
+            f"claim-{key}-payee": f"provider-{world['provider'].id}",
+            f"claim-{key}-period": PERIOD,
+            f"claim-{key}-invoice_number": "No. 1",
+            f"claim-{key}-file": (io.BytesIO(b"MZ\x90\x00"), "setup.exe", "application/x-msdownload"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert "Attach a PDF or an image." in refused.get_data(as_text=True)
+    assert the_claim(app) is None  # the claim and its file went together, or not at all
