@@ -58,8 +58,8 @@ def settle_and_close(api, make, world, app, hours=("1.5", "1")) -> None:
     close(app, world)
 
 
-def close(app, world, period=PERIOD) -> None:
-    with app.app_context(), clock.frozen_at(LATER):
+def close(app, world, period=PERIOD, at=LATER) -> None:
+    with app.app_context(), clock.frozen_at(at):
         periods.close_period(db.session.merge(world["municipal_officer"]), period)
         db.session.commit()
 

@@ -190,3 +190,30 @@ def test_a_claim_filed_with_a_file_that_is_no_scan_is_not_kept(client, app, sett
     assert refused.status_code == 422
     assert "Attach a PDF or an image." in refused.get_data(as_text=True)
     assert the_claim(app) is None  # the claim and its file went together, or not at all
+
+
+def test_the_claimant_adds_a_scan_on_the_claim_page_and_finance_downloads_it(client, app, settled):
+    world = settled
+    login(client, world["provider_user"])
+    file_claim(client, world, with_file=False)
+    claim = the_claim(app)
+    page = f"/claims/{claim.id}"
+    uploaded = client.post(
+        f"{page}/attachments",
+        data={
+            "csrf_token": csrf_token(client, page),
+            "attach-file": (io.BytesIO(b"\x89PNG\r\n\x1a\n scan"), "合同.png", "image/png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 302
+    empty = client.post(f"{page}/attachments", data={"csrf_token": csrf_token(client, page)})
+    assert empty.status_code == 422 and "Choose a file." in empty.get_data(as_text=True)
+    with app.app_context():
+        attachment_id = db.session.get(Claim, claim.id).attachments[0].id
+    login(client, world["officers"]["500103"])
+    body = client.get(page).get_data(as_text=True)
+    assert "合同.png" in body and 'name="attach-file"' not in body  # finance reads, never adds
+    download = client.get(f"{page}/attachments/{attachment_id}")
+    assert download.status_code == 200 and download.data == b"\x89PNG\r\n\x1a\n scan"
+    assert "filename*=UTF-8''" in download.headers["Content-Disposition"]

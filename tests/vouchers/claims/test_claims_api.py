@@ -293,10 +293,31 @@ def test_every_step_is_in_the_audit_log(api, app, settled):
     assert [e["action"] for e in seen.json["items"]] == ["approve_claim"]
 
 
-def test_reject_of_a_refiled_claim_after_another_period(api, make, app, world):
-    """A claim covers one period: late settlements land in the next period's claim."""
+def test_what_settles_after_a_month_is_closed_belongs_to_a_later_months_claim(api, make, app, world):
+    """A claim covers its own month: settlements made after the close (late usage, a booking of the
+    next month) land in the next open month and are claimed there."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.vouchers.finance.conftest import post_usage, run
+
     settle_and_close(api, make, world, app)
-    first = file(api, world).json
-    assert first["period"] == PERIOD
-    listed = api.as_(world["provider_user"]).get("/api/v1/claims", query_string={"period": "2027-01"})
-    assert listed.json["items"] == []
+    december = file(api, world).json
+    start = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
+    late = make.compute_booking(world["teams"]["500106"], world["offer"], start, start + timedelta(hours=1))
+    post_usage(api, world, late, "1", start=start, end=start + timedelta(hours=1))
+    assert run(app, now=start + timedelta(hours=3)).settled == 1
+    # December is unchanged; January is still open
+    assert (
+        api.as_(world["provider_user"]).get(f"/api/v1/claims/{december['id']}").json["amount_fen"] == 16_000
+    )
+    still_open = file(api, world, period="2027-01")
+    assert still_open.status_code == 409 and still_open.json["error"]["code"] == "period_open"
+    close(app, world, "2027-01", at=datetime(2027, 2, 2, 2, 0, tzinfo=UTC))
+    january = file(api, world, period="2027-01")
+    assert january.status_code == 201, january.json
+    # 10,000 fen at 30 % municipal + 50 % district, capped at the 70 % ceiling
+    assert (january.json["amount_fen"], january.json["bookings"]) == (7_000, 1)
+    assert {s["district_code"]: s["amount_fen"] for s in january.json["shares"]} == {
+        None: 3_000,
+        "500106": 4_000,
+    }
