@@ -42,6 +42,7 @@ def the_claim(app) -> Claim | None:
 def test_a_provider_files_a_claim_and_the_offices_approve_and_pay_it(client, app, settled):
     world = settled
     login(client, world["provider_user"])
+    assert 'href="/provider/claims"' in client.get("/provider").get_data(as_text=True)
     page = client.get("/provider/claims").get_data(as_text=True)
     assert "¥160.00" in page  # 7,500 municipal + 6,000 and 2,500 of the two districts
     assert 'enctype="multipart/form-data"' in page
