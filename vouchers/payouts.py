@@ -18,6 +18,7 @@ from booking.models import Provider, User
 from booking.people import audit
 from instruments.models import Lab
 from vouchers import ledger
+from vouchers.claim_decisions import paid_through_claim
 from vouchers.models import JournalTransaction, LedgerAccount, Posting, Program
 from vouchers.programs import is_officer, visible_programs
 from vouchers.reports.statements import payee_names
@@ -81,6 +82,8 @@ def payout(
     for _kind, _id, program_id, amount in _owed(period, program_ids, (payee_kind, payee_id)):
         key = payout_key(period, payee_kind, payee_id, program_id)
         done = db.session.scalar(select(JournalTransaction.id).where(JournalTransaction.unique_key == key))
+        if paid_through_claim(period, payee_kind, payee_id, program_id):
+            done = True  # a claim (兑付) already paid this programme's share
         if done is None and amount > 0:
             payee = (payee_kind, payee_id)
             payable, paid = ledger.lock(

@@ -13,6 +13,7 @@ from booking.api import (
     booking_series,
     bookings,
     calendar,
+    claims,
     closures,
     compute,
     invitations,
@@ -172,5 +173,6 @@ def init_api(app: Flask) -> None:
         payee,
         closures,
         waitlist,
+        claims,
     ):
         api.register_blueprint(module.blp)

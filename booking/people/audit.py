@@ -34,6 +34,11 @@ ACTIONS = (
     "grant_training",  # a lab manager granted a training request (instruments.training)
     "decline_training",
     "update_program",  # a programme's finance office changed its budget, last day or rules
+    "file_claim",  # a lab or provider filed a redemption claim (vouchers.claims)
+    "claim_attachment",
+    "approve_claim",  # a finance office approved / rejected / paid its share of a claim
+    "reject_claim",
+    "pay_claim",
 )
 
 

@@ -10,6 +10,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     admin_users,
     booking_series,
     bookings,
+    claims,
     compute,
     finance,
     finance_periods,

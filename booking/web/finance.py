@@ -49,7 +49,7 @@ from booking.web.finance_forms import (
     RunReconciliationForm,
     district_choices,
 )
-from vouchers import dashboard, ledger, scope
+from vouchers import claim_queue, dashboard, ledger, scope
 from vouchers.finance_exceptions import (
     exception_for,
     filtered_exceptions,
@@ -214,6 +214,8 @@ def finance_dashboard():
         data=data,
         chart=spend_chart(data["programs"]),
         share=share_bar(data["share"]),
+        claims=claim_queue.claims_overview(current_user, district_code),
+        claim_districts={d.code: d.display_name(current_language()) for d in all_districts()},
     )
 
 

@@ -80,6 +80,11 @@ AUDIT_ACTIONS = {
     "grant_training": _l("Granted a training request"),
     "decline_training": _l("Declined a training request"),
     "update_program": _l("Changed a programme"),
+    "file_claim": _l("Filed a redemption claim"),
+    "claim_attachment": _l("Attached a file to a claim"),
+    "approve_claim": _l("Approved a claim share"),
+    "reject_claim": _l("Rejected a claim share"),
+    "pay_claim": _l("Paid a claim share"),
 }
 
 AUDIT_OBJECTS = {
@@ -93,6 +98,7 @@ AUDIT_OBJECTS = {
     "bookings": _l("Booking"),
     "users": _l("User"),
     "programs": _l("Programme"),
+    "claims": _l("Redemption claim"),
 }
 
 # the fields audit entries record before and after an action
@@ -111,6 +117,13 @@ AUDIT_FIELDS = {
     "reference": _l("Payment reference"),
     "paid_fen": _l("Paid"),
     "programs": _l("Programmes"),
+    # a redemption claim (vouchers.claims.summary) and its attachments
+    "payee": _l("Payee"),
+    "invoice_number": _l("Invoice number"),
+    "level": _l("Level"),
+    "filename": _l("File"),
+    "size": _l("Size"),
+    "sha256": _l("SHA-256"),
     "actual_starts_at": _l("Actual start"),
     # a user's record (booking.people.user_admin.snapshot)
     "name": _l("Name"),

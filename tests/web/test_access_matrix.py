@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from booking.core import clock
 from booking.core.db import db, write_intent
+from booking.core.storage import storage
 from booking.flow import calendar, series, service_orders, service_results, waitlist
 from booking.models import ApiToken, User
 from booking.people import invitations
@@ -40,7 +41,7 @@ from instruments import closures, training
 from instruments.models import Blackout, Instrument, Lab
 from tests.conftest import CSRF_RE, PASSWORD, sign_in
 from vouchers import programs
-from vouchers.models import FinanceException
+from vouchers.models import Claim, ClaimAttachment, ClaimShare, FinanceException
 from vouchers.reports import exports
 
 ROLES = (
@@ -180,8 +181,11 @@ def world(make, app) -> World:
         result = service_results.add_result(
             manager, order, filename="结果.txt", stream=b"result", content_type="text/plain"
         )
+        claim, claim_attachment = _claim_of(lab, lab_manager, program)
         ids = {
             "application": application.id,
+            "claim": claim.id,
+            "claim_attachment": claim_attachment.id,
             "feed": feed.id,
             "secret": secret,
             "exception": exception.id,
@@ -229,6 +233,47 @@ def world(make, app) -> World:
             select(Blackout.id).where(Blackout.instrument_id == instrument.id)
         )
     return World(users, ids)
+
+
+def _claim_of(lab, lab_manager, program):
+    """A lab's claim for 2026-10 with a municipal and a district (500106) share, and one scan."""
+    claim = Claim(
+        payee_kind="lab",
+        payee_id=lab.id,
+        period="2026-10",
+        invoice_number="No. 1",
+        status="submitted",
+        amount_fen=300,
+        municipal_fen=100,
+        district_fen=200,
+        bookings=1,
+        created_by_id=lab_manager.id,
+    )
+    db.session.add(claim)
+    db.session.flush()
+    db.session.add(ClaimShare(claim_id=claim.id, level="municipal", amount_fen=100, programs={}))
+    db.session.add(
+        ClaimShare(
+            claim_id=claim.id,
+            level="district",
+            district_code="500106",
+            amount_fen=200,
+            programs={str(program.id): 200},
+        )
+    )
+    stored = storage.put(b"%PDF-1.4 matrix", filename="invoice.pdf", content_type="application/pdf")
+    attachment = ClaimAttachment(
+        claim_id=claim.id,
+        key=stored.key,
+        filename=stored.filename,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        uploaded_by_id=lab_manager.id,
+    )
+    db.session.add(attachment)
+    db.session.flush()
+    return claim, attachment
 
 
 # --- the expectation table ------------------------------------------------------------------------------
@@ -680,6 +725,31 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"period": "{period}", "payee_kind": "lab", "payee_id": "{lab}", "reference": "BANK-1"},
         "U F F F F ok ok ok F",
     ),
+    # --- API: redemption claims (兑付); the claim is the lab's, with a 500106 and a municipal share
+    ("claims.Claims", "POST"): (
+        "/api/v1/claims",
+        {"payee_kind": "lab", "payee_id": "{lab}", "period": "{period}", "invoice_number": "No. 2"},
+        "U F F ok F F F F F",
+    ),
+    ("claims.Claims", "GET"): ("/api/v1/claims", None, "U F F ok ok ok ok ok ok"),
+    ("claims.ClaimById", "GET"): ("/api/v1/claims/{claim}", None, "U F F ok F ok N ok ok"),
+    ("claims.ClaimAttachments", "POST"): ("/api/v1/claims/{claim}/attachments", None, "U F F ok F F F F F"),
+    ("claims.ClaimAttachmentFile", "GET"): (
+        "/api/v1/claims/{claim}/attachments/{claim_attachment}",
+        None,
+        "U F F ok F ok N ok ok",
+    ),
+    ("claims.ClaimApproval", "POST"): ("/api/v1/claims/{claim}/approve", {}, "U F F F F ok N ok F"),
+    ("claims.ClaimRejection", "POST"): (
+        "/api/v1/claims/{claim}/reject",
+        {"reason": "发票不符"},
+        "U F F F F ok N ok F",
+    ),
+    ("claims.ClaimPayment", "POST"): (
+        "/api/v1/claims/{claim}/pay",
+        {"reference": "B-1"},
+        "U F F F F ok N ok F",
+    ),
     ("finance.PeriodClose", "POST"): ("/api/v1/finance/periods/{period}/close", None, "U F F F F F F ok ok"),
     ("finance.AuditLog", "GET"): ("/api/v1/finance/audit", None, "U F F F F ok ok ok ok"),
     ("finance.Journal", "GET"): ("/api/v1/finance/journal?period={period}", None, "U F F F F ok ok ok ok"),
@@ -874,6 +944,21 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
     ),
     ("web.finance_payouts", "GET"): ("/finance/payouts?period={period}", None, "U F F F F ok ok ok ok"),
     ("web.finance_payout", "POST"): ("/finance/payouts/lab/{lab}", {}, "U F F F F ok ok ok F"),
+    # --- HTML: redemption claims (the world's claim is the lab's, with a 500106 and a municipal share)
+    ("web.lab_claims", "GET"): ("/lab/claims", None, "U F F ok F F F F F"),
+    ("web.provider_claims", "GET"): ("/provider/claims", None, "U F F F ok F F F F"),
+    ("web.claim_file", "POST"): ("/claims", {}, "U F F ok ok F F F F"),
+    ("web.claim_page", "GET"): ("/claims/{claim}", None, "U F F ok F ok N ok ok"),
+    ("web.claim_attach", "POST"): ("/claims/{claim}/attachments", {}, "U F F ok F F F F F"),
+    ("web.claim_attachment", "GET"): (
+        "/claims/{claim}/attachments/{claim_attachment}",
+        None,
+        "U F F ok F ok N ok ok",
+    ),
+    ("web.claim_approve", "POST"): ("/claims/{claim}/approve", {}, "U F F F F ok N ok F"),
+    ("web.claim_reject", "POST"): ("/claims/{claim}/reject", {}, "U F F F F ok N ok F"),
+    ("web.claim_pay", "POST"): ("/claims/{claim}/pay", {}, "U F F F F ok N ok F"),
+    ("web.finance_claims", "GET"): ("/finance/claims", None, "U F F F F ok ok ok ok"),
     ("web.finance_audit", "GET"): ("/finance/audit", None, "U F F F F ok ok ok ok"),
     ("web.finance_lab_report", "GET"): ("/finance/lab-report?period={period}", None, "U F F F F ok ok ok ok"),
     ("web.finance_lab_report_download", "GET"): (
