@@ -16,6 +16,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     home,
     instruments,
     invitations,
+    kiosk,
     lab_console,
     lab_instruments,
     lab_services,
