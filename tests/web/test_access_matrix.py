@@ -452,8 +452,9 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {},
         "U ok N ok F F F F ok",
     ),
-    ("bookings.BookingCheckIn", "POST"): ("/api/v1/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
-    ("bookings.BookingCheckOut", "POST"): ("/api/v1/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
+    # team members only on an instrument with self_check_in (the world's has none): 403
+    ("bookings.BookingCheckIn", "POST"): ("/api/v1/bookings/{booking}/check-in", {}, "U F N ok F F F F ok"),
+    ("bookings.BookingCheckOut", "POST"): ("/api/v1/bookings/{booking}/check-out", {}, "U F N ok F F F F ok"),
     ("bookings.BookingRefund", "POST"): (
         "/api/v1/bookings/{booking}/refund",
         {"amount_fen": 100},
@@ -593,6 +594,10 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"refund-amount": "1"},
         "U F F F F F F F ok",
     ),
+    ("web.booking_self_check_in", "POST"): ("/bookings/{booking}/check-in", {}, "U F N F F F F F F"),
+    ("web.booking_self_check_out", "POST"): ("/bookings/{booking}/check-out", {}, "U F N F F F F F F"),
+    ("web.instrument_check_in", "GET"): ("/instruments/{instrument}/check-in", None, "U ok ok F F F F F F"),
+    ("web.instrument_kiosk", "GET"): ("/instruments/{instrument}/kiosk", None, "U F F ok F F F F ok"),
     ("web.lab_console", "GET"): ("/lab", None, "U F F ok F F F F ok"),
     ("web.lab_booking_approve", "POST"): ("/lab/bookings/{booking}/approve", {}, "U F F ok F F F F ok"),
     ("web.lab_booking_reject", "POST"): ("/lab/bookings/{booking}/reject", {}, "U F F ok F F F F ok"),
