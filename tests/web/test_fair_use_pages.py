@@ -7,7 +7,7 @@ Pages are asserted in Chinese (the default UI language).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
