@@ -258,9 +258,12 @@ class BookingRefund(MethodView):
 class BookingCheckIn(MethodView):
     @blp.response(200, BookingSchema)
     @documents(400, 404, 409)
-    @api_auth("lab_manager", "admin")
+    @api_auth("founder", "lab_manager", "admin")
     @blp.arguments(AtSchema)
     def post(self, body, booking_id):
+        """The lab checks the team in (``at``, default now). On an instrument with ``self_check_in`` the
+        team's members check in themselves, now, from 15 minutes before the start until the no-show
+        grace ends (422 outside it); otherwise members get 403."""
         return attendance.check_in(current_actor(), booking_id, body.get("at"))
 
 
@@ -268,7 +271,9 @@ class BookingCheckIn(MethodView):
 class BookingCheckOut(MethodView):
     @blp.response(200, BookingSchema)
     @documents(400, 404, 409)
-    @api_auth("lab_manager", "admin")
+    @api_auth("founder", "lab_manager", "admin")
     @blp.arguments(AtSchema)
     def post(self, body, booking_id):
+        """The lab checks the team out (``at``, default now); with ``self_check_in`` so may the team's
+        members (now)."""
         return attendance.check_out(current_actor(), booking_id, body.get("at"))

@@ -65,6 +65,35 @@ class InstrumentFields(ma.Schema):
         validate=ma.validate.Range(1, 3650),
         metadata={"description": "How long a qualification lasts after it is granted; null: for good"},
     )
+    max_future_bookings_per_team = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(1, 10000),
+        metadata={"description": "Future bookings one team may hold on it at once; null: no limit"},
+    )
+    max_hours_per_team_per_week = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(1, 168),
+        metadata={
+            "description": "Hours one team may book in a Monday–Sunday week (instrument's timezone); null: no limit"
+        },
+    )
+    no_show_limit = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(1, 1000),
+        metadata={
+            "description": "No-shows of one team on the lab's instruments in 90 days at which booking it is "
+            "refused; null: never"
+        },
+    )
+    self_check_in = StrictBoolean(
+        load_default=False,
+        metadata={
+            "description": "Team members check themselves in (15 minutes before start to the grace's end)"
+        },
+    )
 
 
 class InstrumentCreateSchema(InstrumentFields, BodySchema):

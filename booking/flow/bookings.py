@@ -22,7 +22,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
 from booking.core.money import share_fen, time_cost_fen
-from booking.flow import notifications, waitlist
+from booking.flow import fair_use, notifications, waitlist
 from booking.flow.payments import capture, holds
 from booking.models import (
     CANCELLABLE_STATUSES,
@@ -189,6 +189,7 @@ def create_instrument_booking(
             if earlier is not None:
                 return earlier, False
         raise problems[0]
+    fair_use.check_fair_use(team.id, instrument, starts_at, ends_at, clock.now())  # quotas, suspension
 
     booking = Booking(
         team=team,

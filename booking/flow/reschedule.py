@@ -19,7 +19,7 @@ from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid
 from booking.core.money import time_cost_fen
-from booking.flow import notifications, waitlist
+from booking.flow import fair_use, notifications, waitlist
 from booking.flow.bookings import DEADLOCK, INSERT_ATTEMPTS, booking_for, invalid_status, lock_instrument
 from booking.flow.bookings import _locked as locked
 from booking.flow.bookings import slot_problems as rules_refusing
@@ -109,6 +109,9 @@ def reschedule(
         problems = rules_refusing(actor, instrument, starts_at, ends_at, now, excluding_booking_id=booking.id)
         if problems:
             raise problems[0]
+        fair_use.check_fair_use(
+            booking.team_id, instrument, starts_at, ends_at, now, excluding_booking_id=booking.id
+        )  # quotas and suspension, its own old time not counted
         _move_times(booking, starts_at, ends_at)
         booking.estimated_cost_fen = time_cost_fen(instrument.hourly_rate_fen, ends_at - starts_at)
         booking.reminder_sent_at = None

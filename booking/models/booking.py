@@ -90,6 +90,10 @@ def sql_in(column: str, values) -> str:
     return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
+# A team checks itself in (instruments with ``self_check_in``) from this long before the start until
+# the no-show grace ends.
+SELF_CHECK_IN_OPENS = timedelta(minutes=15)
+
 # PostgreSQL's exclusion constraint (created by the migration; SQLite serialises writers instead).
 NO_OVERLAP_CONSTRAINT = "ex_bookings_instrument_no_overlap"
 
@@ -193,6 +197,24 @@ class Booking(Base):
 
     def can_undo_check_in(self, user: User) -> bool:
         return self.can_check_out(user)
+
+    # --- self check-in: the team's members, on an instrument with ``self_check_in`` ---
+
+    def may_attend_self(self, user: User) -> bool:
+        return self.instrument is not None and self.instrument.self_check_in and self.team.has_member(user)
+
+    def self_check_in_window(self) -> tuple[datetime, datetime]:
+        """[opens, closes): from 15 minutes before the start until the no-show grace ends (and never
+        after the booking's end)."""
+        grace = timedelta(minutes=self.instrument.no_show_grace_minutes if self.instrument else 0)
+        return self.starts_at - SELF_CHECK_IN_OPENS, min(self.starts_at + grace, self.ends_at)
+
+    def can_self_check_in(self, user: User, now: datetime) -> bool:
+        opens, closes = self.self_check_in_window()
+        return self.may_attend_self(user) and self.status == BookingStatus.CONFIRMED and opens <= now < closes
+
+    def can_self_check_out(self, user: User) -> bool:
+        return self.may_attend_self(user) and self.status == BookingStatus.CHECKED_IN
 
     @property
     def billed_duration(self) -> timedelta:

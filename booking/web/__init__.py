@@ -18,6 +18,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     home,
     instruments,
     invitations,
+    kiosk,
     lab_closures,
     lab_console,
     lab_instruments,

@@ -19,7 +19,7 @@ from booking.core.db import db
 from booking.core.errors import Conflict, DomainError, Invalid
 from booking.core.i18n import format_yuan
 from booking.core.money import time_cost_fen
-from booking.flow import bookings, series
+from booking.flow import bookings, fair_use, series
 from booking.flow.payments import holds, webhooks
 from booking.flow.payments.client import client as payments_client
 from booking.models import STATUSES, Booking, BookingStatus
@@ -30,6 +30,7 @@ from booking.web.errors import refusal_message, show_refusal
 from booking.web.forms import ActionForm, BookingForm, ReasonForm
 from booking.web.instruments import (
     bookable_teams,
+    format_local,
     render_instrument_page,
     team_choices,
 )
@@ -85,9 +86,37 @@ def booking_error_message(error: DomainError, instrument: Instrument) -> str:
         "idempotency_key_reused": lambda: _("This form was already used for a booking; reload the page."),
         "forbidden": lambda: _("Only the team's members book for it."),
         "unknown_reference": lambda: _("This instrument cannot be booked at the moment."),
+        "quota_exceeded": lambda: quota_message(error, instrument),
+        "booking_suspended": lambda: suspension_message(error.details.get("until"), instrument),
     }
     invalid = {"ends_at": _l("The booking must end after it starts.")}
     return refusal_message(error, messages, invalid=invalid)
+
+
+def quota_message(error: DomainError, instrument: Instrument) -> str:
+    if error.details.get("limit") == "max_hours_per_team_per_week":
+        return _(
+            "Your team may book this instrument for at most %(hours)s hours a week (Monday to Sunday); "
+            "it has %(booked)s hours booked in the week of %(week)s.",
+            hours=instrument.max_hours_per_team_per_week,
+            booked=f"{error.details.get('current', 0):g}",
+            week=error.details.get("week_of", ""),
+        )
+    return _(
+        "Your team may hold at most %(count)s future bookings of this instrument at once.",
+        count=instrument.max_future_bookings_per_team,
+    )
+
+
+def suspension_message(until: str | datetime | None, instrument: Instrument) -> str:
+    """Why the team may not book, with the (local) day it may again."""
+    if isinstance(until, str):
+        until = datetime.fromisoformat(until)
+    return _(
+        "Your team missed too many bookings of this lab (no-shows) and may not book its instruments "
+        "until %(date)s.",
+        date=format_local(until, instrument.timezone, "yyyy-MM-dd HH:mm"),
+    )
 
 
 def action_error_message(error: DomainError, booking: Booking | None = None) -> str:
@@ -100,6 +129,8 @@ def action_error_message(error: DomainError, booking: Booking | None = None) -> 
             status=STATUS_LABELS.get(booking.status, booking.status),
         )
     invalid = {"at": _l("Check-in is only possible before the booking ends.")}
+    if booking is not None and booking.may_attend_self(current_user):
+        invalid = {"at": _l("You can check in from 15 minutes before the start until the grace period ends.")}
     return refusal_message(error, messages, invalid=invalid)
 
 
@@ -132,7 +163,9 @@ def instrument_book(instrument_id: int):
     if form.repeat.data:
         return _book_series(instrument, form, starts_at, ends_at)
     if form.confirmed.data != "yes":
-        problems = bookings.slot_problems(current_user, instrument, starts_at, ends_at, clock.now())
+        now = clock.now()
+        problems = bookings.slot_problems(current_user, instrument, starts_at, ends_at, now)
+        problems += fair_use.fair_use_problems(form.team_id.data, instrument, starts_at, ends_at, now)
         if problems:  # no price for a slot that cannot be booked: say everything that is wrong
             for problem in problems:
                 _show_refusal(form, problem, instrument)
@@ -325,6 +358,8 @@ def _detail_page(
         billed_minutes=int(booking.billed_duration.total_seconds() // 60),
         can_cancel=can_cancel,
         by_team=by_team,
+        self_check_in=booking.can_self_check_in(current_user, now),
+        self_check_out=booking.can_self_check_out(current_user),
         cancel_fee=bookings.cancellation_fee_fen(booking, now, by_team) if can_cancel else 0,
         free_until=(
             booking.starts_at - timedelta(hours=instrument.free_cancel_hours)

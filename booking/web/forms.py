@@ -256,6 +256,28 @@ class InstrumentForm(PlatformForm):
     timezone = StringField(
         _l("Timezone"), default="Asia/Shanghai", validators=[DataRequired(), Length(max=64), _valid_timezone]
     )
+    max_future_bookings_per_team = IntegerField(
+        _l("Future bookings per team at once (at most)"),
+        validators=[Optional(), NumberRange(1, 10000)],
+        description=_l("Leave empty for no limit."),
+    )
+    max_hours_per_team_per_week = IntegerField(
+        _l("Hours per team per week (at most)"),
+        validators=[Optional(), NumberRange(1, 168)],
+        description=_l("Monday to Sunday, local time; leave empty for no limit."),
+    )
+    no_show_limit = IntegerField(
+        _l("No-shows before booking is suspended"),
+        validators=[Optional(), NumberRange(1, 1000)],
+        description=_l(
+            "A team with this many no-shows on this lab's instruments in the last 90 days may not book "
+            "this instrument; leave empty to never suspend."
+        ),
+    )
+    self_check_in = BooleanField(
+        _l("Team members check themselves in and out"),
+        description=_l("From 15 minutes before the start until the grace period ends, e.g. at the kiosk."),
+    )
     active = BooleanField(_l("Published (bookable)"), default=True)
     submit = SubmitField(_l("Save instrument"))
 
@@ -275,6 +297,10 @@ class InstrumentForm(PlatformForm):
         "free_cancel_hours",
         "no_show_grace_minutes",
         "timezone",
+        "max_future_bookings_per_team",
+        "max_hours_per_team_per_week",
+        "no_show_limit",
+        "self_check_in",
     )
 
     def validate_max_minutes(self, field) -> None:

@@ -21,7 +21,7 @@ from wtforms import SelectChoice
 from booking.core import clock
 from booking.core.db import db
 from booking.core.i18n import current_language
-from booking.flow import bookings
+from booking.flow import bookings, fair_use
 from booking.models import District, Team, User
 from booking.people import teams
 from booking.web.access import page
@@ -306,6 +306,11 @@ def render_instrument_page(
         training=training_panel(instrument, current_user),
         review=review,
         offer_waitlist=offer_waitlist,
+        suspensions=[
+            (team, until)
+            for team in (teams_ if current_user.role == "founder" else [])
+            if (until := fair_use.suspended_until(team.id, instrument, now)) is not None
+        ],
     ), status
 
 

@@ -30,6 +30,12 @@ class Instrument(Base):
             "qualification_valid_days IS NULL OR qualification_valid_days >= 1",
             name="qualification_valid_days",
         ),
+        CheckConstraint(
+            "(max_future_bookings_per_team IS NULL OR max_future_bookings_per_team >= 1)"
+            " AND (max_hours_per_team_per_week IS NULL OR max_hours_per_team_per_week >= 1)"
+            " AND (no_show_limit IS NULL OR no_show_limit >= 1)",
+            name="fair_use_limits",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +60,12 @@ class Instrument(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     # how long a qualification lasts after it is granted; None: for good
     qualification_valid_days: Mapped[int | None] = mapped_column(Integer)
+    # fair use (booking.flow.fair_use); None: no limit
+    max_future_bookings_per_team: Mapped[int | None] = mapped_column(Integer)
+    max_hours_per_team_per_week: Mapped[int | None] = mapped_column(Integer)
+    no_show_limit: Mapped[int | None] = mapped_column(Integer)
+    # team members check themselves in and out (from 15 minutes before the start to the grace's end)
+    self_check_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=clock.now, server_default=func.now())
 

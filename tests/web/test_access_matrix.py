@@ -114,6 +114,17 @@ def world(make, app) -> World:
     program = make.program(users["finance_same_district"], level="district", district_code="500106")
     voucher = make.voucher(team, program, amount_fen=300_000)
     booking = make.booking(team, instrument, starts, starts + timedelta(hours=1), now=clock.now())
+    # under way now, on an instrument with self check-in: the team's members check in and out themselves
+    self_instrument = make.instrument(
+        lab,
+        hours=tuple((day, 0, 1440) for day in range(7)),
+        lead_minutes=0,
+        self_check_in=True,
+        no_show_grace_minutes=60,
+    )
+    half_hour = clock.now().replace(second=0, microsecond=0)
+    half_hour -= timedelta(minutes=half_hour.minute % 30)
+    self_instrument_booking = make.booking(team, self_instrument, half_hour, half_hour + timedelta(hours=2))
     for user in users.values():
         if user is not None:
             make.token_for(user)
@@ -214,6 +225,7 @@ def world(make, app) -> World:
         "program": program.id,
         "voucher": voucher.id,
         "booking": booking.id,
+        "self_booking": self_instrument_booking.id,
         "owner": owner.id,
         "spare_founder": make.user("founder").id,
         "spare_lab_manager": make.user("lab_manager").id,
@@ -622,7 +634,9 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {},
         "U ok N ok F F F F ok",
     ),
-    ("bookings.BookingCheckIn", "POST"): ("/api/v1/bookings/{booking}/check-in", {}, "U F F ok F F F F ok"),
+    # team members only on an instrument with self_check_in (the world's has none): 403
+    ("bookings.BookingCheckIn", "POST"): ("/api/v1/bookings/{booking}/check-in", {}, "U F N ok F F F F ok"),
+    ("bookings.BookingCheckOut", "POST"): ("/api/v1/bookings/{booking}/check-out", {}, "U F N ok F F F F ok"),
     ("booking_series.BookingReschedule", "POST"): (
         "/api/v1/bookings/{booking}/reschedule",
         {"starts_at": "{starts}", "ends_at": "{ends}"},
@@ -650,7 +664,6 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {},
         "U ok N F F F F F F",
     ),
-    ("bookings.BookingCheckOut", "POST"): ("/api/v1/bookings/{booking}/check-out", {}, "U F F ok F F F F ok"),
     ("bookings.BookingRefund", "POST"): (
         "/api/v1/bookings/{booking}/refund",
         {"amount_fen": 100},
@@ -825,6 +838,11 @@ RULES: dict[tuple[str, str], tuple[str, object, str]] = {
         {"refund-amount": "1"},
         "U F F F F F F F ok",
     ),
+    # a booking under way on an instrument with self check-in (the lab uses /lab/bookings/...)
+    ("web.booking_self_check_in", "POST"): ("/bookings/{self_booking}/check-in", {}, "U ok N F F F F F F"),
+    ("web.booking_self_check_out", "POST"): ("/bookings/{self_booking}/check-out", {}, "U ok N F F F F F F"),
+    ("web.instrument_check_in", "GET"): ("/instruments/{instrument}/check-in", None, "U ok ok F F F F F F"),
+    ("web.instrument_kiosk", "GET"): ("/instruments/{instrument}/kiosk", None, "U F F ok F F F F ok"),
     ("web.lab_console", "GET"): ("/lab", None, "U F F ok F F F F ok"),
     ("web.lab_statements", "GET"): ("/lab/statements?period={period}", None, "U F F ok F F F F ok"),
     ("web.lab_statement_download", "GET"): (
