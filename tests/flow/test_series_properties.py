@@ -1,6 +1,7 @@
 """Property: any sequence of book / move / cancel / book-series / cancel-series leaves no two holding
-bookings overlapping on the instrument, no commitment of a cancelled booking unreleased, every holding
-booking's commitment equal to its quote, and the ledger sound (``ledger verify``)."""
+bookings overlapping on the instrument, no team over the instrument's fair-use quotas (future bookings,
+hours per week), no commitment of a cancelled booking unreleased, every holding booking's commitment
+equal to its quote, and the ledger sound (``ledger verify``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import DomainError
-from booking.flow import bookings, reschedule, series
+from booking.flow import bookings, fair_use, reschedule, series
 from booking.models import HOLDING_STATUSES, Booking, BookingSeries, User
 from vouchers import commitments
 from vouchers.models import SubsidyLine
@@ -41,7 +42,10 @@ EXPECTED = {
     "too_long",
     "too_short",
     "beyond_horizon",
+    "quota_exceeded",
 }
+MAX_FUTURE = 4
+MAX_HOURS_PER_WEEK = 10
 
 
 def _run(operation, owners, world, created: list[int]) -> None:
@@ -99,6 +103,7 @@ def test_random_series_and_moves_keep_every_invariant(app, make, operations):
                 except DomainError as error:
                     assert error.code in EXPECTED, (operation, error.code)
             _assert_invariants(world["instrument"].id)
+            _assert_quotas(world["instrument"].id)
         finally:
             savepoint.rollback()
 
@@ -123,6 +128,20 @@ def _assert_invariants(instrument_id: int) -> None:
     assert ledger_breaches() == []
 
 
+def _assert_quotas(instrument_id: int) -> None:
+    """Every booking here starts after NOW, inside one Monday–Sunday week of Chongqing."""
+    rows = db.session.execute(
+        select(Booking.team_id, Booking.starts_at, Booking.ends_at).where(
+            Booking.instrument_id == instrument_id, Booking.status.in_(fair_use.WEEK_COUNTED)
+        )
+    ).all()
+    for team_id in {r.team_id for r in rows}:
+        mine = [r for r in rows if r.team_id == team_id]
+        assert len(mine) <= MAX_FUTURE, (team_id, len(mine))
+        hours = sum((r.ends_at - r.starts_at).total_seconds() for r in mine) / 3600
+        assert hours <= MAX_HOURS_PER_WEEK, (team_id, hours)
+
+
 _WORLDS: dict[int, dict] = {}
 
 
@@ -131,7 +150,15 @@ def _world(make) -> dict:
     key = id(make)
     if key not in _WORLDS:
         lab = make.lab()
-        instrument = make.instrument(lab, hours=ALWAYS_OPEN, lead_minutes=0, min_minutes=30, max_minutes=180)
+        instrument = make.instrument(
+            lab,
+            hours=ALWAYS_OPEN,
+            lead_minutes=0,
+            min_minutes=30,
+            max_minutes=180,
+            max_future_bookings_per_team=MAX_FUTURE,
+            max_hours_per_team_per_week=MAX_HOURS_PER_WEEK,
+        )
         teams = [make.team(owner=make.user("founder"), verified=True) for _ in range(2)]
         program = make.program(rate_bp=3000)
         for team in teams:
