@@ -39,6 +39,7 @@ from bench.load import (
     flask_command,
     free_port,
     log,
+    recreate_database,
     seed,
     server_env,
     stop,
@@ -46,23 +47,6 @@ from bench.load import (
 )
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_floor"
-
-
-def recreate_database(url: str) -> None:
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url)
-    name = parsed.database or ""
-    if "bench" not in name and os.environ.get("BENCH_ALLOW_RESET") != "1":
-        sys.exit(f"Refusing to drop database {name!r}: use one named *bench* or set BENCH_ALLOW_RESET=1.")
-    admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote(name)
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
-    finally:
-        admin.dispose()
 
 
 def free_slots(instrument_ids: list[int], days: int) -> list[tuple[int, datetime, datetime]]:
@@ -201,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         log(f"booking floor: {url} (dropped and recreated); gunicorn -w {args.workers} for both; "
             f"{args.threads} client threads, {args.rounds} rounds × {args.seconds:.0f} s each")  # fmt: skip
-        recreate_database(url)
+        recreate_database(url, word="bench", allow="BENCH_ALLOW_RESET")
         subprocess.run(flask_command("db", "upgrade"), cwd=ROOT, env=env, check=True, timeout=180,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         plan = seed(url, labs_n=args.labs, instruments_per_lab=4, teams_n=args.threads)

@@ -73,13 +73,15 @@ class HardTimeout(Exception):
 # --- the database ---------------------------------------------------------------------------------------
 
 
-def recreate_database(url: str) -> None:
+def recreate_database(url: str, word: str = "load", allow: str = "LOAD_ALLOW_RESET") -> None:
+    """Drop and create the database of ``url``: only one whose name contains ``word``, unless the
+    environment variable ``allow`` is 1."""
     import sqlalchemy as sa
 
     parsed = sa.engine.make_url(url)
     name = parsed.database or ""
-    if "load" not in name and os.environ.get("LOAD_ALLOW_RESET") != "1":
-        sys.exit(f"Refusing to drop database {name!r}: use one named *load* or set LOAD_ALLOW_RESET=1.")
+    if word not in name and os.environ.get(allow) != "1":
+        sys.exit(f"Refusing to drop database {name!r}: use one named *{word}* or set {allow}=1.")
     admin = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

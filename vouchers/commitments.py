@@ -135,6 +135,13 @@ def commit_subsidy(
 ) -> Split:
     """Compute the booking's split on its estimated cost and commit each voucher's share."""
     split = _locked_split(booking, payee_organization_id, payee)
+    _commit(booking, split, {})
+    return split
+
+
+def _commit(booking: Booking, split: Split, existing: dict[int, SubsidyLine]) -> None:
+    """Move each line's share available → committed, on the voucher's line of this booking (a new
+    one, or ``existing``'s, which grows by it and quotes it)."""
     for line in split.lines:
         ledger.transfer(
             "commit",
@@ -145,19 +152,24 @@ def commit_subsidy(
             voucher_id=line.voucher_id,
             booking_id=booking.id,
         )
-        db.session.add(
-            SubsidyLine(
-                booking_id=booking.id,
-                voucher_id=line.voucher_id,
-                program_id=line.program_id,
-                level=line.level,
-                position=line.position,
-                committed_fen=line.amount_fen,
-                quoted_fen=line.amount_fen,
+        row = existing.get(line.voucher_id)
+        if row is None:
+            db.session.add(
+                SubsidyLine(
+                    booking_id=booking.id,
+                    voucher_id=line.voucher_id,
+                    program_id=line.program_id,
+                    level=line.level,
+                    position=line.position,
+                    committed_fen=line.amount_fen,
+                    quoted_fen=line.amount_fen,
+                )
             )
-        )
+        else:
+            row.committed_fen += line.amount_fen
+            row.quoted_fen = line.amount_fen
+            row.position = line.position
     db.session.flush()
-    return split
 
 
 def lines_of(booking_id: int) -> list[SubsidyLine]:
@@ -208,34 +220,7 @@ def requote(booking: Booking, payee_organization_id: int | None) -> Split:
     for line in existing.values():
         line.quoted_fen = 0
     split = _locked_split(booking, payee_organization_id)
-    for line in split.lines:
-        ledger.transfer(
-            "commit",
-            ledger.account("available", line.program_id, line.voucher_id),
-            ledger.account("committed", line.program_id, line.voucher_id),
-            line.amount_fen,
-            program_id=line.program_id,
-            voucher_id=line.voucher_id,
-            booking_id=booking.id,
-        )
-        row = existing.get(line.voucher_id)
-        if row is None:
-            db.session.add(
-                SubsidyLine(
-                    booking_id=booking.id,
-                    voucher_id=line.voucher_id,
-                    program_id=line.program_id,
-                    level=line.level,
-                    position=line.position,
-                    committed_fen=line.amount_fen,
-                    quoted_fen=line.amount_fen,
-                )
-            )
-        else:
-            row.committed_fen += line.amount_fen
-            row.quoted_fen = line.amount_fen
-            row.position = line.position
-    db.session.flush()
+    _commit(booking, split, existing)
     return split
 
 

@@ -221,11 +221,18 @@ def compose(booking: Booking, template: str, recipient: User) -> tuple[str, str]
     name = _resource(booking)
     subject = f"{text.zh_title} | {text.en_title}: {name} {start:%Y-%m-%d %H:%M} (#{booking.id})"
     details_zh, details_en = _details(booking)
-    body = "\n".join(
+    return subject[:SUBJECT_MAX], bilingual_body(recipient, text.zh, details_zh, text.en, details_en)
+
+
+def bilingual_body(
+    recipient: User, zh: list[str], details_zh: list[str], en: list[str], details_en: list[str]
+) -> str:
+    """A mail's body: Chinese first, then English, each with its greeting, lines and details."""
+    return "\n".join(
         [
             f"{recipient.name}，您好：",
             "",
-            *text.zh,
+            *zh,
             "",
             *details_zh,
             "",
@@ -235,7 +242,7 @@ def compose(booking: Booking, template: str, recipient: User) -> tuple[str, str]
             "",
             f"Hello {recipient.name},",
             "",
-            *text.en,
+            *en,
             "",
             *details_en,
             "",
@@ -243,7 +250,6 @@ def compose(booking: Booking, template: str, recipient: User) -> tuple[str, str]
             "",
         ]
     )
-    return subject[:SUBJECT_MAX], body
 
 
 # --- queueing -------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from booking.core.db import db
 from booking.core.i18n import format_yuan
+from booking.flow import notifications
 from booking.models import OutboxMessage, User
 from instruments.models import ServiceOrder
 
@@ -125,29 +126,7 @@ def compose(order: ServiceOrder, event: str, recipient: User) -> tuple[str, str]
         f"Price: {format_yuan(order.price_per_sample_fen)} a sample",
     ]
     subject = f"{zh_title} | {en_title}: {order.service.name} (#{order.id})"
-    body = "\n".join(
-        [
-            f"{recipient.name}，您好：",
-            "",
-            *zh,
-            "",
-            *details_zh,
-            "",
-            "此邮件由系统自动发送，请勿直接回复。",
-            "",
-            "—— English ——",
-            "",
-            f"Hello {recipient.name},",
-            "",
-            *en,
-            "",
-            *details_en,
-            "",
-            "This message was sent automatically; please do not reply to it.",
-            "",
-        ]
-    )
-    return subject[:SUBJECT_MAX], body
+    return subject[:SUBJECT_MAX], notifications.bilingual_body(recipient, zh, details_zh, en, details_en)
 
 
 def order_event(order: ServiceOrder, event: str) -> None:
