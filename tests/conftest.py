@@ -78,6 +78,20 @@ def wipe_database(app) -> None:
         db.session.commit()
 
 
+def _assert_ledger_sound(request, app) -> None:
+    """``ledger verify`` after every test: whatever a test did through the app, the ledger's
+    invariants hold (each transaction sums to zero, balances equal their postings, nothing negative,
+    programmes and vouchers add up, the running totals agree). Tests that break the ledger on purpose
+    to see it caught are marked ``ledger_tampered``."""
+    if request.node.get_closest_marker("ledger_tampered"):
+        return
+    from vouchers.verify import ledger_breaches
+
+    with app.app_context():
+        breaches = ledger_breaches()
+    assert breaches == [], f"ledger verify after {request.node.nodeid}: {breaches[:5]}"
+
+
 @pytest.fixture(autouse=True)
 def isolated_db(request, app):
     """Run the test inside one outer transaction; every commit in it only releases a SAVEPOINT.
@@ -87,7 +101,10 @@ def isolated_db(request, app):
     """
     if request.node.get_closest_marker("concurrency"):
         yield None
-        wipe_database(app)
+        try:
+            _assert_ledger_sound(request, app)
+        finally:
+            wipe_database(app)
         return
     with app.app_context():
         engine = db.engine
@@ -100,6 +117,8 @@ def isolated_db(request, app):
     )
     try:
         yield connection
+        if outer.is_active:
+            _assert_ledger_sound(request, app)
     finally:
         db.session = original  # each app context already closed its own session at teardown
         if outer.is_active:

@@ -244,6 +244,7 @@ def test_release_after_expiry_returns_money_to_the_programme(api, make, world, a
     verify(app)
 
 
+@pytest.mark.ledger_tampered  # breaks the ledger behind its back, to see verify name it
 def test_ledger_verify_names_a_breach(app, make, world):
     make.voucher(world["team"], world["municipal"], 1_000)
     from sqlalchemy import update

@@ -24,6 +24,9 @@ from vouchers.models import (
 )
 from vouchers.verify import ledger_breaches, ledger_size
 
+# these tests break the ledger behind its back to see verify name it
+pytestmark = pytest.mark.ledger_tampered
+
 
 def verify_cli(app):
     return app.test_cli_runner().invoke(args=["ledger", "verify"])

@@ -4,6 +4,7 @@ and checked by ``ledger verify``."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select, update
 
 from booking.core.db import db
@@ -48,6 +49,7 @@ def test_every_movement_keeps_the_totals_equal_to_the_postings(api, app, make, w
         assert second.id
 
 
+@pytest.mark.ledger_tampered  # changes a total behind the ledger's back, to see it caught
 def test_the_dashboard_spend_by_month_comes_from_the_totals(app, api, make, world, settled):
     with app.app_context():
         officer = world["municipal_officer"]
@@ -109,6 +111,7 @@ def test_postings_to_one_account_in_one_transaction_are_added_up(app, make, worl
         assert maintained_totals() == posted_totals() and ledger_breaches() == []
 
 
+@pytest.mark.ledger_tampered  # changes a total behind the ledger's back, to see it caught
 def test_settlements_are_summed_per_period_team_and_payee(app, api, make, world, settled):
     with app.app_context():
         (total,) = db.session.scalars(select(SettlementTotal)).all()
