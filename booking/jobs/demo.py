@@ -26,6 +26,7 @@ from booking.core import clock
 from booking.core.config import ProductionConfig, config_for_environment
 from booking.core.db import db
 from booking.flow import attendance, bookings, compute, usage
+from booking.jobs import demo_orders
 from booking.models import BookingStatus, OutboxMessage, Team, User
 from booking.people import accounts, providers, teams
 from booking.people.passwords import password_problems
@@ -179,12 +180,14 @@ def load_world() -> list[tuple[str, str, str]]:
         _people_and_places(world)
         _programmes_and_teams(world, valid_to=date(today.year + 1, 12, 31))
     _past_month(world, month_start, month_end)
-    _bookings_ahead(world, now)
-    # the confirmations the world's bookings queued (most about last month) are not news: drop them
-    db.session.execute(delete(OutboxMessage))
+    demo_orders.past_month_orders(world, _at, _weekdays(month_start, month_end))
+    demo_orders.orders_and_series_ahead(world, now, _at, _bookings_ahead(world, now))
     with clock.frozen_at(_at(month_end, 23, 30)):
         reconciliation.reconcile(clock.now(), triggered_by_id=world.users["finance.city"].id)
     periods.close_period(world.users["finance.city"], f"{month_start:%Y-%m}")
+    demo_orders.claim_of_last_month(world, f"{month_start:%Y-%m}")
+    # the mails the world's making queued (most about last month) are not news: drop them
+    db.session.execute(delete(OutboxMessage))
     return world.accounts
 
 
@@ -378,8 +381,9 @@ def _past_month(world: World, first: date, last: date) -> None:
             )
 
 
-def _bookings_ahead(world: World, now: datetime) -> None:
-    """Bookings from tomorrow on: confirmed ones, one waiting for the lab's approval, GPU runs."""
+def _bookings_ahead(world: World, now: datetime) -> list[date]:
+    """Bookings from tomorrow on: confirmed ones, one waiting for the lab's approval, GPU runs.
+    Returns the weekdays they were booked on."""
     start = now.astimezone(ZONE).date() + timedelta(days=1)
     days = _weekdays(start, start + timedelta(days=21))
     sem, xrd, confocal, cytometer = world.instruments
@@ -394,3 +398,4 @@ def _bookings_ahead(world: World, now: datetime) -> None:
     liangjiang, kxc = world.offers["liangjiang"], world.offers["kxc"]
     _book_compute(world, "yuzhi", kxc[0], 4, _at(days[0], 20), 12, made_at=now)
     _book_compute(world, "zhimou", liangjiang[1], 2, _at(days[2], 9), 8, made_at=now)
+    return days

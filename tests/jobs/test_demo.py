@@ -17,10 +17,20 @@ from sqlalchemy import func, select
 from booking.core.config import TestConfig
 from booking.core.db import db, write_intent
 from booking.factory import create_app
-from booking.models import ROLES, Booking, BookingStatus, ComputeOffer, OutboxMessage, Provider, Team, User
+from booking.models import (
+    ROLES,
+    Booking,
+    BookingSeries,
+    BookingStatus,
+    ComputeOffer,
+    OutboxMessage,
+    Provider,
+    Team,
+    User,
+)
 from booking.people import accounts
-from instruments.models import Instrument, Lab, LabManager, OpeningHours
-from vouchers.models import AccountingPeriod, Program, Settlement, Voucher
+from instruments.models import Instrument, Lab, LabManager, OpeningHours, ServiceOrder
+from vouchers.models import AccountingPeriod, Claim, Program, Settlement, Voucher
 from vouchers.verify import ledger_breaches
 
 ROOT = Path(__file__).parents[2]
@@ -101,7 +111,7 @@ def test_bookings_past_settled_and_ahead(loaded):
     app, _ = loaded
     with app.app_context():
         settled = db.session.scalars(select(Booking).where(Booking.status == BookingStatus.SETTLED)).all()
-        assert {b.kind for b in settled} == {"instrument", "compute"}
+        assert {b.kind for b in settled} == {"instrument", "compute", "service"}
         assert _count(Settlement) == len(settled)
         (period,) = db.session.scalars(select(AccountingPeriod.period))
         assert {s.period for s in db.session.scalars(select(Settlement))} == {period}
@@ -110,8 +120,33 @@ def test_bookings_past_settled_and_ahead(loaded):
                 Booking.status.in_((BookingStatus.CONFIRMED, BookingStatus.PENDING_APPROVAL))
             )
         ).all()
-        assert {b.kind for b in ahead} == {"instrument", "compute"}
+        assert {b.kind for b in ahead} == {"instrument", "compute", "service"}  # orders being processed
         assert BookingStatus.PENDING_APPROVAL in {b.status for b in ahead}
+        assert ledger_breaches() == []
+
+
+def test_service_orders_a_series_and_a_claim(loaded):
+    app, _ = loaded
+    with app.app_context():
+        orders = {o.status: o for o in db.session.scalars(select(ServiceOrder))}
+        assert set(orders) == {"settled", "in_progress", "submitted"}
+        settled = orders["settled"]
+        assert settled.booking.status == BookingStatus.SETTLED and settled.rating.score == 5
+        assert [r.filename for r in settled.results] == ["SEM形貌结果.csv"]
+        assert orders["in_progress"].due_on is not None
+        (weekly,) = db.session.scalars(select(BookingSeries)).all()
+        occurrences = db.session.scalars(select(Booking).where(Booking.series_id == weekly.id)).all()
+        assert len(occurrences) == 4
+        assert len({(b.starts_at.weekday(), b.starts_at.time()) for b in occurrences}) == 1
+        (claim,) = db.session.scalars(select(Claim)).all()
+        (period,) = db.session.scalars(select(AccountingPeriod.period))
+        assert (claim.period, claim.status, claim.payee_kind) == (period, "submitted", "lab")
+        settled_to_lab = db.session.scalar(
+            select(func.sum(Settlement.subsidy_fen)).where(
+                Settlement.payee_kind == "lab", Settlement.payee_id == claim.payee_id
+            )
+        )
+        assert claim.amount_fen == settled_to_lab > 0
         assert ledger_breaches() == []
 
 
