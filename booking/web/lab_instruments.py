@@ -26,13 +26,8 @@ from booking.people import accounts
 from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.errors import flash_refusal
-from booking.web.forms import (
-    ActionForm,
-    BlackoutForm,
-    InstrumentForm,
-    QualificationForm,
-    opening_hours_form,
-)
+from booking.web.forms import ActionForm
+from booking.web.instrument_forms import BlackoutForm, InstrumentForm, QualificationForm, opening_hours_form
 from booking.web.lab_closures import preview_page
 from instruments import catalogue
 from instruments.labs import labs_managed_by
