@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from booking.core import clock
 from booking.core.db import db
@@ -117,11 +118,17 @@ def lock_instrument(instrument_id: int) -> Instrument | None:
     took long enough for waiting requests to run out of pool connections (503). Taking turns, each
     finds the time already held by the one before (409 ``slot_taken``) in a few milliseconds; the
     exclusion constraint still refuses any overlap that gets past this (tested with the check off).
-    SQLite serialises every writer anyway."""
-    return db.session.scalar(
-        select(Instrument)
-        .where(Instrument.id == instrument_id)
-        .with_for_update(of=Instrument, key_share=True)
+    SQLite serialises every writer anyway. Its opening hours (the time rules need them) come in the
+    same statement (only the instrument's row is locked)."""
+    return (
+        db.session.scalars(
+            select(Instrument)
+            .options(joinedload(Instrument.opening_hours))
+            .where(Instrument.id == instrument_id)
+            .with_for_update(of=Instrument, key_share=True)
+        )
+        .unique()
+        .first()
     )
 
 
