@@ -28,7 +28,9 @@ rows = sa.Table(
 
 app = Flask(__name__)
 engine = sa.create_engine(os.environ["FLOOR_DATABASE_URL"], pool_pre_ping=False)
-metadata.create_all(engine, checkfirst=True)
+with engine.begin() as _connection:  # gunicorn's workers start at once: one creates the table
+    _connection.execute(sa.text("SELECT pg_advisory_xact_lock(770001)"))
+    metadata.create_all(_connection, checkfirst=True)
 
 
 def _problems(body) -> tuple[dict, dict]:

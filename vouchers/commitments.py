@@ -54,11 +54,17 @@ def _with_rooms(team_id: int, vouchers: list[Voucher], available: dict, starts_a
     return [_candidate(v, available.get(v.id, 0), room[v.program_id]) for v in vouchers]
 
 
-def _candidates(team_id: int, starts_at, except_booking_id: int | None = None) -> list[Candidate]:
-    """The team's active vouchers, their available accounts locked (PostgreSQL: FOR UPDATE, id
-    order), so the split is computed on the balances of this moment and no concurrent booking can
-    commit the same money: it waits, then sees what is left and the team simply pays more. The
-    programmes' annual rooms are read under the same locks (every booking of the team takes them)."""
+COMMIT_KINDS = ("available", "committed")
+
+
+def _candidates(
+    team_id: int, starts_at, except_booking_id: int | None = None, accounts: dict | None = None
+) -> list[Candidate]:
+    """The team's active vouchers, their available and committed accounts locked in one statement
+    (PostgreSQL: FOR UPDATE, id order), so the split is computed on the balances of this moment and
+    no concurrent booking can commit the same money: it waits, then sees what is left and the team
+    simply pays more. The programmes' annual rooms are read under the same locks (every booking of
+    the team takes them). ``accounts`` receives the locked accounts by key, for the commit."""
     vouchers = list(
         db.session.scalars(
             select(Voucher).join(Program).where(Voucher.team_id == team_id, Voucher.status == "active")
@@ -66,8 +72,12 @@ def _candidates(team_id: int, starts_at, except_booking_id: int | None = None) -
     )
     if not vouchers:
         return []
-    locked = ledger.lock(ledger.account("available", v.program_id, v.id) for v in vouchers)
-    available = {account.voucher_id: account.balance_fen for account in locked}
+    locked = ledger.lock_voucher_accounts({v.id: v.program_id for v in vouchers}, COMMIT_KINDS)
+    if accounts is not None:
+        accounts.update(locked)
+    available = {
+        v.id: locked[ledger.account_key("available", v.program_id, v.id)].balance_fen for v in vouchers
+    }
     return _with_rooms(team_id, vouchers, available, starts_at, except_booking_id)
 
 
@@ -111,7 +121,10 @@ def preview_split(
 
 
 def _locked_split(
-    booking: Booking, payee_organization_id: int | None, payee: tuple[str, int] | None = None
+    booking: Booking,
+    payee_organization_id: int | None,
+    payee: tuple[str, int] | None = None,
+    accounts: dict | None = None,
 ) -> Split:
     """The split of the booking's estimated cost on the team's vouchers, their accounts locked, under
     its programmes' rules: eligible payees (``payee``, by default the booking's lab or provider), the
@@ -119,7 +132,7 @@ def _locked_split(
     if not booking.use_vouchers or booking.estimated_cost_fen == 0:
         return Split(booking.estimated_cost_fen, ())
     usable = usable_vouchers(
-        _candidates(booking.team_id, booking.starts_at, except_booking_id=booking.id),
+        _candidates(booking.team_id, booking.starts_at, booking.id, accounts),
         kind=booking.kind,
         team_district_code=booking.team.district_code,
         team_organization_id=booking.team.organization_id,
@@ -133,43 +146,65 @@ def _locked_split(
 def commit_subsidy(
     booking: Booking, payee_organization_id: int | None, payee: tuple[str, int] | None = None
 ) -> Split:
-    """Compute the booking's split on its estimated cost and commit each voucher's share."""
-    split = _locked_split(booking, payee_organization_id, payee)
-    _commit(booking, split, {})
+    """Compute the booking's split on its estimated cost and commit each voucher's share. A new
+    booking then shows its quote from the lines just written (``preload``: nothing read back; it has
+    no settlement yet)."""
+    accounts: dict = {}
+    split = _locked_split(booking, payee_organization_id, payee, accounts)
+    written = _commit(booking, split, {}, accounts)
+    booking.preloaded_money = (sorted(written, key=lambda row: row.position), None)
     return split
 
 
-def _commit(booking: Booking, split: Split, existing: dict[int, SubsidyLine]) -> None:
-    """Move each line's share available → committed, on the voucher's line of this booking (a new
-    one, or ``existing``'s, which grows by it and quotes it)."""
+def _commit(
+    booking: Booking, split: Split, existing: dict[int, SubsidyLine], accounts: dict | None = None
+) -> list[SubsidyLine]:
+    """Move each line's share available → committed (one journal transaction per voucher, written
+    together: ``ledger.post_all``), on the voucher's line of this booking (a new one, or
+    ``existing``'s, which grows by it and quotes it). ``accounts``: the accounts ``_candidates``
+    locked, by key. Returns the lines written, in the split's order."""
+    accounts = accounts or {}
+
+    def account(kind: str, program_id: int, voucher_id: int):
+        key = ledger.account_key(kind, program_id, voucher_id)
+        return accounts.get(key) or ledger.account(kind, program_id, voucher_id)
+
+    ledger.post_all(
+        "commit",
+        [
+            ledger.Movement(
+                entries=[
+                    (account("available", line.program_id, line.voucher_id), -line.amount_fen),
+                    (account("committed", line.program_id, line.voucher_id), line.amount_fen),
+                ],
+                program_id=line.program_id,
+                voucher_id=line.voucher_id,
+                booking_id=booking.id,
+            )
+            for line in split.lines
+        ],
+    )
+    written = []
     for line in split.lines:
-        ledger.transfer(
-            "commit",
-            ledger.account("available", line.program_id, line.voucher_id),
-            ledger.account("committed", line.program_id, line.voucher_id),
-            line.amount_fen,
-            program_id=line.program_id,
-            voucher_id=line.voucher_id,
-            booking_id=booking.id,
-        )
         row = existing.get(line.voucher_id)
         if row is None:
-            db.session.add(
-                SubsidyLine(
-                    booking_id=booking.id,
-                    voucher_id=line.voucher_id,
-                    program_id=line.program_id,
-                    level=line.level,
-                    position=line.position,
-                    committed_fen=line.amount_fen,
-                    quoted_fen=line.amount_fen,
-                )
+            row = SubsidyLine(
+                booking_id=booking.id,
+                voucher_id=line.voucher_id,
+                program_id=line.program_id,
+                level=line.level,
+                position=line.position,
+                committed_fen=line.amount_fen,
+                quoted_fen=line.amount_fen,
             )
+            db.session.add(row)
         else:
             row.committed_fen += line.amount_fen
             row.quoted_fen = line.amount_fen
             row.position = line.position
+        written.append(row)
     db.session.flush()
+    return written
 
 
 def lines_of(booking_id: int) -> list[SubsidyLine]:
@@ -183,6 +218,7 @@ def lines_of(booking_id: int) -> list[SubsidyLine]:
 def release_booking(booking: Booking) -> int:
     """Release every outstanding commitment of a booking that will not be used (cancelled, rejected,
     no-show). Money goes back to the voucher, or to the programme if the voucher has ended since."""
+    booking.__dict__.pop("preloaded_money", None)  # its lines change now: quote them afresh
     released = 0
     for line in lines_of(booking.id):
         outstanding = line.outstanding_fen

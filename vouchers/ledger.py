@@ -15,13 +15,14 @@ so that unissued + Σ available + Σ committed + Σ payable + Σ paid = budget, 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from booking.core import clock
-from booking.core.db import add_to_totals, db
+from booking.core.db import add_to_totals, db, execute_many
 from instruments.rules import zone
 from vouchers.models import AccountingPeriod, JournalTransaction, LedgerAccount, Posting
 
@@ -84,6 +85,29 @@ def lock(accounts: Iterable[LedgerAccount]) -> list[LedgerAccount]:
     return [locked[a.id] for a in wanted]
 
 
+def lock_voucher_accounts(programs: dict[int, int], kinds: tuple[str, ...]) -> dict[str, LedgerAccount]:
+    """The accounts of these kinds of the vouchers ``programs`` ({voucher id: programme id}), by key,
+    locked as ``lock`` locks them (id order) and read in one statement; one not opened yet is opened
+    (a new row is this transaction's alone)."""
+    ids = sorted(programs)
+    found = {
+        a.key: a
+        for a in db.session.scalars(
+            select(LedgerAccount)
+            .where(LedgerAccount.voucher_id.in_(ids), LedgerAccount.kind.in_(kinds))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    for voucher_id in ids:
+        for kind in kinds:
+            key = account_key(kind, 0, voucher_id)
+            if key not in found:
+                found[key] = account(kind, programs[voucher_id], voucher_id)
+    return found
+
+
 def period_of(at: datetime) -> str:
     local = at.astimezone(zone(PERIOD_ZONE))
     return f"{local.year:04d}-{local.month:02d}"
@@ -117,42 +141,86 @@ def post(
     at: datetime | None = None,
 ) -> JournalTransaction | None:
     """Record one balanced movement. Zero amounts are dropped; nothing at all → no transaction."""
-    entries = [(acct, amount) for acct, amount in entries if amount != 0]
-    if not entries:
-        return None
-    if sum(amount for _, amount in entries) != 0:
-        raise ValueError(f"unbalanced {kind} transaction: {[(a.key, x) for a, x in entries]}")
-    at = at or clock.now()
-    transaction = JournalTransaction(
-        kind=kind,
-        occurred_at=at,
-        period=open_period_for(at),
+    movement = Movement(
+        entries=entries,
         program_id=program_id,
         voucher_id=voucher_id,
         booking_id=booking_id,
         unique_key=unique_key,
-        memo=memo[:500],
-        created_by_id=by_id,
+        memo=memo,
+        by_id=by_id,
     )
-    db.session.add(transaction)
-    for acct, amount in entries:
-        transaction.postings.append(Posting(account=acct, amount_fen=amount))
-    db.session.flush()
-    for acct, amount in entries:
-        # an atomic increment: never a lost update, and the CHECK refuses a negative balance
-        db.session.execute(
-            update(LedgerAccount)
-            .where(LedgerAccount.id == acct.id)
-            .values(balance_fen=LedgerAccount.balance_fen + amount)
-            .execution_options(synchronize_session=False)
+    return post_all(kind, [movement], at=at)[0]
+
+
+@dataclass
+class Movement:
+    """One balanced journal transaction of ``post_all``."""
+
+    entries: Iterable[tuple[LedgerAccount, int]]
+    program_id: int | None
+    voucher_id: int | None = None
+    booking_id: int | None = None
+    unique_key: str | None = None
+    memo: str = ""
+    by_id: int | None = None
+
+
+def post_all(
+    kind: str, movements: list[Movement], *, at: datetime | None = None
+) -> list[JournalTransaction | None]:
+    """Record several balanced movements of one kind at once, each its own journal transaction (None
+    for one with nothing to move): one period look-up, the transactions and their postings in one
+    flush, every account's balance in one atomic increment (in account id order; the CHECK refuses a
+    negative balance) and the period totals in one statement."""
+    at = at or clock.now()
+    period: str | None = None
+    made: list[JournalTransaction | None] = []
+    moved: list[tuple[LedgerAccount, int]] = []
+    for movement in movements:
+        entries = [(acct, amount) for acct, amount in movement.entries if amount != 0]
+        if not entries:
+            made.append(None)
+            continue
+        if sum(amount for _, amount in entries) != 0:
+            raise ValueError(f"unbalanced {kind} transaction: {[(a.key, x) for a, x in entries]}")
+        period = period or open_period_for(at)
+        transaction = JournalTransaction(
+            kind=kind,
+            occurred_at=at,
+            period=period,
+            program_id=movement.program_id,
+            voucher_id=movement.voucher_id,
+            booking_id=movement.booking_id,
+            unique_key=movement.unique_key,
+            memo=movement.memo[:500],
+            created_by_id=movement.by_id,
         )
+        db.session.add(transaction)
+        for acct, amount in entries:
+            transaction.postings.append(Posting(account=acct, amount_fen=amount))
+        made.append(transaction)
+        moved += entries
+    if not moved:
+        return made
+    db.session.flush()
+    deltas: dict[int, int] = {}
+    for acct, amount in moved:
+        deltas[acct.id] = deltas.get(acct.id, 0) + amount
+    execute_many(
+        "UPDATE ledger_accounts SET balance_fen = balance_fen + ? WHERE id = ?",
+        [(delta, account_id) for account_id, delta in sorted(deltas.items()) if delta],
+        postgresql="UPDATE ledger_accounts AS a SET balance_fen = a.balance_fen + x.delta "
+        "FROM unnest(%s::bigint[], %s::bigint[]) AS x(delta, id) WHERE a.id = x.id",
+    )
+    for acct, _amount in moved:
         db.session.expire(acct, ["balance_fen"])
     totals: dict[tuple[int, str, str], int] = {}
-    for acct, amount in entries:
-        key = (acct.id, transaction.period, kind)
+    for acct, amount in moved:
+        key = (acct.id, period, kind)
         totals[key] = totals.get(key, 0) + amount
     add_period_totals(totals)
-    return transaction
+    return made
 
 
 def add_period_totals(amounts: dict[tuple[int, str, str], int]) -> None:

@@ -15,8 +15,9 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Integer, Select, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from booking.core import clock
 from booking.core.db import db
@@ -39,7 +40,7 @@ from booking.models.booking import NO_OVERLAP_CONSTRAINT
 from booking.people.accounts import require_verified_email
 from booking.people.teams import booking_team
 from instruments.catalogue import blackouts_of, is_qualified
-from instruments.models import Instrument, Lab, LabManager
+from instruments.models import Blackout, Instrument, Lab, LabManager
 from instruments.rules import Policy, time_problems
 from vouchers import commitments
 
@@ -80,6 +81,36 @@ def overlapping_holder(
     return db.session.scalar(query.limit(1))
 
 
+def _blackouts_and_holder(
+    instrument_id: int, starts_at: datetime, ends_at: datetime, excluding_booking_id: int | None
+) -> tuple[list[tuple[datetime, datetime]], bool]:
+    """The instrument's blackouts across this time (by start) and whether a booking holds (part of)
+    it (``overlapping_holder``), in one statement: UNION ALL of the two."""
+    holder = select(Booking.id).where(
+        Booking.instrument_id == instrument_id,
+        Booking.status.in_(HOLDING_STATUSES),
+        Booking.starts_at < ends_at,
+        Booking.ends_at > starts_at,
+    )
+    if excluding_booking_id is not None:
+        holder = holder.where(Booking.id != excluding_booking_id)
+    held = literal_column("1", Integer)
+    rows = db.session.execute(
+        union_all(
+            select(literal_column("0", Integer).label("held"), Blackout.starts_at, Blackout.ends_at).where(
+                Blackout.instrument_id == instrument_id,
+                Blackout.ends_at > starts_at,
+                Blackout.starts_at < ends_at,
+            ),
+            select(held, Booking.starts_at, Booking.ends_at).where(
+                Booking.id == holder.limit(1).scalar_subquery()
+            ),
+        )
+    ).all()
+    blackouts = sorted((row[1], row[2]) for row in rows if not row[0])
+    return blackouts, any(row[0] for row in rows)
+
+
 def _slot_taken() -> Conflict:
     return Conflict("Someone else holds (part of) this time.", code="slot_taken")
 
@@ -117,11 +148,17 @@ def lock_instrument(instrument_id: int) -> Instrument | None:
     took long enough for waiting requests to run out of pool connections (503). Taking turns, each
     finds the time already held by the one before (409 ``slot_taken``) in a few milliseconds; the
     exclusion constraint still refuses any overlap that gets past this (tested with the check off).
-    SQLite serialises every writer anyway."""
-    return db.session.scalar(
-        select(Instrument)
-        .where(Instrument.id == instrument_id)
-        .with_for_update(of=Instrument, key_share=True)
+    SQLite serialises every writer anyway. Its opening hours (the time rules need them) come in the
+    same statement (only the instrument's row is locked)."""
+    return (
+        db.session.scalars(
+            select(Instrument)
+            .options(joinedload(Instrument.opening_hours))
+            .where(Instrument.id == instrument_id)
+            .with_for_update(of=Instrument, key_share=True)
+        )
+        .unique()
+        .first()
     )
 
 
@@ -147,12 +184,13 @@ def slot_problems(
                 details={"instrument_id": ["Training required."]},
             )
         )
-    blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
+    if ends_at > starts_at:
+        blackouts, held = _blackouts_and_holder(instrument.id, starts_at, ends_at, excluding_booking_id)
+    else:
+        blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
+        held = False
     problems += time_problems(Policy.of(instrument), starts_at, ends_at, now, blackouts)
-    if (
-        ends_at > starts_at
-        and overlapping_holder(instrument.id, starts_at, ends_at, excluding_booking_id) is not None
-    ):
+    if held:
         problems.append(_slot_taken())
     return problems
 

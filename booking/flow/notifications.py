@@ -290,9 +290,13 @@ def booking_event(booking: Booking, event: str) -> None:
         raise ValueError(f"unknown booking event {event!r}")
     if event == "requested" and booking.status != BookingStatus.PENDING_APPROVAL:
         event = "confirmed"
-    _queue(booking, event, _team_recipients(booking))
+    # recipients first, then the mails: one flush writes them all (one multi-row INSERT)
+    team, managers = _team_recipients(booking), []
     if event == "requested":
-        _queue(booking, "approval_needed", _manager_recipients(booking))
+        managers = _manager_recipients(booking)
+    _queue(booking, event, team)
+    if managers:
+        _queue(booking, "approval_needed", managers)
     db.session.flush()
 
 

@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from booking.core import clock
 from booking.core.db import db
@@ -154,7 +155,9 @@ def issue_token(user: User, ttl: timedelta) -> tuple[ApiToken, str]:
 
 
 def user_for_token(secret: str) -> tuple[User, ApiToken]:
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+    token = db.session.scalar(  # token and user in one query
+        select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == _digest(secret))
+    )
     if token is None:
         raise Unauthorized("The token is not valid.", code="invalid_token")
     if token.revoked_at is not None:

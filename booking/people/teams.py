@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload
 
 from booking.core import clock
 from booking.core.db import db
@@ -42,8 +43,17 @@ def require_verified(team: Team) -> Team:
 
 
 def booking_team(actor: User, team_id: int) -> Team:
-    """The team a member books for: visible to them (else 404), theirs (403) and verified (422)."""
-    team = team_for(actor, team_id)
+    """The team a member books for: visible to them (else 404), theirs (403) and verified (422).
+    Its members (and their users, joined) come in the same query: the booking's mails go to them."""
+    team = (
+        db.session.scalars(
+            visible_teams(actor).options(joinedload(Team.memberships)).where(Team.id == team_id)
+        )
+        .unique()
+        .first()
+    )
+    if team is None:
+        raise NotFound("No such team.")
     if not team.has_member(actor):
         raise Forbidden("Only the team's members book for it.")
     return require_verified(team)
