@@ -21,7 +21,7 @@ from booking.api.common import (
     paginate,
 )
 from booking.core.errors import Invalid
-from booking.flow import attendance, bookings, compute
+from booking.flow import attendance, booking_lists, bookings, compute
 from booking.flow.payments import webhooks
 from booking.models import STATUSES, Booking
 from instruments.rules import zone
@@ -192,7 +192,7 @@ class Bookings(MethodView):
     @blp.arguments(BookingListArgs, location="query")
     def get(self, args):
         """Bookings you may see, filtered by team, instrument, status and time range."""
-        page = paginate(bookings.filtered_bookings(current_actor(), args), Booking.id, args)
+        page = paginate(booking_lists.filtered_bookings(current_actor(), args), Booking.id, args)
         commitments.preload(page["items"])
         return page
 

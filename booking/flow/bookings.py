@@ -311,23 +311,6 @@ def _locked(booking: Booking) -> Booking:
     return booking
 
 
-def filtered_bookings(user: User, filters: dict) -> Select[tuple[Booking]]:
-    query = visible_bookings(user)
-    if filters.get("team_id") is not None:
-        query = query.where(Booking.team_id == filters["team_id"])
-    if filters.get("instrument_id") is not None:
-        query = query.where(Booking.instrument_id == filters["instrument_id"])
-    if filters.get("offer_id") is not None:
-        query = query.where(Booking.offer_id == filters["offer_id"])
-    if filters.get("status"):
-        query = query.where(Booking.status == filters["status"])
-    if filters.get("from") is not None:
-        query = query.where(Booking.ends_at > filters["from"])
-    if filters.get("to") is not None:
-        query = query.where(Booking.starts_at < filters["to"])
-    return query
-
-
 # --- state changes ---------------------------------------------------------------------------------------
 
 
@@ -403,7 +386,3 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     notifications.booking_event(booking, "cancelled")
     waitlist.time_freed(booking.instrument_id, booking.starts_at, booking.ends_at, now)
     return booking
-
-
-def team_ids_of(user: User) -> list[int]:
-    return list(db.session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))

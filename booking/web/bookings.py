@@ -19,7 +19,7 @@ from booking.core.db import db
 from booking.core.errors import Conflict, DomainError, Invalid
 from booking.core.i18n import format_yuan
 from booking.core.money import time_cost_fen
-from booking.flow import bookings, fair_use, series
+from booking.flow import booking_lists, bookings, fair_use, series
 from booking.flow.payments import holds, webhooks
 from booking.flow.payments.client import client as payments_client
 from booking.models import STATUSES, Booking, BookingStatus
@@ -316,7 +316,7 @@ def split_review(
 def booking_list():
     now = clock.now()
     status = request.args.get("status")
-    query = bookings.filtered_bookings(current_user, {"status": status if status in STATUSES else None})
+    query = booking_lists.filtered_bookings(current_user, {"status": status if status in STATUSES else None})
     upcoming = db.session.scalars(
         query.where(Booking.ends_at > now).order_by(Booking.starts_at).limit(LIST_LIMIT)
     )

@@ -23,7 +23,7 @@ from wtforms import SelectChoice
 from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import DomainError
-from booking.flow import bookings, compute
+from booking.flow import booking_lists, bookings, compute
 from booking.models import ComputeOffer
 from booking.people.accounts import require_verified_email
 from booking.web.access import page
@@ -234,7 +234,7 @@ def render_offer_page(
         form=form,
         has_unverified_team=current_user.role == "founder"
         and not teams_
-        and bool(bookings.team_ids_of(current_user)),
+        and bool(booking_lists.team_ids_of(current_user)),
         manages=current_user.role == "admin"
         or (current_user.role == "provider" and current_user.provider_id == offer.provider_id),
         review=review,

@@ -21,7 +21,7 @@ from wtforms import SelectChoice
 from booking.core import clock
 from booking.core.db import db
 from booking.core.i18n import current_language
-from booking.flow import bookings, fair_use
+from booking.flow import booking_lists, fair_use
 from booking.models import District, Team, User
 from booking.people import teams
 from booking.web.access import page
@@ -273,7 +273,7 @@ def render_instrument_page(
     mine: list[Interval] = []
     in_series: list[Interval] = []
     if current_user.role == "founder":
-        team_ids = set(bookings.team_ids_of(current_user))
+        team_ids = set(booking_lists.team_ids_of(current_user))
         start, end = (
             local_instant(monday, 0, instrument.timezone),
             local_instant(monday, 10080, instrument.timezone),
@@ -281,7 +281,7 @@ def render_instrument_page(
         held = [
             b
             for b in db.session.scalars(
-                bookings.filtered_bookings(
+                booking_lists.filtered_bookings(
                     current_user, {"instrument_id": instrument.id, "from": start, "to": end}
                 )
             )
@@ -301,7 +301,7 @@ def render_instrument_page(
         form=form,
         has_unverified_team=current_user.role == "founder"
         and not teams_
-        and bool(bookings.team_ids_of(current_user)),
+        and bool(booking_lists.team_ids_of(current_user)),
         manages=catalogue.manages(current_user, instrument),
         training=training_panel(instrument, current_user),
         review=review,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, Invalid
-from booking.flow import attendance, bookings
+from booking.flow import attendance, booking_lists, bookings
 from booking.models import Booking, BookingStatus
 from booking.web.access import page
 from booking.web.blueprint import blp
@@ -34,7 +34,7 @@ from instruments.rules import zone
 def todays_bookings(now: datetime) -> list[Booking]:
     """Confirmed and checked-in bookings of the user's instruments that touch today, in each
     instrument's own timezone."""
-    query = bookings.filtered_bookings(
+    query = booking_lists.filtered_bookings(
         current_user, {"from": now - timedelta(days=1), "to": now + timedelta(days=1)}
     ).where(
         Booking.status.in_((BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN)), Booking.kind == "instrument"
@@ -58,7 +58,7 @@ def lab_console():
         .order_by(Instrument.lab_id, Instrument.name)
     )
     pending = db.session.scalars(
-        bookings.filtered_bookings(current_user, {"status": BookingStatus.PENDING_APPROVAL})
+        booking_lists.filtered_bookings(current_user, {"status": BookingStatus.PENDING_APPROVAL})
         .order_by(Booking.starts_at)
         .limit(LIST_LIMIT)
     )

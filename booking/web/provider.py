@@ -24,7 +24,7 @@ from booking.core import clock, sheets
 from booking.core.body_limits import body_limit
 from booking.core.db import db
 from booking.core.money import usage_cost_fen
-from booking.flow import bookings, compute
+from booking.flow import booking_lists, compute
 from booking.flow.usage_csv import COLUMNS, CsvRefused, ingest_rows, read_usage_csv
 from booking.models import COMPUTE_HOLDING_STATUSES, Booking, ComputeOffer, Provider, UsageRecord
 from booking.web.access import page
@@ -91,7 +91,7 @@ def _offers_of(provider: Provider) -> list[ComputeOffer]:
 def _upcoming(provider: Provider) -> list[Booking]:
     now = clock.now()
     query = (
-        bookings.filtered_bookings(current_user, {"from": now})
+        booking_lists.filtered_bookings(current_user, {"from": now})
         .join(ComputeOffer, Booking.offer_id == ComputeOffer.id)
         .where(ComputeOffer.provider_id == provider.id, Booking.status.in_(COMPUTE_HOLDING_STATUSES))
     )
