@@ -252,6 +252,7 @@ def load_usage(provider_id: int) -> datetime:
     """RECORDS_PER_BOOKING records per booking; every 100th booking uses 30 % more than booked."""
     started = time.perf_counter()
     bookings = db.session.execute(select(Booking.id, Booking.starts_at).order_by(Booking.id)).all()
+    db.session.rollback()  # not idle in a transaction while the load runs (the app's timeout ends it)
     share = MICROHOURS_PER_HOUR // RECORDS_PER_BOOKING  # one GPU for the hour, in equal records
     last_end = T0
     engine = db.engine
