@@ -7,7 +7,7 @@ both levels committed), loads 100 usage records per booking (1 % of bookings ove
 to exercise exceptions), then
 
   (a) times one full reconciliation run (every booking settled or raised as an exception) in a
-      child process of its own, and reports that process's peak RSS (``ru_maxrss``: the app, its
+      child process of its own, and reports that process's peak RSS (its ``VmHWM``: the app, its
       imports and the run, nothing of the build), and
   (b) for reference, one SQL ``GROUP BY booking_id`` over the whole usage table.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -372,7 +371,9 @@ def run_reconcile() -> dict:
         "settled": run.settled,
         "exceptions": run.exceptions,
         "rss_before_kib": base,
-        "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        # VmHWM, not ru_maxrss: Linux carries the pre-exec high-water mark (the forked copy of the
+        # parent, which holds the build's memory) into ru_maxrss across exec
+        "peak_kib": _rss_kib("VmHWM"),
     }
 
 
