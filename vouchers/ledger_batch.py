@@ -90,7 +90,7 @@ class LedgerWriter:
             "UPDATE ledger_accounts SET balance_fen = balance_fen + ? WHERE id = ?",
             [(delta, account_id) for account_id, delta in sorted(self.deltas.items()) if delta],
             postgresql="UPDATE ledger_accounts AS a SET balance_fen = a.balance_fen + x.delta "
-            "FROM unnest(%s::bigint[], %s::bigint[]) AS x(delta, id) WHERE a.id = x.id",
+            "FROM unnest(%b::bigint[], %b::bigint[]) AS x(delta, id) WHERE a.id = x.id",
         )
         ledger.add_period_totals(self.totals)
         for account in self.accounts.values():

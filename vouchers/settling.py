@@ -237,8 +237,8 @@ class BatchSettler:
             self.line_updates,
             postgresql="UPDATE subsidy_lines AS l SET committed_fen = l.committed_fen + x.extra, "
             "settled_fen = l.settled_fen + x.settle, released_fen = l.released_fen + x.release, "
-            "position = x.position FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[], "
-            "%s::bigint[]) AS x(extra, settle, release, position, id) WHERE l.id = x.id",
+            "position = x.position FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::int[], "
+            "%b::bigint[]) AS x(extra, settle, release, position, id) WHERE l.id = x.id",
         )
         insert_rows(SubsidyLine.__table__, LINE_COLUMNS, self.new_lines)
         insert_rows(Settlement.__table__, SETTLEMENT_COLUMNS, self.settlements)

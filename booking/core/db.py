@@ -161,7 +161,7 @@ def insert_rows(table, columns: tuple[str, ...], rows: list[tuple]) -> None:
         ]
     names = ", ".join(columns)
     if dialect.name == "postgresql":
-        arrays = ", ".join(f"%s::{t.compile(dialect=dialect)}[]" for t in types)
+        arrays = ", ".join(f"%b::{t.compile(dialect=dialect)}[]" for t in types)
         connection.exec_driver_sql(
             f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})", tuple(values)
         )
@@ -262,7 +262,7 @@ def add_to_totals(
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         types = ["text" if isinstance(x, str) else "bigint" for x in ordered[0]]
-        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        arrays = ", ".join(f"%b::{t}[]" for t in types)
         connection.exec_driver_sql(
             f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) {conflict}",
             tuple(list(column) for column in zip(*ordered, strict=True)),
