@@ -37,7 +37,7 @@ prepare:
 ## test: install with test extras and run the suite (SQLite; PostgreSQL too with TEST_DATABASE_URL) in
 ## TEST_WORKERS processes (pytest-xdist; one test module per process at a time, each process with its
 ## own database: a SQLite file, or <name>_gw0, <name>_gw1... beside the PostgreSQL database named)
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 

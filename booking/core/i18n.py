@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel import Locale
@@ -17,7 +18,8 @@ CATALOGUES = Path(__file__).parents[1] / "translations"
 def compile_catalogues(target: Path) -> Path:
     """Compile the committed .po catalogues into ``target`` (compiled files are build output).
 
-    Recompiles only when a .po is newer than its .mo, so start-up stays cheap.
+    Recompiles only when a .po is newer than its .mo, so start-up stays cheap. Safe when several
+    processes start at once.
     """
     for po_path in CATALOGUES.glob("*/LC_MESSAGES/*.po"):
         locale = po_path.parent.parent.name
@@ -28,7 +30,9 @@ def compile_catalogues(target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file, locale=locale)
-        tmp = mo_path.with_suffix(".mo.tmp")
+        # a file of this process's own, then an atomic rename: processes starting at once (gunicorn's
+        # workers, the test processes) each write a whole catalogue and the last rename wins
+        tmp = mo_path.with_suffix(f".mo.{os.getpid()}.tmp")
         with tmp.open("wb") as mo_file:
             write_mo(mo_file, catalog)
         tmp.replace(mo_path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import configparser
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,26 @@ def test_yuan_filter_in_templates(app):
     with app.test_request_context():
         template = app.jinja_env.from_string("{{ a|yuan }} / {{ b|yuan }} / {{ c|yuan }}")
         assert template.render(a=123456, b=-5, c=None) == "¥1,234.56 / -¥0.05 / —"
+
+
+def test_processes_compiling_at_once_never_collide(tmp_path):
+    """gunicorn's workers (and the test processes) start together and compile into one folder: each
+    writes its own temporary file and renames it, so none fails on another's half-written file."""
+    script = (
+        "import sys, pathlib\n"
+        "from booking.core.i18n import compile_catalogues\n"
+        "target = pathlib.Path(sys.argv[1])\n"
+        "for _ in range(40):\n"
+        "    for mo in target.rglob('*.mo'):\n"
+        "        mo.unlink(missing_ok=True)\n"
+        "    compile_catalogues(target)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [run.communicate(timeout=120)[1].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0] * 6, [e[-500:] for e in errors if e]
+    assert Translations.load(str(tmp_path), ["zh_Hans_CN"]).gettext("Sign in") == "登录"
+    assert not list(tmp_path.rglob("*.tmp"))
