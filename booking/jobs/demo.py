@@ -382,8 +382,7 @@ def _past_month(world: World, first: date, last: date) -> None:
 
 
 def _bookings_ahead(world: World, now: datetime) -> list[date]:
-    """Bookings from tomorrow on: confirmed ones, one waiting for the lab's approval, GPU runs.
-    Returns the weekdays they were booked on."""
+    """Bookings from tomorrow on (confirmed, one awaiting the lab's approval, GPU runs); their weekdays."""
     start = now.astimezone(ZONE).date() + timedelta(days=1)
     days = _weekdays(start, start + timedelta(days=21))
     sem, xrd, confocal, cytometer = world.instruments
