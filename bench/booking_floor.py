@@ -69,9 +69,11 @@ def free_slots(instrument_ids: list[int], days: int) -> list[tuple[int, datetime
 class Round:
     """One timed round: ``threads`` clients posting for ``seconds``; latencies and failures kept."""
 
-    def __init__(self, name: str, url: str, bodies, *, threads: int, seconds: float):
+    def __init__(self, name: str, url: str, bodies, *, threads: int, seconds: float, cpu=None):
         self.name, self.url, self.bodies = name, url, bodies
         self.threads, self.seconds = threads, seconds
+        self.cpu_meter = cpu  # a CpuMeter of this server and its database backends, or None
+        self.cpu: dict[str, float] = {}
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -99,6 +101,7 @@ class Round:
                 self.errors[key] = self.errors.get(key, 0) + n
 
     def run(self) -> Round:
+        before = self.cpu_meter.read() if self.cpu_meter else None
         stop_at = time.monotonic() + self.seconds
         started = time.monotonic()
         workers = [threading.Thread(target=self._client, args=(stop_at,)) for _ in range(self.threads)]
@@ -107,7 +110,17 @@ class Round:
         for worker in workers:
             worker.join()
         self.elapsed = time.monotonic() - started
+        if before is not None:
+            self.cpu = self.cpu_meter.since(before)
         return self
+
+    def cpu_per_request(self) -> str:
+        """Milliseconds of CPU each request cost the server, PostgreSQL and the client."""
+        if not self.cpu or not self.latencies:
+            return ""
+        n = len(self.latencies)
+        parts = "  ".join(f"{party} {seconds / n * 1000:.2f}" for party, seconds in self.cpu.items())
+        return f"  CPU ms/request: {parts}  (all {sum(self.cpu.values()) / n * 1000:.2f})"
 
     @property
     def rate(self) -> float:
@@ -124,6 +137,56 @@ class Round:
             f"  {self.name:<9} {self.rate:8.1f} req/s  p50 {self.percentile(0.5):6.1f} ms  "
             f"p99 {self.percentile(0.99):6.1f} ms  errors {errors}{detail}  (n={len(self.latencies)})"
         )
+
+
+class CpuMeter:
+    """CPU seconds used by a server's process tree, by the PostgreSQL backends serving its database
+    (and PostgreSQL's own background processes: WAL writer, checkpointer…), and by this process (the
+    client's threads), so that a round can say where each request's machine time went."""
+
+    def __init__(self, server_pid: int, url: str):
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        self.server_pid, self.database = server_pid, parsed.database
+        self.connection = psycopg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname=parsed.database,
+            autocommit=True,
+        )  # fmt: skip
+
+    def _postgres(self) -> dict[int, float]:
+        import psutil
+
+        backends = {
+            pid
+            for (pid,) in self.connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE (datname = %s OR backend_type <> 'client backend')"
+                " AND pid <> pg_backend_pid()",
+                (self.database,),
+            )
+        }
+        times = {}
+        for pid in backends:
+            try:
+                cpu = psutil.Process(pid).cpu_times()
+                times[pid] = cpu.user + cpu.system
+            except psutil.Error:
+                continue
+        return times
+
+    def read(self) -> tuple[float, dict[int, float], float]:
+        from bench.load import process_tree_cpu
+
+        return process_tree_cpu(self.server_pid), self._postgres(), time.process_time()
+
+    def since(self, before) -> dict[str, float]:
+        server, postgres, client = self.read()
+        return {
+            "server": server - before[0],
+            "postgres": sum(t - before[1].get(pid, 0.0) for pid, t in postgres.items()),
+            "client": client - before[2],
+        }
 
 
 def statements_per_booking(url: str, plan: dict, slot: tuple[int, datetime, datetime]) -> list[str]:
@@ -231,14 +294,18 @@ def run(args: argparse.Namespace) -> int:
             "platform": f"http://127.0.0.1:{platform_port}/api/v1/bookings",
             "floor": f"http://127.0.0.1:{floor_port}/rows",
         }
+        meters = {"platform": CpuMeter(platform.pid, url), "floor": CpuMeter(floor.pid, url)}
         for name, target in targets.items():  # warm-up: imports, pools, caches
             Round(name, target, source, threads=args.threads, seconds=2).run()
         results: dict[str, list[Round]] = {"platform": [], "floor": []}
         for i in range(args.rounds):
             for name, target in targets.items():
-                done = Round(name, target, source, threads=args.threads, seconds=args.seconds).run()
+                done = Round(
+                    name, target, source, threads=args.threads, seconds=args.seconds, cpu=meters[name]
+                ).run()
                 results[name].append(done)
                 log(f"round {i + 1}{done.line()}")
+                log(f"         {done.cpu_per_request()}")
         rates = {name: statistics.median(r.rate for r in rounds) for name, rounds in results.items()}
         p50 = {name: statistics.median(r.percentile(0.5) for r in rounds) for name, rounds in results.items()}
         p99 = {
@@ -251,6 +318,14 @@ def run(args: argparse.Namespace) -> int:
             log(f"  {name:<9} {rates[name]:8.1f} req/s  p50 {p50[name]:6.1f} ms  p99 {p99[name]:6.1f} ms")
         log(f"  ratio platform ÷ floor: {ratio:.2f}× (target ≥ {args.target:.2f}×); "
             f"statements per booking: {len(statements)}; errors: {errors}")  # fmt: skip
+        for name, rounds in results.items():
+            per_request = {
+                party: statistics.median(r.cpu[party] / len(r.latencies) * 1000 for r in rounds)
+                for party in ("server", "postgres", "client")
+            }
+            log(f"  {name:<9} CPU per request (median of the rounds, ms): "
+                + "  ".join(f"{party} {ms:.2f}" for party, ms in per_request.items())
+                + f"  (all {sum(per_request.values()):.2f})")  # fmt: skip
         ok = errors == 0 and ratio >= args.target
         log("PASS" if ok else "FAIL")
         return 0 if ok else 1

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from booking.core import clock
@@ -139,8 +139,9 @@ def post(
     memo: str = "",
     by_id: int | None = None,
     at: datetime | None = None,
-) -> JournalTransaction | None:
-    """Record one balanced movement. Zero amounts are dropped; nothing at all → no transaction."""
+) -> int | None:
+    """Record one balanced movement; returns its journal transaction's id. Zero amounts are dropped;
+    nothing at all → no transaction (None)."""
     movement = Movement(
         entries=entries,
         program_id=program_id,
@@ -166,17 +167,17 @@ class Movement:
     by_id: int | None = None
 
 
-def post_all(
-    kind: str, movements: list[Movement], *, at: datetime | None = None
-) -> list[JournalTransaction | None]:
-    """Record several balanced movements of one kind at once, each its own journal transaction (None
-    for one with nothing to move): one period look-up, the transactions and their postings in one
-    flush, every account's balance in one atomic increment (in account id order; the CHECK refuses a
-    negative balance) and the period totals in one statement."""
+def post_all(kind: str, movements: list[Movement], *, at: datetime | None = None) -> list[int | None]:
+    """Record several balanced movements of one kind at once, each its own journal transaction;
+    returns their ids (None for one with nothing to move). One period look-up, the transactions in
+    one INSERT … RETURNING and their postings in another (plain rows: nothing reads them back in the
+    request, so no ORM objects are made), every account's balance in one atomic increment (in
+    account id order; the CHECK refuses a negative balance) and the period totals in one statement."""
     at = at or clock.now()
     period: str | None = None
-    made: list[JournalTransaction | None] = []
-    moved: list[tuple[LedgerAccount, int]] = []
+    transactions: list[dict] = []
+    entries_of: list[list[tuple[LedgerAccount, int]]] = []
+    made: list[int | None] = []
     for movement in movements:
         entries = [(acct, amount) for acct, amount in movement.entries if amount != 0]
         if not entries:
@@ -185,25 +186,36 @@ def post_all(
         if sum(amount for _, amount in entries) != 0:
             raise ValueError(f"unbalanced {kind} transaction: {[(a.key, x) for a, x in entries]}")
         period = period or open_period_for(at)
-        transaction = JournalTransaction(
-            kind=kind,
-            occurred_at=at,
-            period=period,
-            program_id=movement.program_id,
-            voucher_id=movement.voucher_id,
-            booking_id=movement.booking_id,
-            unique_key=movement.unique_key,
-            memo=movement.memo[:500],
-            created_by_id=movement.by_id,
+        made.append(len(transactions))
+        transactions.append(
+            {
+                "kind": kind,
+                "occurred_at": at,
+                "period": period,
+                "program_id": movement.program_id,
+                "voucher_id": movement.voucher_id,
+                "booking_id": movement.booking_id,
+                "unique_key": movement.unique_key,
+                "memo": movement.memo[:500],
+                "created_by_id": movement.by_id,
+            }
         )
-        db.session.add(transaction)
-        for acct, amount in entries:
-            transaction.postings.append(Posting(account=acct, amount_fen=amount))
-        made.append(transaction)
-        moved += entries
-    if not moved:
+        entries_of.append(entries)
+    if not transactions:
         return made
-    db.session.flush()
+    journal = JournalTransaction.__table__
+    ids = db.session.scalars(
+        insert(journal).returning(journal.c.id, sort_by_parameter_order=True), transactions
+    ).all()
+    db.session.execute(
+        insert(Posting.__table__),
+        [
+            {"transaction_id": transaction_id, "account_id": acct.id, "amount_fen": amount}
+            for transaction_id, entries in zip(ids, entries_of, strict=True)
+            for acct, amount in entries
+        ],
+    )
+    moved = [entry for entries in entries_of for entry in entries]
     deltas: dict[int, int] = {}
     for acct, amount in moved:
         deltas[acct.id] = deltas.get(acct.id, 0) + amount
@@ -220,7 +232,7 @@ def post_all(
         key = (acct.id, period, kind)
         totals[key] = totals.get(key, 0) + amount
     add_period_totals(totals)
-    return made
+    return [None if index is None else ids[index] for index in made]
 
 
 def add_period_totals(amounts: dict[tuple[int, str, str], int]) -> None:
@@ -234,10 +246,8 @@ def add_period_totals(amounts: dict[tuple[int, str, str], int]) -> None:
     )
 
 
-def transfer(
-    kind: str, source: LedgerAccount, target: LedgerAccount, amount_fen: int, **kw
-) -> JournalTransaction | None:
-    """Move ``amount_fen`` from ``source`` to ``target`` (a two-posting transaction)."""
+def transfer(kind: str, source: LedgerAccount, target: LedgerAccount, amount_fen: int, **kw) -> int | None:
+    """Move ``amount_fen`` from ``source`` to ``target`` (a two-posting transaction); returns its id."""
     if amount_fen < 0:
         raise ValueError("transfer amounts are positive; swap source and target instead")
     return post(kind, [(source, -amount_fen), (target, amount_fen)], **kw)

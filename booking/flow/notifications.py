@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from booking.core import clock
 from booking.core.db import db
@@ -265,19 +265,27 @@ def _manager_recipients(booking: Booking) -> list[User]:
     return [m.user for m in booking.instrument.lab.managers if m.user.is_active]
 
 
-def _queue(booking: Booking, template: str, recipients: list[User]) -> None:
-    for user in sorted({u.id: u for u in recipients}.values(), key=lambda u: u.id):
-        subject, body = compose(booking, template, user)
-        db.session.add(
-            OutboxMessage(
-                kind=f"booking_{template}",
-                recipient=user.email,
-                subject=subject,
-                body=body,
-                booking_id=booking.id,
-                attempts=0,
-            )
-        )
+def _mails(booking: Booking, template: str, recipients: list[User]) -> list[dict]:
+    """The outbox rows of one template's mail to each recipient (once each, by user id)."""
+    return [
+        {
+            "kind": f"booking_{template}",
+            "recipient": user.email,
+            "subject": subject,
+            "body": body,
+            "booking_id": booking.id,
+            "attempts": 0,
+        }
+        for user in sorted({u.id: u for u in recipients}.values(), key=lambda u: u.id)
+        for subject, body in [compose(booking, template, user)]
+    ]
+
+
+def _queue(rows: list[dict]) -> None:
+    """Write outbox rows in one statement (a multi-row INSERT): nothing reads them back in the
+    request, so no ORM objects are made for them."""
+    if rows:
+        db.session.execute(insert(OutboxMessage.__table__), rows)
 
 
 def booking_event(booking: Booking, event: str) -> None:
@@ -290,14 +298,11 @@ def booking_event(booking: Booking, event: str) -> None:
         raise ValueError(f"unknown booking event {event!r}")
     if event == "requested" and booking.status != BookingStatus.PENDING_APPROVAL:
         event = "confirmed"
-    # recipients first, then the mails: one flush writes them all (one multi-row INSERT)
-    team, managers = _team_recipients(booking), []
+    # recipients first, then the mails: one multi-row INSERT writes them all
+    rows = _mails(booking, event, _team_recipients(booking))
     if event == "requested":
-        managers = _manager_recipients(booking)
-    _queue(booking, event, team)
-    if managers:
-        _queue(booking, "approval_needed", managers)
-    db.session.flush()
+        rows += _mails(booking, "approval_needed", _manager_recipients(booking))
+    _queue(rows)
 
 
 def send_reminders(now: datetime | None = None) -> int:
@@ -321,8 +326,10 @@ def send_reminders(now: datetime | None = None) -> int:
         # A second runner skips what the first is reminding (PostgreSQL; SQLite serialises writers).
         .with_for_update(of=Booking, skip_locked=True)
     ).all()
+    rows = []
     for booking in due:
-        _queue(booking, "reminder", _team_recipients(booking))
+        rows += _mails(booking, "reminder", _team_recipients(booking))
         booking.reminder_sent_at = now
+    _queue(rows)
     db.session.flush()
     return len(due)

@@ -41,8 +41,8 @@ from booking.core.db import db
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)
 # SQLite's driver cannot batch INSERT … RETURNING rows (SQLAlchemy sends one per row: two journal
-# transactions, four postings, two subsidy lines, two mails), so it counts 23 where PostgreSQL counts 17
-EXPECTED = {"postgresql": 17, "sqlite": 23}
+# transactions, two subsidy lines), so it counts 19 where PostgreSQL counts 17
+EXPECTED = {"postgresql": 17, "sqlite": 19}
 
 
 @pytest.fixture
