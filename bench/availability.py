@@ -19,7 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import flask_migrate
@@ -90,6 +91,18 @@ def bench_app(url: str):
             "MAIL_BACKEND": "console",
         }
     )
+
+
+@contextmanager
+def migrated_app(tmp: str) -> Iterator:
+    """``bench_app`` on ``BENCH_DATABASE_URL`` (or a SQLite file in ``tmp``), its schema built afresh by
+    the migrations, inside its app context."""
+    url = database_url(tmp)
+    reset_schema(url)
+    app = bench_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        yield app
 
 
 def _bulk(model, rows: list[dict]) -> None:

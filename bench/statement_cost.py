@@ -24,11 +24,10 @@ import tempfile
 import time
 from datetime import timedelta
 
-import flask_migrate
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from bench.availability import bench_app, database_url, reset_schema
+from bench.availability import migrated_app
 from booking.core.db import db, write_intent
 from booking.models import ApiToken, User
 from booking.people.accounts import create_user, issue_token
@@ -78,45 +77,40 @@ def ways(digest: str) -> dict:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url(tmp)
-        reset_schema(url)
-        app = bench_app(url)
-        with app.app_context():
-            flask_migrate.upgrade()
-            with write_intent():
-                user = create_user(
-                    email="bench@example.com",
-                    password="correct horse battery staple 42",
-                    name="Bench",
-                    role="founder",
-                )
-                token, _secret = issue_token(user, timedelta(days=1))
-                digest = token.token_hash
-                db.session.commit()
-            print(f"{db.engine.dialect.name}: one read (API token with its user), {REPEATS} runs per way")
-            results: dict[str, list[tuple[float, float]]] = {}
-            for _turn in range(2):
-                for name, run in ways(digest).items():
-                    for _ in range(WARM_UP):
-                        run()
-                    cpu, wall = time.process_time(), time.perf_counter()
-                    for _ in range(REPEATS):
-                        run()
-                    results.setdefault(name, []).append(
-                        (
-                            (time.process_time() - cpu) / REPEATS * 1e6,
-                            (time.perf_counter() - wall) / REPEATS * 1e6,
-                        )
+    with tempfile.TemporaryDirectory() as tmp, migrated_app(tmp):
+        with write_intent():
+            user = create_user(
+                email="bench@example.com",
+                password="correct horse battery staple 42",
+                name="Bench",
+                role="founder",
+            )
+            token, _secret = issue_token(user, timedelta(days=1))
+            digest = token.token_hash
+            db.session.commit()
+        print(f"{db.engine.dialect.name}: one read (API token with its user), {REPEATS} runs per way")
+        results: dict[str, list[tuple[float, float]]] = {}
+        for _turn in range(2):
+            for name, run in ways(digest).items():
+                for _ in range(WARM_UP):
+                    run()
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(REPEATS):
+                    run()
+                results.setdefault(name, []).append(
+                    (
+                        (time.process_time() - cpu) / REPEATS * 1e6,
+                        (time.perf_counter() - wall) / REPEATS * 1e6,
                     )
-            baseline = min(cpu for cpu, _ in results["ORM, entity with joinedload"])
-            for name, runs in results.items():
-                cpu = min(c for c, _ in runs)
-                wall = min(w for _, w in runs)
-                print(
-                    f"  {name:<36} CPU {cpu:6.0f} µs  wall {wall:6.0f} µs  ({cpu / baseline:.2f}× the ORM's CPU)"
                 )
-            db.session.rollback()
+        baseline = min(cpu for cpu, _ in results["ORM, entity with joinedload"])
+        for name, runs in results.items():
+            cpu = min(c for c, _ in runs)
+            wall = min(w for _, w in runs)
+            print(
+                f"  {name:<36} CPU {cpu:6.0f} µs  wall {wall:6.0f} µs  ({cpu / baseline:.2f}× the ORM's CPU)"
+            )
+        db.session.rollback()
     return 0
 
 
