@@ -143,12 +143,16 @@ def blackouts_of(
     return list(db.session.scalars(query.order_by(Blackout.starts_at)))
 
 
-def remove_blackout(instrument: Instrument, blackout_id: int) -> None:
-    result = db.session.execute(
-        delete(Blackout).where(Blackout.id == blackout_id, Blackout.instrument_id == instrument.id)
-    )
-    if result.rowcount == 0:
+def remove_blackout(instrument: Instrument, blackout_id: int) -> tuple[datetime, datetime]:
+    """Delete one of the instrument's blackouts; returns the time it blocked."""
+    removed = db.session.execute(
+        delete(Blackout)
+        .where(Blackout.id == blackout_id, Blackout.instrument_id == instrument.id)
+        .returning(Blackout.starts_at, Blackout.ends_at)
+    ).first()
+    if removed is None:
         raise NotFound("No such blackout.")
+    return removed[0], removed[1]
 
 
 def grant_qualification(instrument: Instrument, user_id: int, by: User) -> Qualification:

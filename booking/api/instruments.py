@@ -136,9 +136,7 @@ class InstrumentBlackout(MethodView):
     @documents(404)
     @api_auth("lab_manager", "admin")
     def delete(self, instrument_id, blackout_id):
-        catalogue.remove_blackout(
-            catalogue.managed_instrument_for(current_actor(), instrument_id), blackout_id
-        )
+        closing.remove_blackout(catalogue.managed_instrument_for(current_actor(), instrument_id), blackout_id)
 
 
 @blp.route("/instruments/<int:instrument_id>/qualifications")

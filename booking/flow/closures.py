@@ -90,6 +90,14 @@ def add_blackout(
     return blackout, _cancel_all(actor, [instrument.id], starts_at, ends_at, reason)
 
 
+def remove_blackout(instrument: Instrument, blackout_id: int) -> None:
+    """Remove an instrument blackout (the caller checked the actor manages it); the bookings it
+    cancelled stay cancelled, and the time it blocked is offered to the waitlist."""
+    lock_instrument(instrument.id)
+    starts_at, ends_at = catalogue.remove_blackout(instrument, blackout_id)
+    waitlist.time_freed(instrument.id, starts_at, ends_at)
+
+
 def reopen(actor: User, closure_id: int) -> None:
     """Remove a lab closure (its blackouts go with it); the bookings it cancelled stay cancelled, and
     the reopened time is offered to the waitlist."""

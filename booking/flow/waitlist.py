@@ -1,7 +1,7 @@
 """The waitlist: a team asks to hear when a taken range of an instrument frees up.
 
 ``time_freed`` is called wherever held time is given back (cancel, reject, no-show, a closure's or a
-blackout's cancellations, a reschedule): every waiting entry of that instrument that overlaps the freed
+blackout's cancellations, a reschedule, a closure or blackout removed): every waiting entry of that instrument that overlaps the freed
 range and whose *whole* range is now bookable (nobody holds any of it, no blackout or closure, inside
 the opening hours, on the grid, within the lead time and horizon — the rules of ``instruments.rules``,
 without the team-specific ones) is mailed, oldest first, and becomes ``notified``. It books nothing:

@@ -220,7 +220,7 @@ def lab_blackout_add(instrument_id: int):
 def lab_blackout_remove(instrument_id: int, blackout_id: int):
     instrument = _managed(instrument_id)
     if ActionForm().validate_on_submit():
-        catalogue.remove_blackout(instrument, blackout_id)
+        closing.remove_blackout(instrument, blackout_id)
         flash(_("Closure removed."), "success")
     return redirect(_manage_url(instrument, "blackouts"))
 

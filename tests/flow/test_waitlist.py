@@ -239,3 +239,25 @@ def test_reopening_a_closed_lab_offers_the_time_to_the_waitlist(api, app, world)
     with clock.frozen_at(NOW):
         assert api.as_(w["manager"]).delete(f"/api/v1/closures/{closure['id']}").status_code == 204
     assert sorted(to for to, _ in freed_mails(app)) == sorted([w["owner"].email, w["member"].email])
+
+
+def test_removing_an_instrument_blackout_offers_its_time_to_the_waitlist(api, app, world):
+    w = world
+    body = {"starts_at": at(2, 9).isoformat(), "ends_at": at(2, 12).isoformat(), "reason": "保养"}
+    with clock.frozen_at(NOW):
+        blackout = api.as_(w["manager"]).post(f"/api/v1/instruments/{w['sem'].id}/blackouts", json=body)
+    assert blackout.status_code == 201, blackout.json
+    wait(api, w["owner"], w["team"], w["sem"], at(2, 10), at(2, 11))
+    assert freed_mails(app) == []
+    with clock.frozen_at(NOW):
+        removed = api.as_(w["manager"]).delete(
+            f"/api/v1/instruments/{w['sem'].id}/blackouts/{blackout.json['id']}"
+        )
+    assert removed.status_code == 204
+    assert sorted(to for to, _ in freed_mails(app)) == sorted([w["owner"].email, w["member"].email])
+    with clock.frozen_at(NOW):  # removing it again: 404, and nobody is mailed twice
+        again = api.as_(w["manager"]).delete(
+            f"/api/v1/instruments/{w['sem'].id}/blackouts/{blackout.json['id']}"
+        )
+    assert again.status_code == 404
+    assert len(freed_mails(app)) == 2
