@@ -3,7 +3,7 @@ transaction (a hold, like an encumbrance) and released when the booking will not
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from booking.core.db import db
 from booking.models import Booking
@@ -162,7 +162,9 @@ def _commit(
     """Move each line's share available → committed (one journal transaction per voucher, written
     together: ``ledger.post_all``), on the voucher's line of this booking (a new one, or
     ``existing``'s, which grows by it and quotes it). ``accounts``: the accounts ``_candidates``
-    locked, by key. Returns the lines written, in the split's order."""
+    locked, by key. Returns the lines written, in the split's order: for a new booking (no
+    ``existing``) they are written as plain rows and returned as transient ``SubsidyLine`` objects
+    (outside the session: to quote from, not to change; ``lines_of`` reads the stored ones)."""
     accounts = accounts or {}
 
     def account(kind: str, program_id: int, voucher_id: int):
@@ -184,6 +186,25 @@ def _commit(
             for line in split.lines
         ],
     )
+    if not existing:  # a new booking: its lines as plain rows in one INSERT, nothing read back
+        fresh = [
+            {
+                "booking_id": booking.id,
+                "voucher_id": line.voucher_id,
+                "program_id": line.program_id,
+                "level": line.level,
+                "position": line.position,
+                "committed_fen": line.amount_fen,
+                "quoted_fen": line.amount_fen,
+                "released_fen": 0,
+                "settled_fen": 0,
+            }
+            for line in split.lines
+        ]
+        if fresh:
+            db.session.execute(insert(SubsidyLine.__table__), fresh)
+        # what the response quotes: the same values, as (transient) lines outside the session
+        return [SubsidyLine(**row) for row in fresh]
     written = []
     for line in split.lines:
         row = existing.get(line.voucher_id)

@@ -40,9 +40,9 @@ from booking.core.db import db
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=CST)
-# SQLite's driver cannot batch INSERT … RETURNING rows (SQLAlchemy sends one per row: two journal
-# transactions, two subsidy lines), so it counts 19 where PostgreSQL counts 17
-EXPECTED = {"postgresql": 17, "sqlite": 19}
+# SQLite's driver cannot batch INSERT … RETURNING rows (SQLAlchemy sends one per row: the two journal
+# transactions, whose ids the postings need), so it counts 18 where PostgreSQL counts 17
+EXPECTED = {"postgresql": 17, "sqlite": 18}
 
 
 @pytest.fixture
