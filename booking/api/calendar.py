@@ -16,11 +16,9 @@ from booking.api.common import (
     Blueprint,
     BodySchema,
     Id,
-    PageArgs,
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
     public,
 )
@@ -73,9 +71,7 @@ class CalendarFeeds(MethodView):
             "url": url_for("calendar_feeds.feed", secret=secret, _external=True),
         }
 
-    @blp.response(200, page_of(FeedSchema))
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(FeedSchema)
     def get(self, args):
         """Your active feeds (without their URLs, which are shown only at creation)."""
         return paginate(calendar.feeds_of(current_actor()), CalendarFeed.id, args)

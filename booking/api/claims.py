@@ -17,7 +17,6 @@ from booking.api.common import (
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.core.body_limits import MB, body_limit
@@ -117,9 +116,7 @@ class Claims(MethodView):
         you there (409 ``period_open``, ``already_claimed``; 422 ``nothing_to_claim``)."""
         return claims.file_claim(current_actor(), **body)
 
-    @blp.response(200, page_of(ClaimSchema))
-    @api_auth(*SEEING_ROLES)
-    @blp.arguments(ClaimListArgs, location="query")
+    @blp.paged_list(ClaimSchema, *SEEING_ROLES, args=ClaimListArgs)
     def get(self, args):
         """Claims you may see: your payee's; finance: municipal all, a district those with its share."""
         return paginate(claims.visible_claims(current_actor(), args), Claim.id, args)

@@ -10,11 +10,9 @@ from booking.api.common import (
     Blueprint,
     BodySchema,
     Instant,
-    PageArgs,
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.flow import closures as closing
@@ -66,10 +64,7 @@ class LabClosures(MethodView):
         closure.cancelled_booking_ids = cancelled  # shown in this answer only
         return closure
 
-    @blp.response(200, page_of(ClosureSchema))
-    @documents(404)
-    @api_auth("lab_manager", "admin")
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(ClosureSchema, "lab_manager", "admin", codes=(404,))
     def get(self, args, lab_id):
         lab = catalogue.managed_lab_for(current_actor(), lab_id)
         return paginate(closures.closures_of(lab), LabClosure.id, args)

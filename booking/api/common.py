@@ -72,6 +72,35 @@ class Blueprint(flask_smorest.Blueprint):
 
         return documented
 
+    def paged_list(
+        self,
+        item_schema: type[ma.Schema],
+        *roles: str,
+        args: type[ma.Schema] | None = None,
+        codes: tuple[int, ...] = (),
+    ) -> Callable:
+        """A paged list's GET: ``{"items", "next_cursor"}`` of ``item_schema`` (``page_of``), for the
+        bearer's ``roles`` (``api_auth``; none: anyone signed in), reading ``limit``, ``cursor`` and the
+        list's filters from the query string (``args``, a ``PageArgs``); ``codes``: its other error
+        statuses (``documents``). The view returns ``paginate(...)``."""
+
+        def decorator(func):
+            func = self.arguments(args or PageArgs, location="query")(func)
+            func = api_auth(*roles)(func)
+            if codes:
+                func = documents(*codes)(func)
+            return self.response(200, page_of(item_schema))(func)
+
+        return decorator
+
+    def also_as(self, *content_types: str, json_object: bool = False) -> Callable:
+        """Document the download formats next to JSON (``format=csv``/``xlsx`` stream a file);
+        ``json_object``: the JSON form has no schema of its own."""
+        content = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in content_types}
+        if json_object:
+            content["application/json"] = {"schema": {"type": "object"}}
+        return self.doc(responses={200: {"content": content}})
+
 
 # --- documentation helpers ------------------------------------------------------------------------------
 

@@ -10,13 +10,11 @@ from booking.api.common import (
     BodySchema,
     Instant,
     Integer,
-    PageArgs,
     StrictBoolean,
     Text,
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.core.errors import Invalid
@@ -89,9 +87,7 @@ class ProviderOffers(MethodView):
 
 @blp.route("/compute/offers")
 class Offers(MethodView):
-    @blp.response(200, page_of(OfferSchema))
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(OfferSchema)
     def get(self, args):
         return paginate(compute.visible_offers(current_actor()), ComputeOffer.id, args)
 

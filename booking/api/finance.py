@@ -21,7 +21,6 @@ from booking.api.common import (
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.core.errors import Invalid
@@ -154,9 +153,7 @@ class AuditListArgs(PageArgs):
 
 @blp.route("/exceptions")
 class Exceptions(MethodView):
-    @blp.response(200, page_of(ExceptionSchema))
-    @api_auth("finance", "admin")
-    @blp.arguments(ExceptionListArgs, location="query")
+    @blp.paged_list(ExceptionSchema, "finance", "admin", args=ExceptionListArgs)
     def get(self, args):
         """What reconciliation and payments would not charge silently; a district office sees those
         touching its district's teams."""
@@ -193,18 +190,10 @@ class PeriodClose(MethodView):
         return {"period": closed.period, "closed": True, "closed_at": closed.closed_at}
 
 
-def _also_as(*content_types: str, json_object: bool = False):
-    """Document the download formats next to JSON (``format=csv``/``xlsx`` stream a file)."""
-    content = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in content_types}
-    if json_object:  # the JSON form has no schema of its own
-        content["application/json"] = {"schema": {"type": "object"}}
-    return blp.doc(responses={200: {"content": content}})
-
-
 @blp.route("/statements")
 class Statements(MethodView):
     @blp.response(200, StatementSchema)
-    @_also_as("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    @blp.also_as("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     @documents(404)
     @api_auth("finance")
     @blp.arguments(StatementArgs, location="query")
@@ -242,7 +231,7 @@ class LabReportArgs(StatementArgs):
 @blp.route("/lab-report")
 class LabReport(MethodView):
     @blp.response(200)
-    @_also_as(
+    @blp.also_as(
         "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", json_object=True
     )
     @documents(404)
@@ -320,7 +309,7 @@ def _journal_json(period: str, district: str | None):
 @blp.route("/journal")
 class Journal(MethodView):
     @blp.response(200, JournalSchema)
-    @_also_as("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    @blp.also_as("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     @api_auth("finance", "admin")
     @blp.arguments(JournalArgs, location="query")
     def get(self, args):
@@ -363,9 +352,7 @@ class Dashboard(MethodView):
 
 @blp.route("/audit")
 class AuditLog(MethodView):
-    @blp.response(200, page_of(AuditEntrySchema))
-    @api_auth("finance", "admin")
-    @blp.arguments(AuditListArgs, location="query")
+    @blp.paged_list(AuditEntrySchema, "finance", "admin", args=AuditListArgs)
     def get(self, args):
         """Every officer action; a district office sees its district's."""
         return paginate(audit.filtered_entries(current_actor(), args), AuditEntry.id, args)

@@ -15,7 +15,6 @@ from booking.api.common import (
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.api.instrument_schemas import InstrumentSchema
@@ -97,9 +96,7 @@ class AvailabilitySchema(ma.Schema):
 
 @blp.route("/instruments")
 class Instruments(MethodView):
-    @blp.response(200, page_of(InstrumentSchema))
-    @api_auth()
-    @blp.arguments(InstrumentSearchArgs, location="query")
+    @blp.paged_list(InstrumentSchema, args=InstrumentSearchArgs)
     def get(self, args):
         """Search the active instruments of all labs; with free_from and free_to, only those that
         can be booked for that whole range (opening hours, grid, duration, lead time, horizon,

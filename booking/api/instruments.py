@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, api_auth, current_actor, documents, paginate
 from booking.api.instrument_schemas import (
     BlackoutCreatedSchema,
     BlackoutCreateSchema,
@@ -32,9 +32,7 @@ class Labs(MethodView):
         """Register a lab."""
         return labs.create_lab(**body)
 
-    @blp.response(200, page_of(LabSchema))
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(LabSchema)
     def get(self, args):
         return paginate(labs.visible_labs(current_actor()), Lab.id, args)
 

@@ -8,11 +8,9 @@ from flask.views import MethodView
 from booking.api.common import (
     Blueprint,
     BodySchema,
-    PageArgs,
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.models import INVITATION_STATUSES, TeamInvitation
@@ -64,10 +62,7 @@ class TeamInvitations(MethodView):
         """
         return invitations.invite(current_actor(), team_id, body["email"])
 
-    @blp.response(200, page_of(InvitationSchema))
-    @documents(404)
-    @api_auth("founder")
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(InvitationSchema, "founder", codes=(404,))
     def get(self, args, team_id):
         """The team's invitations (members): pending, accepted, revoked or expired."""
         return paginate(invitations.invitations_of(current_actor(), team_id), TeamInvitation.id, args)

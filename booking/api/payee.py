@@ -9,19 +9,13 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 
 from booking.api.common import Blueprint, QueryId, api_auth, current_actor, documents
-from booking.api.finance import PERIOD
+from booking.api.finance import PERIOD, StatementRowSchema
 from vouchers.reports import files, payee_statements
 from vouchers.reports.exports import CONTENT_TYPES
 
 blp = Blueprint(
     "payee", __name__, url_prefix="/api/v1/payee", description="Statements for labs and providers"
 )
-
-
-def _also_as(*content_types: str):
-    """Document the download formats next to JSON (``format=csv``/``xlsx`` stream a file)."""
-    content = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in content_types}
-    return blp.doc(responses={200: {"content": content}})
 
 
 class PayeeStatementArgs(ma.Schema):
@@ -38,18 +32,8 @@ class PayeeStatementArgs(ma.Schema):
     payee_id = QueryId()
 
 
-class PayeeRowSchema(ma.Schema):
-    payee_kind = ma.fields.String()
-    payee_id = ma.fields.Integer()
-    payee_name = ma.fields.String()
-    organization = ma.fields.String()
-    bookings = ma.fields.Integer()
-    total_fen = ma.fields.Integer()
-    municipal_fen = ma.fields.Integer()
-    district_fen = ma.fields.Integer()
-    subsidy_fen = ma.fields.Integer()
-    team_fen = ma.fields.Integer()
-    fee_fen = ma.fields.Integer()
+class PayeeRowSchema(StatementRowSchema):
+    """A payee's totals: the finance statement's row (named apart in the API's document)."""
 
 
 class PayeeLineSchema(ma.Schema):
@@ -82,7 +66,7 @@ class PayeeStatementSchema(ma.Schema):
 @blp.route("/statements")
 class PayeeStatements(MethodView):
     @blp.response(200, PayeeStatementSchema)
-    @_also_as("text/csv", CONTENT_TYPES["xlsx"])
+    @blp.also_as("text/csv", CONTENT_TYPES["xlsx"])
     @documents(404)
     @api_auth("lab_manager", "provider", "admin")
     @blp.arguments(PayeeStatementArgs, location="query")

@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, api_auth, current_actor, documents, paginate
 from booking.api.schemas import ProviderCreateSchema, ProviderSchema
 from booking.models import Provider
 from booking.people import providers
@@ -20,9 +20,7 @@ class Providers(MethodView):
         """Register a compute provider; its users are then created with ``provider_id``."""
         return providers.create_provider(**body)
 
-    @blp.response(200, page_of(ProviderSchema))
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(ProviderSchema)
     def get(self, args):
         return paginate(providers.visible_providers(current_actor()), Provider.id, args)
 

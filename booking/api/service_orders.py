@@ -20,7 +20,6 @@ from booking.api.common import (
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.core.body_limits import body_limit
@@ -150,9 +149,7 @@ class ServiceOrders(MethodView):
             digest=request_digest({"service_order": request.get_json(silent=True) or {}}),
         )
 
-    @blp.response(200, page_of(ServiceOrderSchema))
-    @api_auth()
-    @blp.arguments(ServiceOrderListArgs, location="query")
+    @blp.paged_list(ServiceOrderSchema, args=ServiceOrderListArgs)
     def get(self, args):
         """Orders you may see (your teams', your labs', your district's), filtered."""
         query = service_orders.visible_orders(

@@ -20,7 +20,6 @@ from booking.api.common import (
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.core.money import MAX_FEN
@@ -125,9 +124,7 @@ class LabServices(MethodView):
 
 @blp.route("/services")
 class Services(MethodView):
-    @blp.response(200, page_of(ServiceSchema))
-    @api_auth()
-    @blp.arguments(ServiceSearchArgs, location="query")
+    @blp.paged_list(ServiceSchema, args=ServiceSearchArgs)
     def get(self, args):
         """Search the service catalogue: active services, and the inactive ones of labs you manage."""
         return paginate(services.found_services(current_actor(), args), Service.id, args)

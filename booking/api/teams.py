@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, api_auth, current_actor, documents, paginate
 from booking.api.schemas import MemberSchema, TeamCreateSchema, TeamSchema, VerifiedSchema
 from booking.models import Team
 from booking.people import teams
@@ -20,9 +20,7 @@ class Teams(MethodView):
         """Register a team; the caller becomes its owner. It starts unverified."""
         return teams.create_team(current_actor(), **body)
 
-    @blp.response(200, page_of(TeamSchema))
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(TeamSchema)
     def get(self, args):
         """Teams you may see: your own; a district's for its finance office; all for admins."""
         return paginate(teams.visible_teams(current_actor()), Team.id, args)

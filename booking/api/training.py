@@ -8,11 +8,9 @@ from flask.views import MethodView
 from booking.api.common import (
     Blueprint,
     BodySchema,
-    PageArgs,
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from instruments import catalogue, training
@@ -65,10 +63,7 @@ class InstrumentTrainingRequests(MethodView):
         instrument = catalogue.instrument_for(actor, instrument_id)
         return training.request_training(actor, instrument, body["note"])
 
-    @blp.response(200, page_of(TrainingRequestSchema))
-    @documents(404)
-    @api_auth("lab_manager", "admin")
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(TrainingRequestSchema, "lab_manager", "admin", codes=(404,))
     def get(self, args, instrument_id):
         """Every training request on the instrument, oldest first, a page at a time (its lab's managers)."""
         instrument = catalogue.managed_instrument_for(current_actor(), instrument_id)

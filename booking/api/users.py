@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from sqlalchemy import select
 
-from booking.api.common import Blueprint, PageArgs, api_auth, current_actor, documents, page_of, paginate
+from booking.api.common import Blueprint, api_auth, current_actor, documents, paginate
 from booking.api.schemas import DistrictSchema, UserCreateSchema, UserSchema, UserUpdateSchema
 from booking.core.db import db
 from booking.core.errors import NotFound
@@ -38,9 +38,7 @@ class Users(MethodView):
             add_lab_manager(lab, user.id)
         return user
 
-    @blp.response(200, page_of(UserSchema))
-    @api_auth("admin")
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(UserSchema, "admin")
     def get(self, args):
         """All users (admin)."""
         return paginate(select(User), User.id, args)

@@ -17,7 +17,6 @@ from booking.api.common import (
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.core.money import MAX_FEN
@@ -185,9 +184,7 @@ class Programs(MethodView):
         """Create and fund a programme: municipal finance → municipal; district finance → its district."""
         return programs.create_program(current_actor(), **body)
 
-    @blp.response(200, page_of(ProgramSchema))
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(ProgramSchema)
     def get(self, args):
         return paginate(programs.visible_programs(current_actor()), Program.id, args)
 
@@ -239,9 +236,7 @@ class ProgramApplications(MethodView):
 
 @blp.route("/applications")
 class Applications(MethodView):
-    @blp.response(200, page_of(ApplicationSchema))
-    @api_auth()
-    @blp.arguments(ApplicationListArgs, location="query")
+    @blp.paged_list(ApplicationSchema, args=ApplicationListArgs)
     def get(self, args):
         """Applications you may see: a finance office's queue, a founder's own teams'."""
         return paginate(programs.filtered_applications(current_actor(), args), Application.id, args)

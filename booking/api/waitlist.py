@@ -10,11 +10,9 @@ from booking.api.common import (
     BodySchema,
     Id,
     Instant,
-    PageArgs,
     api_auth,
     current_actor,
     documents,
-    page_of,
     paginate,
 )
 from booking.flow import waitlist
@@ -59,10 +57,7 @@ class InstrumentWaitlist(MethodView):
         The range follows a booking's time rules (same codes); another team → 404."""
         return waitlist.join(current_actor(), instrument_id, **body)
 
-    @blp.response(200, page_of(WaitlistEntrySchema))
-    @documents(404)
-    @api_auth()
-    @blp.arguments(PageArgs, location="query")
+    @blp.paged_list(WaitlistEntrySchema, codes=(404,))
     def get(self, args, instrument_id):
         """The caller's teams' entries for this instrument."""
         actor = current_actor()

@@ -16,6 +16,7 @@ from booking.web import (  # noqa: F401 - imported for their routes
     finance_periods,
     finance_reports,
     home,
+    instrument_booking,
     instruments,
     invitations,
     kiosk,

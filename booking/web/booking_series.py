@@ -6,7 +6,7 @@ The operations are ``booking.flow.series`` and ``booking.flow.reschedule``, the 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -21,9 +21,9 @@ from booking.web.access import page
 from booking.web.blueprint import blp
 from booking.web.bookings import _detail_page, booking_error_message
 from booking.web.errors import show_refusal
+from booking.web.instrument_booking import booked_range
 from booking.web.series_forms import RescheduleForm, SeriesCancelForm
 from instruments.models import Instrument
-from instruments.rules import zone
 from vouchers import commitments
 
 
@@ -84,14 +84,6 @@ def booking_series_cancel(series_id: int):
     return redirect(url_for("web.booking_series_detail", series_id=series_id))
 
 
-def _moved_range(form: RescheduleForm, tz_name: str) -> tuple[datetime, datetime]:
-    """The form's local date and times as UTC instants; an end of 00:00 is the following midnight."""
-    tz = zone(tz_name)
-    starts = datetime.combine(form.date.data, form.starts.data, tzinfo=tz)
-    end_day = form.date.data + timedelta(days=1) if form.ends.data == time(0) else form.date.data
-    return starts.astimezone(UTC), datetime.combine(end_day, form.ends.data, tzinfo=tz).astimezone(UTC)
-
-
 @blp.route("/bookings/<int:booking_id>/reschedule", methods=["POST"])
 @page("founder")
 def booking_reschedule(booking_id: int):
@@ -99,7 +91,7 @@ def booking_reschedule(booking_id: int):
     form = RescheduleForm(prefix="move")
     if not form.validate_on_submit():
         return _detail_page(booking, status=422, move_form=form)
-    starts_at, ends_at = _moved_range(
+    starts_at, ends_at = booked_range(
         form, booking.instrument.timezone if booking.instrument else "Asia/Shanghai"
     )
     try:

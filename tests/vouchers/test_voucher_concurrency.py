@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from booking.core.db import db
 from booking.models import User
-from tests.support.concurrency import run_concurrently
+from tests.support.concurrency import book_hours_at_once, run_concurrently, subsidy_fen
 from vouchers import programs
 from vouchers.models import Program, SubsidyLine, Voucher
 from vouchers.verify import ledger_breaches
 
 pytestmark = pytest.mark.concurrency
 
-ALWAYS_OPEN = tuple((day, 0, 1440) for day in range(7))
 N = 32
 
 
@@ -27,31 +25,13 @@ def test_concurrent_bookings_never_overspend_one_voucher(app, make):
     program = make.program(rate_bp=5000)
     # each booking: 1 h at ¥100 → 5,000 fen of subsidy wanted; the voucher covers 10 of 32 fully
     voucher = make.voucher(team, program, 52_500)
-    instruments = [make.instrument(make.lab(), hours=ALWAYS_OPEN, lead_minutes=0) for _ in range(4)]
-    token = make.token_for(owner)
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=1, minute=0, second=0, microsecond=0)
-
-    def attempt(i):
-        body = {
-            "team_id": team.id,
-            "instrument_id": instruments[i % 4].id,
-            "starts_at": (start + timedelta(hours=i // 4)).isoformat(),
-            "ends_at": (start + timedelta(hours=i // 4 + 1)).isoformat(),
-        }
-        return lambda client: client.post(
-            "/api/v1/bookings", json=body, headers={"Authorization": f"Bearer {token}"}
-        )
-
-    responses = run_concurrently(app, [attempt(i) for i in range(N)])
-    assert Counter(r.status_code for r in responses) == {201: N}, [
-        r.json for r in responses if r.status_code != 201
-    ]
-    subsidies = [sum(s["amount_fen"] for s in r.json["quote"]["subsidies"]) for r in responses]
+    responses = book_hours_at_once(app, make, owner, team, N)
+    subsidies = [subsidy_fen(r) for r in responses]
     assert sum(subsidies) == 52_500  # drawn to the last fen, never beyond
     assert sorted(subsidies, reverse=True)[:11] == [5_000] * 10 + [2_500]
     for response in responses:
         quote = response.json["quote"]
-        assert quote["team_pays_fen"] == quote["total_fen"] - sum(s["amount_fen"] for s in quote["subsidies"])
+        assert quote["team_pays_fen"] == quote["total_fen"] - subsidy_fen(response)
     with app.app_context():
         committed = {
             booking_id: amount
@@ -62,9 +42,7 @@ def test_concurrent_bookings_never_overspend_one_voucher(app, make):
             )
         }
         for response in responses:  # every quote is exactly what was committed
-            assert committed.get(response.json["id"], 0) == sum(
-                s["amount_fen"] for s in response.json["quote"]["subsidies"]
-            )
+            assert committed.get(response.json["id"], 0) == subsidy_fen(response)
         assert db.session.get(Voucher, voucher.id).face_value_fen == 52_500
         assert ledger_breaches() == []
 
