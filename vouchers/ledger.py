@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from booking.core import clock
@@ -85,6 +85,20 @@ def lock(accounts: Iterable[LedgerAccount]) -> list[LedgerAccount]:
     return [locked[a.id] for a in wanted]
 
 
+# Built once (every booking runs them; SQLAlchemy keeps the ORM's compiled state, bench/statement_cost.py)
+_VOUCHER_ACCOUNTS_LOCKED = (
+    select(LedgerAccount)
+    .where(
+        LedgerAccount.voucher_id.in_(bindparam("voucher_ids", expanding=True)),
+        LedgerAccount.kind.in_(bindparam("kinds", expanding=True)),
+    )
+    .order_by(LedgerAccount.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_CLOSED_FROM = select(AccountingPeriod.period).where(AccountingPeriod.period >= bindparam("period"))
+
+
 def lock_voucher_accounts(programs: dict[int, int], kinds: tuple[str, ...]) -> dict[str, LedgerAccount]:
     """The accounts of these kinds of the vouchers ``programs`` ({voucher id: programme id}), by key,
     locked as ``lock`` locks them (id order) and read in one statement; one not opened yet is opened
@@ -92,13 +106,7 @@ def lock_voucher_accounts(programs: dict[int, int], kinds: tuple[str, ...]) -> d
     ids = sorted(programs)
     found = {
         a.key: a
-        for a in db.session.scalars(
-            select(LedgerAccount)
-            .where(LedgerAccount.voucher_id.in_(ids), LedgerAccount.kind.in_(kinds))
-            .order_by(LedgerAccount.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        for a in db.session.scalars(_VOUCHER_ACCOUNTS_LOCKED, {"voucher_ids": ids, "kinds": list(kinds)})
     }
     for voucher_id in ids:
         for kind in kinds:
@@ -122,7 +130,7 @@ def open_period_for(at: datetime) -> str:
     """The period an entry made at ``at`` belongs to: its month, or, if that month is closed, the
     next open one (a closed period is immutable; late corrections land after it)."""
     period = period_of(at)
-    closed = set(db.session.scalars(select(AccountingPeriod.period).where(AccountingPeriod.period >= period)))
+    closed = set(db.session.scalars(_CLOSED_FROM, {"period": period}))
     while period in closed:
         period = next_period(period)
     return period

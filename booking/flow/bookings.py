@@ -3,10 +3,8 @@
 
 One function per state change, shared by the JSON API and the HTML views; each only flushes.
 
-No overlap, guaranteed by the database: on PostgreSQL an exclusion constraint refuses two bookings
-holding overlapping time on one instrument (requests for one instrument take turns on its row lock,
-``lock_instrument``, so a loser finds the time held → 409 ``slot_taken``); on SQLite every writing request begins ``BEGIN IMMEDIATE``, so writers
-are serialised and the overlap check below runs on the committed state.
+No overlap, guaranteed by the database (``booking.flow.slots``: the instrument's row lock, the
+overlap check, the exclusion constraint on PostgreSQL, serialised writers on SQLite).
 """
 
 from __future__ import annotations
@@ -15,19 +13,18 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, Select, literal_column, select, union_all
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from booking.core import clock
 from booking.core.db import db
-from booking.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
+from booking.core.errors import Conflict, Forbidden, Invalid, NotFound, unknown_reference
 from booking.core.money import share_fen, time_cost_fen
 from booking.flow import fair_use, notifications, waitlist
 from booking.flow.payments import capture, holds
+from booking.flow.slots import insert_holding, lock_instrument, slot_problems, slot_taken
 from booking.models import (
     CANCELLABLE_STATUSES,
-    HOLDING_STATUSES,
     Booking,
     BookingStatus,
     ComputeOffer,
@@ -39,9 +36,7 @@ from booking.models import (
 from booking.models.booking import NO_OVERLAP_CONSTRAINT
 from booking.people.accounts import require_verified_email
 from booking.people.teams import booking_team
-from instruments.catalogue import blackouts_of, is_qualified
-from instruments.models import Blackout, Instrument, Lab, LabManager
-from instruments.rules import Policy, time_problems
+from instruments.models import Instrument, Lab, LabManager
 from vouchers import commitments
 
 
@@ -50,12 +45,17 @@ def request_digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# The booking path's reads are built once, with bound parameters: SQLAlchemy keeps the ORM's compiled
+# state of a statement object it has seen, which is about 40 % of a read's CPU (bench/statement_cost.py)
+_EARLIER = select(Booking).where(
+    Booking.created_by_id == bindparam("actor_id"), Booking.idempotency_key == bindparam("key")
+)
+
+
 def replay(actor: User, idempotency_key: str | None, digest: str | None) -> Booking | None:
     if not idempotency_key:
         return None
-    earlier = db.session.scalar(
-        select(Booking).where(Booking.created_by_id == actor.id, Booking.idempotency_key == idempotency_key)
-    )
+    earlier = db.session.scalar(_EARLIER, {"actor_id": actor.id, "key": idempotency_key})
     if earlier is not None and earlier.request_digest != digest:
         raise Invalid(
             "This Idempotency-Key was used with a different request.",
@@ -63,136 +63,6 @@ def replay(actor: User, idempotency_key: str | None, digest: str | None) -> Book
             details={"Idempotency-Key": ["Used before with another body."]},
         )
     return earlier
-
-
-def overlapping_holder(
-    instrument_id: int, starts_at: datetime, ends_at: datetime, excluding_booking_id: int | None = None
-) -> Booking | None:
-    """A booking holding (part of) this time; ``excluding_booking_id``: one being moved, whose own old
-    time does not stand in its way."""
-    query = select(Booking).where(
-        Booking.instrument_id == instrument_id,
-        Booking.status.in_(HOLDING_STATUSES),
-        Booking.starts_at < ends_at,
-        Booking.ends_at > starts_at,
-    )
-    if excluding_booking_id is not None:
-        query = query.where(Booking.id != excluding_booking_id)
-    return db.session.scalar(query.limit(1))
-
-
-def _blackouts_and_holder(
-    instrument_id: int, starts_at: datetime, ends_at: datetime, excluding_booking_id: int | None
-) -> tuple[list[tuple[datetime, datetime]], bool]:
-    """The instrument's blackouts across this time (by start) and whether a booking holds (part of)
-    it (``overlapping_holder``), in one statement: UNION ALL of the two."""
-    holder = select(Booking.id).where(
-        Booking.instrument_id == instrument_id,
-        Booking.status.in_(HOLDING_STATUSES),
-        Booking.starts_at < ends_at,
-        Booking.ends_at > starts_at,
-    )
-    if excluding_booking_id is not None:
-        holder = holder.where(Booking.id != excluding_booking_id)
-    held = literal_column("1", Integer)
-    rows = db.session.execute(
-        union_all(
-            select(literal_column("0", Integer).label("held"), Blackout.starts_at, Blackout.ends_at).where(
-                Blackout.instrument_id == instrument_id,
-                Blackout.ends_at > starts_at,
-                Blackout.starts_at < ends_at,
-            ),
-            select(held, Booking.starts_at, Booking.ends_at).where(
-                Booking.id == holder.limit(1).scalar_subquery()
-            ),
-        )
-    ).all()
-    blackouts = sorted((row[1], row[2]) for row in rows if not row[0])
-    return blackouts, any(row[0] for row in rows)
-
-
-def _slot_taken() -> Conflict:
-    return Conflict("Someone else holds (part of) this time.", code="slot_taken")
-
-
-DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for a deadlock it broke
-INSERT_ATTEMPTS = 3
-
-
-def _insert_holding(booking: Booking) -> None:
-    """Insert a booking that holds time, in a SAVEPOINT.
-
-    Two requests that insert overlapping bookings at the same instant each find the other's
-    uncommitted row when checking the exclusion constraint and wait for each other; PostgreSQL
-    breaks that deadlock by failing one of them. Only the SAVEPOINT is lost, so the loser inserts
-    again: now it simply waits for the other request and then fails with the constraint (→ 409
-    ``slot_taken``) or, if the other rolled back, holds the time itself. Should that keep
-    deadlocking, others are racing for the same time right now: ``slot_taken``, nothing held.
-    """
-    for _attempt in range(INSERT_ATTEMPTS):
-        try:
-            with db.session.begin_nested():
-                db.session.add(booking)
-            return
-        except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) != DEADLOCK:
-                raise
-    raise _slot_taken()
-
-
-def lock_instrument(instrument_id: int) -> Instrument | None:
-    """The instrument, locked for this transaction (PostgreSQL: ``FOR NO KEY UPDATE``, so foreign-key
-    checks of other writers pass): requests booking one instrument take turns here instead of racing
-    to insert. Racing inserts that overlap wait for each other inside the exclusion constraint, which
-    PostgreSQL resolves as deadlocks, one per second (``deadlock_timeout``): 32 such requests at once
-    took long enough for waiting requests to run out of pool connections (503). Taking turns, each
-    finds the time already held by the one before (409 ``slot_taken``) in a few milliseconds; the
-    exclusion constraint still refuses any overlap that gets past this (tested with the check off).
-    SQLite serialises every writer anyway. Its opening hours (the time rules need them) come in the
-    same statement (only the instrument's row is locked)."""
-    return (
-        db.session.scalars(
-            select(Instrument)
-            .options(joinedload(Instrument.opening_hours))
-            .where(Instrument.id == instrument_id)
-            .with_for_update(of=Instrument, key_share=True)
-        )
-        .unique()
-        .first()
-    )
-
-
-def slot_problems(
-    actor: User,
-    instrument: Instrument,
-    starts_at: datetime,
-    ends_at: datetime,
-    now: datetime,
-    *,
-    excluding_booking_id: int | None = None,
-) -> list[DomainError]:
-    """Every rule that refuses ``actor`` this slot (training, the time rules, someone else holding
-    it), in the order booking checks them: booking refuses with the first, a form shows them all.
-    ``excluding_booking_id``: a booking being moved (``booking.flow.reschedule``); its own old time
-    counts neither as taken nor against any per-team limit."""
-    problems: list[DomainError] = []
-    if instrument.requires_training and not is_qualified(instrument, actor, now):
-        problems.append(
-            Invalid(
-                "You are not qualified on this instrument yet; ask the lab for training.",
-                code="not_qualified",
-                details={"instrument_id": ["Training required."]},
-            )
-        )
-    if ends_at > starts_at:
-        blackouts, held = _blackouts_and_holder(instrument.id, starts_at, ends_at, excluding_booking_id)
-    else:
-        blackouts = [(b.starts_at, b.ends_at) for b in blackouts_of(instrument, starts_at, ends_at)]
-        held = False
-    problems += time_problems(Policy.of(instrument), starts_at, ends_at, now, blackouts)
-    if held:
-        problems.append(_slot_taken())
-    return problems
 
 
 def create_instrument_booking(
@@ -245,7 +115,7 @@ def create_instrument_booking(
         request_digest=digest,
     )
     try:
-        _insert_holding(booking)
+        insert_holding(booking)
     except IntegrityError as error:
         # A concurrent request committed first: either it holds the slot (exclusion constraint) or it
         # was this very request sent twice with the same Idempotency-Key.
@@ -253,7 +123,7 @@ def create_instrument_booking(
         if earlier is not None:
             return earlier, False
         if NO_OVERLAP_CONSTRAINT in str(error.orig):
-            raise _slot_taken()
+            raise slot_taken()
         raise
     commitments.commit_subsidy(booking, payee_organization_id=instrument.lab.organization_id)
     holds.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked

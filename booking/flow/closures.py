@@ -21,8 +21,8 @@ from sqlalchemy import select
 from booking.core import clock
 from booking.core.db import db
 from booking.flow import notifications, waitlist
-from booking.flow.bookings import lock_instrument
 from booking.flow.payments import capture
+from booking.flow.slots import lock_instrument
 from booking.models import Booking, BookingStatus, User
 from instruments import catalogue, closures
 from instruments.models import Blackout, Instrument, LabClosure

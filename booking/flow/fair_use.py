@@ -13,7 +13,7 @@
 Both quotas take ``excluding_booking_id``: a rescheduled booking does not count its own old time.
 
 Under concurrency: counting and then inserting is a check-then-act race. Every booking or move of an
-instrument first takes that instrument's row lock (``booking.flow.bookings.lock_instrument``, PostgreSQL
+instrument first takes that instrument's row lock (``booking.flow.slots.lock_instrument``, PostgreSQL
 ``FOR NO KEY UPDATE``), and the quotas are per instrument, so the counts of one booking include every
 booking of the instrument committed before it and none can be inserted meanwhile. SQLite serialises
 every writing request with ``BEGIN IMMEDIATE`` already. ``check_fair_use`` must therefore run after

@@ -1,6 +1,6 @@
 """Moving a booking to another time: it keeps its id and moves whole or not at all.
 
-Every rule of a new booking applies to the new time (``bookings.slot_problems`` with the booking's own
+Every rule of a new booking applies to the new time (``slots.slot_problems`` with the booking's own
 old time excluded); the cost is re-quoted (old commitment released, new split committed), the card
 hold follows the team's new share, and an instrument that needs approval asks for it again. The
 whole move runs in one SAVEPOINT: a refusal leaves the booking exactly as it was. No overlap stays
@@ -20,10 +20,11 @@ from booking.core.db import db
 from booking.core.errors import Conflict, Forbidden, Invalid
 from booking.core.money import time_cost_fen
 from booking.flow import fair_use, notifications, waitlist
-from booking.flow.bookings import DEADLOCK, INSERT_ATTEMPTS, booking_for, invalid_status, lock_instrument
 from booking.flow.bookings import _locked as locked
-from booking.flow.bookings import slot_problems as rules_refusing
+from booking.flow.bookings import booking_for, invalid_status
 from booking.flow.payments import holds
+from booking.flow.slots import DEADLOCK, INSERT_ATTEMPTS, lock_instrument
+from booking.flow.slots import slot_problems as rules_refusing
 from booking.models import CANCELLABLE_STATUSES, Booking, BookingStatus, User
 from booking.models.booking import NO_OVERLAP_CONSTRAINT
 from booking.people.accounts import require_verified_email
@@ -56,7 +57,7 @@ def can_reschedule(booking: Booking, user: User, now: datetime) -> bool:
 
 def _move_times(booking: Booking, starts_at: datetime, ends_at: datetime) -> None:
     """UPDATE the booking's times in a SAVEPOINT; a deadlock PostgreSQL broke is tried again (as
-    ``bookings._insert_holding``), an overlap the constraint refuses is ``slot_taken``."""
+    ``slots.insert_holding``), an overlap the constraint refuses is ``slot_taken``."""
     for _attempt in range(INSERT_ATTEMPTS):
         try:
             with db.session.begin_nested():

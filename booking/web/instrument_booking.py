@@ -17,7 +17,7 @@ from flask_login import current_user
 from booking.core import clock
 from booking.core.errors import DomainError
 from booking.core.money import time_cost_fen
-from booking.flow import bookings, fair_use, series
+from booking.flow import bookings, fair_use, series, slots
 from booking.models import BookingStatus
 from booking.people.accounts import require_verified_email
 from booking.web.access import page
@@ -73,7 +73,7 @@ def instrument_book(instrument_id: int):
         return _book_series(instrument, form, starts_at, ends_at)
     if form.confirmed.data != "yes":
         now = clock.now()
-        problems = bookings.slot_problems(current_user, instrument, starts_at, ends_at, now)
+        problems = slots.slot_problems(current_user, instrument, starts_at, ends_at, now)
         problems += fair_use.fair_use_problems(form.team_id.data, instrument, starts_at, ends_at, now)
         if problems:  # no price for a slot that cannot be booked: say everything that is wrong
             for problem in problems:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from booking.core.db import db
-from booking.flow import bookings
+from booking.flow import slots
 from booking.models import HOLDING_STATUSES, Booking
 from tests.support.concurrency import run_concurrently
 
@@ -107,7 +107,8 @@ def test_the_database_alone_prevents_overlap(app, bookable, monkeypatch):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("the exclusion constraint exists on PostgreSQL only")
-    monkeypatch.setattr(bookings, "overlapping_holder", lambda *args: None)
+    check = slots.blackouts_and_holder  # blackouts still count; a holding booking no longer does
+    monkeypatch.setattr(slots, "blackouts_and_holder", lambda *args: (check(*args)[0], False))
     instrument, teams, start = bookable
     calls = [_attempt(instrument, *teams[i % 4], start, start + timedelta(hours=2)) for i in range(N)]
     _assert_exactly_one_winner(run_concurrently(app, calls))

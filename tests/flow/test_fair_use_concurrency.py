@@ -1,7 +1,7 @@
 """Quotas hold under concurrency, proven with real concurrent connections on the test database's
 engine: one team books distinct free slots of one instrument all at once.
 
-PostgreSQL: ``bookings.lock_instrument`` (the instrument's row lock, taken before any rule is checked)
+PostgreSQL: ``slots.lock_instrument`` (the instrument's row lock, taken before any rule is checked)
 makes each request count after the previous one committed — without it every request counts the same
 committed state and all of them win. SQLite: writers are serialised by BEGIN IMMEDIATE.
 """
