@@ -61,6 +61,9 @@ _ACTIVE_VOUCHERS = (
 )
 
 
+_INSERT_LINES = insert(SubsidyLine.__table__)
+
+
 def _candidates(
     team_id: int, starts_at, except_booking_id: int | None = None, accounts: dict | None = None
 ) -> list[Candidate]:
@@ -202,7 +205,7 @@ def _commit(
             for line in split.lines
         ]
         if fresh:
-            db.session.execute(insert(SubsidyLine.__table__), fresh)
+            db.session.execute(_INSERT_LINES, fresh)
         # what the response quotes: the same values, as (transient) lines outside the session
         return [SubsidyLine(**row) for row in fresh]
     written = []

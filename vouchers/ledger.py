@@ -97,6 +97,10 @@ _VOUCHER_ACCOUNTS_LOCKED = (
     .execution_options(populate_existing=True)
 )
 _CLOSED_FROM = select(AccountingPeriod.period).where(AccountingPeriod.period >= bindparam("period"))
+_INSERT_TRANSACTIONS = insert(JournalTransaction.__table__).returning(
+    JournalTransaction.__table__.c.id, sort_by_parameter_order=True
+)
+_INSERT_POSTINGS = insert(Posting.__table__)
 
 
 def lock_voucher_accounts(programs: dict[int, int], kinds: tuple[str, ...]) -> dict[str, LedgerAccount]:
@@ -211,12 +215,9 @@ def post_all(kind: str, movements: list[Movement], *, at: datetime | None = None
         entries_of.append(entries)
     if not transactions:
         return made
-    journal = JournalTransaction.__table__
-    ids = db.session.scalars(
-        insert(journal).returning(journal.c.id, sort_by_parameter_order=True), transactions
-    ).all()
+    ids = db.session.scalars(_INSERT_TRANSACTIONS, transactions).all()
     db.session.execute(
-        insert(Posting.__table__),
+        _INSERT_POSTINGS,
         [
             {"transaction_id": transaction_id, "account_id": acct.id, "amount_fen": amount}
             for transaction_id, entries in zip(ids, entries_of, strict=True)

@@ -281,11 +281,14 @@ def _mails(booking: Booking, template: str, recipients: list[User]) -> list[dict
     ]
 
 
+_INSERT_MAILS = insert(OutboxMessage.__table__)
+
+
 def _queue(rows: list[dict]) -> None:
     """Write outbox rows in one statement (a multi-row INSERT): nothing reads them back in the
     request, so no ORM objects are made for them."""
     if rows:
-        db.session.execute(insert(OutboxMessage.__table__), rows)
+        db.session.execute(_INSERT_MAILS, rows)
 
 
 def booking_event(booking: Booking, event: str) -> None:
