@@ -76,8 +76,10 @@ def create_instrument_booking(
     idempotency_key: str | None = None,
     digest: str | None = None,
     payment_method: str | None = None,
+    notify: bool = True,
 ) -> tuple[Booking, bool]:
-    """Book an instrument for a team. Returns (booking, created); created is False on a replay."""
+    """Book an instrument for a team. Returns (booking, created); created is False on a replay.
+    ``notify=False``: no mail for this booking (a series mails once for all its occurrences)."""
     require_verified_email(actor)
     earlier = replay(actor, idempotency_key, digest)
     if earlier is not None:
@@ -127,9 +129,9 @@ def create_instrument_booking(
         raise
     commitments.commit_subsidy(booking, payee_organization_id=instrument.lab.organization_id)
     holds.authorize_booking(booking, payment_method, idempotency_key)  # declined: nothing is booked
-    notifications.booking_event(
-        booking, "requested" if booking.status == BookingStatus.PENDING_APPROVAL else "confirmed"
-    )
+    if notify:
+        pending = booking.status == BookingStatus.PENDING_APPROVAL
+        notifications.booking_event(booking, "requested" if pending else "confirmed")
     return booking, True
 
 
@@ -236,7 +238,8 @@ def cancellation_fee_fen(booking: Booking, now: datetime, by_team: bool) -> int:
     return share_fen(booking.estimated_cost_fen, instrument.late_cancel_fee_bp)
 
 
-def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
+def cancel(actor: User, booking_id: int, reason: str | None = None, *, notify: bool = True) -> Booking:
+    """Cancel a booking (``notify=False``: no mail; a series mails once for all it cancels)."""
     booking = booking_for(actor, booking_id)
     if not booking.may_cancel(actor):
         raise Forbidden("Only the team's members or the lab's managers cancel a booking.")
@@ -253,6 +256,7 @@ def cancel(actor: User, booking_id: int, reason: str | None = None) -> Booking:
     booking.cancelled_by_id, booking.cancelled_at = actor.id, now
     db.session.flush()
     capture.on_cancel(booking)  # hold released (or the fee captured) before the response
-    notifications.booking_event(booking, "cancelled")
+    if notify:
+        notifications.booking_event(booking, "cancelled")
     waitlist.time_freed(booking.instrument_id, booking.starts_at, booking.ends_at, now)
     return booking

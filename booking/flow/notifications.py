@@ -67,7 +67,7 @@ def local_times(booking: Booking) -> tuple[datetime, datetime]:
     return booking.starts_at.astimezone(zone), booking.ends_at.astimezone(zone)
 
 
-def _when(booking: Booking) -> tuple[str, str]:
+def describe_when(booking: Booking) -> tuple[str, str]:
     """The booked time in the instrument's timezone: (Chinese, English)."""
     start, end = local_times(booking)
     offset = start.strftime("%z")
@@ -92,7 +92,7 @@ def _resource(booking: Booking) -> str:
 
 def _details(booking: Booking) -> tuple[list[str], list[str]]:
     name = _resource(booking)
-    when_zh, when_en = _when(booking)
+    when_zh, when_en = describe_when(booking)
     zh = [f"预约编号：#{booking.id}", f"团队：{booking.team.name}"]
     en = [f"Booking: #{booking.id}", f"Team: {booking.team.name}"]
     if booking.instrument is not None:
@@ -204,7 +204,7 @@ def _wording(booking: Booking, template: str) -> _Text:
             ],
         )
     if template == "reminder":
-        when_zh, when_en = _when(booking)
+        when_zh, when_en = describe_when(booking)
         return _Text(
             "预约提醒",
             "Booking reminder",
@@ -255,14 +255,16 @@ def bilingual_body(
 # --- queueing -------------------------------------------------------------------------------------------
 
 
-def _team_recipients(booking: Booking) -> list[User]:
-    return [m.user for m in booking.team.memberships if m.user.is_active]
+def team_recipients(team) -> list[User]:
+    """The team's members with an active account."""
+    return [m.user for m in team.memberships if m.user.is_active]
 
 
-def _manager_recipients(booking: Booking) -> list[User]:
-    if booking.instrument is None:
+def manager_recipients(instrument) -> list[User]:
+    """The active managers of the instrument's lab (none for compute)."""
+    if instrument is None:
         return []
-    return [m.user for m in booking.instrument.lab.managers if m.user.is_active]
+    return [m.user for m in instrument.lab.managers if m.user.is_active]
 
 
 def _mails(booking: Booking, template: str, recipients: list[User]) -> list[dict]:
@@ -284,7 +286,7 @@ def _mails(booking: Booking, template: str, recipients: list[User]) -> list[dict
 _INSERT_MAILS = insert(OutboxMessage.__table__)
 
 
-def _queue(rows: list[dict]) -> None:
+def queue(rows: list[dict]) -> None:
     """Write outbox rows in one statement (a multi-row INSERT): nothing reads them back in the
     request, so no ORM objects are made for them."""
     if rows:
@@ -302,10 +304,10 @@ def booking_event(booking: Booking, event: str) -> None:
     if event == "requested" and booking.status != BookingStatus.PENDING_APPROVAL:
         event = "confirmed"
     # recipients first, then the mails: one multi-row INSERT writes them all
-    rows = _mails(booking, event, _team_recipients(booking))
+    rows = _mails(booking, event, team_recipients(booking.team))
     if event == "requested":
-        rows += _mails(booking, "approval_needed", _manager_recipients(booking))
-    _queue(rows)
+        rows += _mails(booking, "approval_needed", manager_recipients(booking.instrument))
+    queue(rows)
 
 
 def send_reminders(now: datetime | None = None) -> int:
@@ -331,8 +333,8 @@ def send_reminders(now: datetime | None = None) -> int:
     ).all()
     rows = []
     for booking in due:
-        rows += _mails(booking, "reminder", _team_recipients(booking))
+        rows += _mails(booking, "reminder", team_recipients(booking.team))
         booking.reminder_sent_at = now
-    _queue(rows)
+    queue(rows)
     db.session.flush()
     return len(due)

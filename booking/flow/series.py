@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from booking.core import clock
 from booking.core.db import db
 from booking.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, unknown_reference
-from booking.flow import bookings
+from booking.flow import bookings, series_mail
 from booking.models import Booking, BookingSeries, BookingStatus, User
 from booking.models.booking_series import ON_CONFLICT, SERIES_EVERY, SERIES_MAX_COUNT, SERIES_MIN_COUNT
 from booking.people.accounts import require_verified_email
@@ -146,6 +146,7 @@ def create_series(
                     ends_at=occurrence_end,
                     use_vouchers=use_vouchers,
                     payment_method=payment_method,
+                    notify=False,  # one mail for the whole series, below
                 )
                 booking.series_id = series.id
                 db.session.flush()
@@ -164,6 +165,7 @@ def create_series(
         outcome.bookings.append(booking)
     series.skipped = list(outcome.skipped)
     db.session.flush()
+    series_mail.series_booked(series, outcome.bookings, outcome.skipped)
     return outcome, True
 
 
@@ -212,14 +214,15 @@ def cancel_series(actor: User, series_id: int, reason: str | None = None) -> tup
     series = series_for(actor, series_id)
     if not series.team.has_member(actor):
         raise Forbidden("Only the team's members cancel its series.")
-    cancelled = fee_fen = 0
+    cancelled: list[Booking] = []
     for occurrence in cancellable_rest(series, actor, clock.now()):
         try:
             with db.session.begin_nested():
-                booking = bookings.cancel(actor, occurrence.id, reason)
+                booking = bookings.cancel(actor, occurrence.id, reason, notify=False)
         except Conflict:  # changed meanwhile (cancelled, checked in): nothing left to cancel there
             continue
         if booking.status == BookingStatus.CANCELLED:
-            cancelled += 1
-            fee_fen += booking.fee_fen
-    return cancelled, fee_fen
+            cancelled.append(booking)
+    fee_fen = sum(booking.fee_fen for booking in cancelled)
+    series_mail.series_cancelled(series, cancelled, fee_fen)  # one mail for all of them
+    return len(cancelled), fee_fen
