@@ -10,9 +10,9 @@ from tests.web.test_access_matrix import world as world  # the matrix's fixture
 
 
 def test_every_page_has_unique_ids(app, make, world, isolated_db):
-    callers = {role: Caller(app, make, user) for role, user in world.users.items() if user is not None}
-    for caller in callers.values():
-        caller.browser()  # signed in outside the savepoints below: a sign-in is a row they would roll back
+    # the world's sessions, signed in once for the module (outside the savepoints below, which would
+    # roll a sign-in's row back)
+    callers = {role: Caller(app, make, user, world, role) for role, user in world.users.items() if user}
     pages = sorted(
         (endpoint, path)
         for (endpoint, method), (path, _body, _statuses) in RULES.items()

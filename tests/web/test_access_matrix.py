@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,8 @@ from booking.models import ApiToken, User
 from booking.people import invitations
 from instruments import closures, training
 from instruments.models import Blackout, Instrument, Lab
-from tests.conftest import CSRF_RE, PASSWORD, sign_in
+from tests.conftest import CSRF_RE, PASSWORD, sign_in, wipe_database
+from tests.support.factories import Factory
 from vouchers import programs
 from vouchers.models import Claim, ClaimAttachment, ClaimShare, FinanceException
 from vouchers.reports import exports
@@ -72,6 +73,8 @@ _n = itertools.count(1)
 class World:
     users: dict
     ids: dict
+    tokens: dict = field(default_factory=dict)  # role → bearer token
+    sessions: dict = field(default_factory=dict)  # role → (cookies, CSRF token) of a browser session
 
 
 def _next_weekday_10am(days_ahead: int = 7) -> datetime:
@@ -82,8 +85,36 @@ def _next_weekday_10am(days_ahead: int = 7) -> datetime:
     return datetime.combine(day, time(10), tzinfo=tz).astimezone(UTC)
 
 
-@pytest.fixture
-def world(make, app) -> World:
+@pytest.fixture(scope="module")
+def world(app) -> World:
+    """One world per test module, built before the first test that uses it and committed for real
+    (module-scoped fixtures are set up before each test's SAVEPOINT isolation), then wiped after the
+    module's last test. Every test still starts from it unchanged: a test's own requests and rows are
+    rolled back with its outer transaction, as before. Each role is signed in once here, too (a browser
+    session is a committed row); the tests copy that session's cookies into fresh test clients."""
+    make = Factory(app, PASSWORD)
+    try:
+        built = _build_world(make, app)
+        for role, user in built.users.items():
+            built.tokens[role] = make.token_for(user) if user is not None else None
+            built.sessions[role] = _browser_session(app, user)
+        yield built
+    finally:
+        wipe_database(app)
+
+
+def _browser_session(app, user) -> tuple[dict, str]:
+    """A test client's cookies after signing in through the form (none for anonymous), and the CSRF
+    token of that session, read from the page "/" leads to ("/sign-in" for anonymous)."""
+    browser = app.test_client()
+    if user is not None:
+        sign_in(browser, user)
+    page = browser.get("/" if user is not None else "/sign-in", follow_redirects=True)
+    page = page.get_data(as_text=True)  # "/" is each role's home; most roles are sent on to a console
+    return dict(browser._cookies), CSRF_RE.search(page).group(1)
+
+
+def _build_world(make, app) -> World:
     owner = make.user("founder")
     team = make.team(owner=owner, district_code="500106", verified=True)
     other_founder = make.user("founder")
@@ -1196,18 +1227,29 @@ def test_rows_are_well_formed():
 
 
 class Caller:
-    """One role's way in: a bearer token for the API, a signed-in browser session for HTML pages."""
+    """One role's way in: a bearer token for the API, a signed-in browser session for HTML pages.
+    With ``world``, the world's token and signed-in session of the role; without, made here."""
 
-    def __init__(self, app, make, user):
+    def __init__(self, app, make, user, world: World | None = None, role: str | None = None):
         self.app = app
         self.user = user
-        self.token = make.token_for(user) if user is not None else None
+        if world is not None:
+            self.token = world.tokens[role]
+            self._session = world.sessions[role]
+        else:
+            self.token = make.token_for(user) if user is not None else None
+            self._session = None
         self._browser = None
 
     def browser(self):
-        """A test client signed in through the form (made on first use: API rows need none)."""
+        """A test client signed in through the form (made on first use: API rows need none), or one
+        holding a copy of the world's signed-in session (its cookies; changes stay in this copy)."""
         if self._browser is None:
             self._browser = self.app.test_client()
+            if self._session is not None:
+                cookies, self.csrf = self._session
+                self._browser._cookies.update(cookies)
+                return self._browser
             if self.user is not None:
                 sign_in(self._browser, self.user)
             page = self._browser.get("/" if self.user is not None else "/sign-in", follow_redirects=True)
@@ -1247,7 +1289,7 @@ def test_access_matrix(app, make, world, isolated_db, key):
     endpoint, method = key
     path_template, body_template, statuses = RULES[key]
     expected = dict(zip(ROLES, statuses.split(), strict=True))
-    callers = {role: Caller(app, make, user) for role, user in world.users.items()}
+    callers = {role: Caller(app, make, user, world, role) for role, user in world.users.items()}
     got, details = {}, {}
     for role in ROLES:
         savepoint = isolated_db.begin_nested()

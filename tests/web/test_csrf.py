@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from booking.core.db import db
 from tests.conftest import CSRF_RE, sign_in
-from tests.web.test_access_matrix import ROLES, RULES, _fill, world  # noqa: F401 - world is a fixture
+from tests.web.test_access_matrix import ROLES, RULES, Caller, _fill, world  # noqa: F401 - world is a fixture
 
 HTML_POSTS = sorted(key for key in RULES if key[0].startswith("web.") and key[1] == "POST")
 
@@ -52,11 +52,9 @@ def test_every_html_post_route_is_covered(app):
 def test_post_without_csrf_token_is_refused(app, make, world, key, forged):  # noqa: F811
     path_template, body_template, statuses = RULES[key]
     role = _allowed_role(statuses)
-    client = app.test_client()
-    if world.users[role] is not None:
-        sign_in(client, world.users[role])
-    else:
-        client.get("/sign-in")  # a session exists, only the token is missing
+    # the role's session, signed in through the form once for the module (tests/web/test_access_matrix.py);
+    # for anonymous, the session of a visit to /sign-in: a session exists, only the token is missing
+    client = Caller(app, make, world.users[role], world, role).browser()
     body = dict(_fill(body_template, world.ids) or {})
     if forged:
         body["csrf_token"] = "IjAxMjM0NTY3ODlhYmNkZWYi.ZZZZZZ.forged-signature"
