@@ -85,7 +85,11 @@ class Round:
         latencies, errors = [], {}
         while time.monotonic() < stop_at:
             with self.lock:
-                headers, body = next(self.bodies)
+                try:
+                    headers, body = next(self.bodies)
+                except (StopIteration, RuntimeError):  # out of free slots: an error, and this client stops
+                    errors["out of free slots"] = errors.get("out of free slots", 0) + 1
+                    break
             t0 = time.perf_counter()
             try:
                 response = session.post(self.url, json=body, headers=headers, timeout=30)
@@ -127,7 +131,7 @@ class Round:
         return len(self.latencies) / self.elapsed
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
+        ordered = sorted(self.latencies) or [0.0]
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
     def line(self) -> str:
@@ -276,10 +280,11 @@ def run(args: argparse.Namespace) -> int:
         wait_healthy(f"http://127.0.0.1:{floor_port}", floor, timeout=60)
 
         members = [(team["id"], member["token"]) for team in plan["teams"] for member in team["members"]]
-        pairs = zip(itertools.cycle(members), slots, strict=False)
 
-        def bodies():
-            for (team_id, token), (instrument_id, starts_at, ends_at) in pairs:
+        def bodies(slot_source):
+            for (team_id, token), (instrument_id, starts_at, ends_at) in zip(
+                itertools.cycle(members), slot_source, strict=False
+            ):
                 body = {
                     "team_id": team_id,
                     "instrument_id": instrument_id,
@@ -289,19 +294,21 @@ def run(args: argparse.Namespace) -> int:
                 yield {"Authorization": f"Bearer {token}"}, body
             raise RuntimeError("out of free slots: fewer rounds or seconds, or more labs")
 
-        source = bodies()
+        # the platform books each free slot once; the floor, which keeps no rule, gets the same bodies
+        # round and round (it must not use up the slots the platform still has to book)
+        sources = {"platform": bodies(iter(slots)), "floor": bodies(itertools.cycle(slots))}
         targets = {
             "platform": f"http://127.0.0.1:{platform_port}/api/v1/bookings",
             "floor": f"http://127.0.0.1:{floor_port}/rows",
         }
         meters = {"platform": CpuMeter(platform.pid, url), "floor": CpuMeter(floor.pid, url)}
         for name, target in targets.items():  # warm-up: imports, pools, caches
-            Round(name, target, source, threads=args.threads, seconds=2).run()
+            Round(name, target, sources[name], threads=args.threads, seconds=2).run()
         results: dict[str, list[Round]] = {"platform": [], "floor": []}
         for i in range(args.rounds):
             for name, target in targets.items():
                 done = Round(
-                    name, target, source, threads=args.threads, seconds=args.seconds, cpu=meters[name]
+                    name, target, sources[name], threads=args.threads, seconds=args.seconds, cpu=meters[name]
                 ).run()
                 results[name].append(done)
                 log(f"round {i + 1}{done.line()}")
