@@ -3,6 +3,8 @@ transaction (a hold, like an encumbrance) and released when the booking will not
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import bindparam, insert, select
 
 from booking.core.db import db
@@ -55,10 +57,16 @@ def _with_rooms(team_id: int, vouchers: list[Voucher], available: dict, starts_a
 
 
 COMMIT_KINDS = ("available", "committed")
+
+
 # built once: every booking runs it (SQLAlchemy keeps the ORM's compiled state; bench/statement_cost.py)
-_ACTIVE_VOUCHERS = (
-    select(Voucher).join(Program).where(Voucher.team_id == bindparam("team_id"), Voucher.status == "active")
-)
+@cache
+def _active_vouchers():
+    return (
+        select(Voucher)
+        .join(Program)
+        .where(Voucher.team_id == bindparam("team_id"), Voucher.status == "active")
+    )
 
 
 _INSERT_LINES = insert(SubsidyLine.__table__)
@@ -72,7 +80,7 @@ def _candidates(
     no concurrent booking can commit the same money: it waits, then sees what is left and the team
     simply pays more. The programmes' annual rooms are read under the same locks (every booking of
     the team takes them). ``accounts`` receives the locked accounts by key, for the commit."""
-    vouchers = list(db.session.scalars(_ACTIVE_VOUCHERS, {"team_id": team_id}))
+    vouchers = list(db.session.scalars(_active_vouchers(), {"team_id": team_id}))
     if not vouchers:
         return []
     locked = ledger.lock_voucher_accounts({v.id: v.program_id for v in vouchers}, COMMIT_KINDS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -86,17 +87,25 @@ def lock(accounts: Iterable[LedgerAccount]) -> list[LedgerAccount]:
 
 
 # Built once (every booking runs them; SQLAlchemy keeps the ORM's compiled state, bench/statement_cost.py)
-_VOUCHER_ACCOUNTS_LOCKED = (
-    select(LedgerAccount)
-    .where(
-        LedgerAccount.voucher_id.in_(bindparam("voucher_ids", expanding=True)),
-        LedgerAccount.kind.in_(bindparam("kinds", expanding=True)),
+@cache
+def _voucher_accounts_locked():
+    return (
+        select(LedgerAccount)
+        .where(
+            LedgerAccount.voucher_id.in_(bindparam("voucher_ids", expanding=True)),
+            LedgerAccount.kind.in_(bindparam("kinds", expanding=True)),
+        )
+        .order_by(LedgerAccount.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    .order_by(LedgerAccount.id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-_CLOSED_FROM = select(AccountingPeriod.period).where(AccountingPeriod.period >= bindparam("period"))
+
+
+@cache
+def _closed_from():
+    return select(AccountingPeriod.period).where(AccountingPeriod.period >= bindparam("period"))
+
+
 _INSERT_TRANSACTIONS = insert(JournalTransaction.__table__).returning(
     JournalTransaction.__table__.c.id, sort_by_parameter_order=True
 )
@@ -110,7 +119,7 @@ def lock_voucher_accounts(programs: dict[int, int], kinds: tuple[str, ...]) -> d
     ids = sorted(programs)
     found = {
         a.key: a
-        for a in db.session.scalars(_VOUCHER_ACCOUNTS_LOCKED, {"voucher_ids": ids, "kinds": list(kinds)})
+        for a in db.session.scalars(_voucher_accounts_locked(), {"voucher_ids": ids, "kinds": list(kinds)})
     }
     for voucher_id in ids:
         for kind in kinds:
@@ -134,7 +143,7 @@ def open_period_for(at: datetime) -> str:
     """The period an entry made at ``at`` belongs to: its month, or, if that month is closed, the
     next open one (a closed period is immutable; late corrections land after it)."""
     period = period_of(at)
-    closed = set(db.session.scalars(_CLOSED_FROM, {"period": period}))
+    closed = set(db.session.scalars(_closed_from(), {"period": period}))
     while period in closed:
         period = next_period(period)
     return period

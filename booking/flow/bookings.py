@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -45,17 +46,19 @@ def request_digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-# The booking path's reads are built once, with bound parameters: SQLAlchemy keeps the ORM's compiled
+# The booking path's reads are built once (on first use, never at import), with bound parameters: SQLAlchemy keeps the ORM's compiled
 # state of a statement object it has seen, which is about 40 % of a read's CPU (bench/statement_cost.py)
-_EARLIER = select(Booking).where(
-    Booking.created_by_id == bindparam("actor_id"), Booking.idempotency_key == bindparam("key")
-)
+@cache
+def _earlier():
+    return select(Booking).where(
+        Booking.created_by_id == bindparam("actor_id"), Booking.idempotency_key == bindparam("key")
+    )
 
 
 def replay(actor: User, idempotency_key: str | None, digest: str | None) -> Booking | None:
     if not idempotency_key:
         return None
-    earlier = db.session.scalar(_EARLIER, {"actor_id": actor.id, "key": idempotency_key})
+    earlier = db.session.scalar(_earlier(), {"actor_id": actor.id, "key": idempotency_key})
     if earlier is not None and earlier.request_digest != digest:
         raise Invalid(
             "This Idempotency-Key was used with a different request.",

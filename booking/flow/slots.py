@@ -8,13 +8,14 @@ holding overlapping time on one instrument (requests for one instrument take tur
 request begins ``BEGIN IMMEDIATE``, so writers are serialised and the overlap check runs on the
 committed state.
 
-Its reads are built once, with bound parameters: SQLAlchemy keeps the ORM's compiled state of a
+Its reads are built once (on first use, never at import), with bound parameters: SQLAlchemy keeps the ORM's compiled state of a
 statement object it has seen, which is about 40 % of a read's CPU (bench/statement_cost.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Integer, bindparam, literal_column, select, union_all
 from sqlalchemy.exc import OperationalError
@@ -28,6 +29,7 @@ from instruments.models import Blackout, Instrument
 from instruments.rules import Policy, time_problems
 
 
+@cache
 def _blackouts_and_holder_query():
     instrument_id, starts_at, ends_at = (
         bindparam("instrument_id"),
@@ -53,9 +55,6 @@ def _blackouts_and_holder_query():
     )
 
 
-_BLACKOUTS_AND_HOLDER = _blackouts_and_holder_query()
-
-
 def blackouts_and_holder(
     instrument_id: int, starts_at: datetime, ends_at: datetime, excluding_booking_id: int | None
 ) -> tuple[list[tuple[datetime, datetime]], bool]:
@@ -63,7 +62,7 @@ def blackouts_and_holder(
     it, in one statement: UNION ALL of the two. (The concurrency tests switch the second off to
     prove that the exclusion constraint alone refuses an overlap.)"""
     rows = db.session.execute(
-        _BLACKOUTS_AND_HOLDER,
+        _blackouts_and_holder_query(),
         {
             "instrument_id": instrument_id,
             "starts_at": starts_at,
@@ -104,12 +103,14 @@ def insert_holding(booking: Booking) -> None:
     raise slot_taken()
 
 
-_LOCKED_INSTRUMENT = (
-    select(Instrument)
-    .options(joinedload(Instrument.opening_hours))
-    .where(Instrument.id == bindparam("instrument_id"))
-    .with_for_update(of=Instrument, key_share=True)
-)
+@cache
+def _locked_instrument():
+    return (
+        select(Instrument)
+        .options(joinedload(Instrument.opening_hours))
+        .where(Instrument.id == bindparam("instrument_id"))
+        .with_for_update(of=Instrument, key_share=True)
+    )
 
 
 def lock_instrument(instrument_id: int) -> Instrument | None:
@@ -122,7 +123,7 @@ def lock_instrument(instrument_id: int) -> Instrument | None:
     exclusion constraint still refuses any overlap that gets past this (tested with the check off).
     SQLite serialises every writer anyway. Its opening hours (the time rules need them) come in the
     same statement (only the instrument's row is locked)."""
-    return db.session.scalars(_LOCKED_INSTRUMENT, {"instrument_id": instrument_id}).unique().first()
+    return db.session.scalars(_locked_instrument(), {"instrument_id": instrument_id}).unique().first()
 
 
 def slot_problems(

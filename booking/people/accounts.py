@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -154,15 +155,19 @@ def issue_token(user: User, ttl: timedelta) -> tuple[ApiToken, str]:
     return token, secret
 
 
-# Built once: every API request runs it, and SQLAlchemy keeps the ORM's compiled state of a statement
-# object it has seen (about 40 % of this read's CPU; bench/statement_cost.py)
-_TOKEN_WITH_USER = (
-    select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == bindparam("digest"))
-)
+# Built once, on first use: every API request runs it, and SQLAlchemy keeps the ORM's compiled state of
+# a statement object it has seen (about 40 % of this read's CPU; bench/statement_cost.py). Never at
+# import: loader options configure the mappers, which fails while some models are not imported yet
+# (tests/core/test_import_time.py).
+@cache
+def _token_with_user():
+    return (
+        select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == bindparam("digest"))
+    )
 
 
 def user_for_token(secret: str) -> tuple[User, ApiToken]:
-    token = db.session.scalar(_TOKEN_WITH_USER, {"digest": _digest(secret)})  # token and user in one query
+    token = db.session.scalar(_token_with_user(), {"digest": _digest(secret)})  # token and user in one query
     if token is None:
         raise Unauthorized("The token is not valid.", code="invalid_token")
     if token.revoked_at is not None:

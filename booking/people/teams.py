@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import joinedload
 
@@ -42,22 +44,24 @@ def require_verified(team: Team) -> Team:
     return team
 
 
-# A founder's booking team, built once (every booking reads it; see accounts._TOKEN_WITH_USER)
-_FOUNDERS_TEAM = (
-    select(Team)
-    .options(joinedload(Team.memberships))
-    .where(
-        Team.id.in_(select(TeamMember.team_id).where(TeamMember.user_id == bindparam("user_id"))),
-        Team.id == bindparam("team_id"),
+# A founder's booking team, built once (every booking reads it; see accounts._token_with_user)
+@cache
+def _founders_team():
+    return (
+        select(Team)
+        .options(joinedload(Team.memberships))
+        .where(
+            Team.id.in_(select(TeamMember.team_id).where(TeamMember.user_id == bindparam("user_id"))),
+            Team.id == bindparam("team_id"),
+        )
     )
-)
 
 
 def booking_team(actor: User, team_id: int) -> Team:
     """The team a member books for: visible to them (else 404), theirs (403) and verified (422).
     Its members (and their users, joined) come in the same query: the booking's mails go to them."""
     if actor.role == "founder":  # visible_teams(actor), as one statement built once
-        query, params = _FOUNDERS_TEAM, {"user_id": actor.id, "team_id": team_id}
+        query, params = _founders_team(), {"user_id": actor.id, "team_id": team_id}
     else:
         query, params = (
             visible_teams(actor).options(joinedload(Team.memberships)).where(Team.id == team_id),
