@@ -107,9 +107,7 @@ def preview_split(
     booking form). Booking itself recomputes it on the balances of its own transaction."""
     if not use_vouchers or cost_fen == 0:
         return Split(cost_fen, ())
-    vouchers = db.session.scalars(
-        select(Voucher).join(Program).where(Voucher.team_id == team.id, Voucher.status == "active")
-    ).all()
+    vouchers = db.session.scalars(_active_vouchers(), {"team_id": team.id}).all()
     available = {
         account.voucher_id: account.balance_fen
         for account in db.session.scalars(

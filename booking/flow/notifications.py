@@ -267,6 +267,11 @@ def manager_recipients(instrument) -> list[User]:
     return [m.user for m in instrument.lab.managers if m.user.is_active]
 
 
+def each_once(recipients: list[User]) -> list[User]:
+    """The recipients without repeats, by user id (a member who also manages the lab: one mail)."""
+    return sorted({u.id: u for u in recipients}.values(), key=lambda u: u.id)
+
+
 def _mails(booking: Booking, template: str, recipients: list[User]) -> list[dict]:
     """The outbox rows of one template's mail to each recipient (once each, by user id)."""
     return [
@@ -278,7 +283,7 @@ def _mails(booking: Booking, template: str, recipients: list[User]) -> list[dict
             "booking_id": booking.id,
             "attempts": 0,
         }
-        for user in sorted({u.id: u for u in recipients}.values(), key=lambda u: u.id)
+        for user in each_once(recipients)
         for subject, body in [compose(booking, template, user)]
     ]
 

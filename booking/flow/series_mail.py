@@ -11,7 +11,6 @@ from booking.core.i18n import format_yuan
 from booking.flow import notifications
 from booking.models import Booking, BookingSeries, BookingStatus, User
 
-SUBJECT_MAX = 300  # OutboxMessage.subject
 SKIP_REASONS = {  # why an occurrence was skipped, by the API's code (a mail has no page language)
     "slot_taken": ("已被他人预约", "someone else holds it"),
     "blackout": ("仪器停用或实验室关闭", "the instrument or its lab is closed"),
@@ -50,7 +49,7 @@ def _skipped_lines(skipped: list[dict]) -> tuple[list[str], list[str]]:
 def _rows(
     series: BookingSeries, instrument, kind: str, title: tuple[str, str], recipients: list[User], text
 ) -> list[dict]:
-    subject = f"{title[0]} | {title[1]}: {instrument.name} (#{series.id})"[:SUBJECT_MAX]
+    subject = f"{title[0]} | {title[1]}: {instrument.name} (#{series.id})"[: notifications.SUBJECT_MAX]
     details_zh = [f"团队：{series.team.name}", f"仪器：{instrument.name}（{instrument.lab.name}）"]
     details_en = [f"Team: {series.team.name}", f"Instrument: {instrument.name} ({instrument.lab.name})"]
     zh, en = text
@@ -63,7 +62,7 @@ def _rows(
             "booking_id": None,
             "attempts": 0,
         }
-        for user in sorted({u.id: u for u in recipients}.values(), key=lambda u: u.id)
+        for user in notifications.each_once(recipients)
     ]
 
 
@@ -83,7 +82,8 @@ def series_booked(series: BookingSeries, booked: list[Booking], skipped: list[di
         en += [f"{len(skipped)} could not be booked:", *skipped_en]
     zh.append(f"预计费用合计：{cost}（未扣除算力券/补贴）")
     en.append(f"Estimated cost in all: {cost} (before vouchers)")
-    if any(b.status == BookingStatus.PENDING_APPROVAL for b in booked):
+    pending = [b for b in booked if b.status == BookingStatus.PENDING_APPROVAL]
+    if pending:
         zh.append("标注“待审核”的时段需实验室审核，结果会逐次通知。")
         en.append(
             "The lab has to approve the times marked as awaiting approval; we will tell you each decision."
@@ -96,7 +96,6 @@ def series_booked(series: BookingSeries, booked: list[Booking], skipped: list[di
         notifications.team_recipients(series.team),
         (zh, en),
     )
-    pending = [b for b in booked if b.status == BookingStatus.PENDING_APPROVAL]
     if pending:
         pending_zh, pending_en = _lines(pending)
         rows += _rows(
